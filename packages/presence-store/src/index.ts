@@ -1,0 +1,2 @@
+export * from './presence-store.ts';
+export { createMemoryPresenceStore } from './memory-presence-store.ts';

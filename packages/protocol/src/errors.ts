@@ -1,0 +1,61 @@
+/**
+ * The registry of stable error codes. A code never changes meaning once published; clients
+ * switch on `code`, show `message`, and may retry when `temporary` is true.
+ * `docs/protocol.md` lists the same codes (a test keeps them in step).
+ */
+export const ERRORS = {
+  bad_json: { message: 'frame is not valid JSON', temporary: false, http: 400 },
+  bad_frame: { message: 'frame does not match the protocol', temporary: false, http: 400 },
+  unknown_type: { message: 'unknown frame type', temporary: false, http: 400 },
+  binary_unsupported: { message: 'binary frames are not accepted; send JSON text frames', temporary: false, http: 400 },
+  frame_too_large: { message: 'frame exceeds the maximum size', temporary: false, http: 413 },
+  invalid_room: { message: 'room name is not valid', temporary: false, http: 400 },
+  invalid_user: { message: 'user id is not valid', temporary: false, http: 400 },
+  not_authenticated: { message: 'the connection has no valid token yet', temporary: false, http: 401 },
+  token_invalid: { message: 'token is missing, malformed, or its signature does not verify', temporary: false, http: 401 },
+  token_expired: { message: 'token has expired', temporary: false, http: 401 },
+  token_revoked: { message: 'token has been revoked', temporary: false, http: 401 },
+  namespace_mismatch: { message: 'token belongs to another namespace', temporary: false, http: 403 },
+  forbidden: { message: 'the token does not grant this action', temporary: false, http: 403 },
+  origin_not_allowed: { message: 'the Origin of this connection is not allowed for the tenant', temporary: false, http: 403 },
+  not_joined: { message: 'the connection has not joined this room', temporary: false, http: 409 },
+  already_joined: { message: 'the connection has already joined this room', temporary: false, http: 409 },
+  too_many_rooms: { message: 'the connection has joined the maximum number of rooms', temporary: false, http: 429 },
+  too_many_connections: { message: 'the tenant has reached its connection limit', temporary: true, http: 429 },
+  rate_limited: { message: 'too many messages; slow down', temporary: true, http: 429 },
+  unavailable: { message: 'the message bus is unavailable; retry shortly', temporary: true, http: 503 },
+  presence_unavailable: { message: 'presence is unavailable; retry shortly', temporary: true, http: 503 },
+  history_unavailable: { message: 'history is unavailable; retry shortly', temporary: true, http: 503 },
+  history_disabled: { message: 'history is not enabled for this tenant', temporary: false, http: 404 },
+  history_gap: { message: 'messages after this sequence are no longer retained', temporary: false, http: 410 },
+  shutting_down: { message: 'this gateway is shutting down; reconnect', temporary: true, http: 503 },
+  unauthorized: { message: 'missing or invalid credentials', temporary: false, http: 401 },
+  not_found: { message: 'not found', temporary: false, http: 404 },
+  conflict: { message: 'already exists', temporary: false, http: 409 },
+  internal: { message: 'internal error', temporary: true, http: 500 },
+} as const satisfies Record<string, { message: string; temporary: boolean; http: number }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** The `error` frame body, also used as the JSON body of HTTP errors. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  temporary: boolean;
+}
+
+export function errorBody(code: ErrorCode, message?: string): ErrorBody {
+  const entry = ERRORS[code];
+  return { code, message: message ?? entry.message, temporary: entry.temporary };
+}
+
+/** An internal error carrying a protocol code, thrown by domain code and turned into frames. */
+export class ParleyError extends Error {
+  override name = 'ParleyError';
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERRORS[code].message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './ports.ts';
+export * from './servers.ts';
+export * from './ws-client.ts';

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.ts';
+
+/** A real server process started by a test; `stop` kills it, `restart` starts it again on the same port. */
+export interface ServerProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** SIGKILL (default) or SIGTERM, and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the same server again on the same port (state is gone unless it was on disk). */
+  restart(): Promise<void>;
+}
+
+function startProcess(command: string, args: () => string[], port: number, url: string): Promise<ServerProcess> {
+  let child: ChildProcess;
+  let output = '';
+  const launch = async () => {
+    child = spawn(command, args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d) => (output = (output + d).slice(-4000)));
+    child.stderr?.on('data', (d) => (output = (output + d).slice(-4000)));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before listening:\n${output}`))),
+    );
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port), exited]);
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await done;
+  };
+  const server: ServerProcess = {
+    port,
+    url,
+    get process() {
+      return child;
+    },
+    stop,
+    async restart() {
+      await stop();
+      await launch();
+    },
+  };
+  return launch().then(() => server);
+}
+
+/** A real `redis-server` on a free loopback port, keeping nothing on disk. */
+export async function startRedis(): Promise<ServerProcess> {
+  const port = await freePort();
+  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port, `redis://127.0.0.1:${port}`);
+}
+
+export interface NatsOptions {
+  jetstream?: boolean;
+  /** Extra command-line arguments (cluster routes, for example). */
+  args?: string[];
+  /** Also expose the HTTP monitoring endpoint (for subscription accounting). */
+  monitor?: boolean;
+}
+
+export type NatsProcess = ServerProcess & { monitorUrl?: string };
+
+/** A real `nats-server` on a free loopback port. With JetStream, its store is a temporary folder. */
+export async function startNats(options: NatsOptions = {}): Promise<NatsProcess> {
+  const port = await freePort();
+  const monitorPort = options.monitor ? await freePort() : undefined;
+  const storeDir = options.jetstream ? mkdtempSync(join(tmpdir(), 'parley-js-')) : undefined;
+  const args = () => [
+    '-a', '127.0.0.1', '-p', String(port),
+    ...(monitorPort ? ['-m', String(monitorPort)] : []),
+    ...(storeDir ? ['-js', '-sd', storeDir] : []),
+    ...(options.args ?? []),
+  ];
+  const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`);
+  const stop = server.stop;
+  return Object.assign(server, {
+    ...(monitorPort && { monitorUrl: `http://127.0.0.1:${monitorPort}` }),
+    stop: async (signal?: NodeJS.Signals) => {
+      await stop(signal);
+    },
+    cleanup: () => storeDir && rmSync(storeDir, { recursive: true, force: true }),
+  });
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite (run it as `./parley npm test`). Installs what is missing, type-checks,
+# runs every vitest suite (runtime smoke check, unit, integration, multi-process, chart), and ends
+# with one plain line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export NO_COLOR=1 FORCE_COLOR=0
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[test] installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund || { echo "0 passed, 1 failed"; exit 1; }
+fi
+
+passed=0 failed=0
+echo "[test] type check (tsc -b)"
+if npx tsc -b; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] type check failed"; fi
+
+echo "[test] vitest"
+rm -f test-results/vitest.json
+npx vitest run "$@"
+vitest_rc=$?
+counts=$(node -e '
+  const fs = require("node:fs");
+  try {
+    const r = JSON.parse(fs.readFileSync("test-results/vitest.json", "utf8"));
+    const failedSuites = r.testResults.filter((s) => s.status === "failed" && s.assertionResults.length === 0).length;
+    console.log(r.numPassedTests, r.numFailedTests + failedSuites);
+  } catch { console.log("0 1"); }
+')
+read -r vp vf <<<"$counts"
+passed=$((passed + vp)) failed=$((failed + vf))
+[ "$vitest_rc" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

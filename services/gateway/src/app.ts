@@ -1,0 +1,150 @@
+import type { Bus } from '@parley/bus';
+import type { PresenceStore } from '@parley/presence-store';
+import type { Logger, Registry } from '@parley/observability';
+import { createGatewayCore, type GatewayCore } from './domain/gateway-core.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
+import type { TokenVerifier } from './domain/token-verifier.ts';
+import { createGatewayMetrics } from './metrics.ts';
+import { serveWithFetch, type FetchHandler } from './transport/http-bridge.ts';
+import uws, { type us_listen_socket } from './transport/uws.ts';
+import { attachWebSocketRoute } from './transport/ws-server.ts';
+
+export interface GatewayDeps {
+  bus: Bus;
+  presence: PresenceStore;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  registry: Registry;
+  /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
+  fallback?: FetchHandler;
+}
+
+export interface GatewayOptions {
+  gatewayId: string;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** @default 8080; 0 picks a free port. */
+  port?: number;
+  /** @default 65536: frames above this close the socket (uWS maxPayloadLength; also the inflate limit). */
+  maxPayloadBytes?: number;
+  /** @default 1 MiB: a client whose unsent data exceeds this is closed as a slow consumer (4002). */
+  maxBackpressureBytes?: number;
+  /** @default 60: seconds without traffic before a socket is closed; pings are sent automatically before that. */
+  idleTimeoutSeconds?: number;
+  /** @default 10000: the drain grace period after SIGTERM before sockets close. */
+  drainMs?: number;
+  presenceHeartbeatMs?: number;
+  floodCloseAfter?: number;
+}
+
+export const DEFAULT_GATEWAY_PORT = 8080;
+export const DEFAULT_DRAIN_MS = 10_000;
+
+export interface Gateway {
+  readonly core: GatewayCore;
+  readonly port: number;
+  readonly url: string;
+  ready(): { ok: boolean; reason?: string };
+  listen(): Promise<void>;
+  /** Readiness false, clients told to reconnect, sockets closed after the grace period; then close(). */
+  drain(graceMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Builds a gateway. Nothing listens until `listen()`. */
+export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gateway {
+  const { bus, logger, registry } = deps;
+  const host = options.host ?? '0.0.0.0';
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const metrics = createGatewayMetrics(registry);
+  const app = uws.App();
+  const core = createGatewayCore(
+    { bus, presence: deps.presence, verifyToken: deps.verifyToken, metrics, logger, fanout: { publish: (topic, data) => void app.publish(topic, data, false) } },
+    {
+      gatewayId: options.gatewayId,
+      maxPayloadBytes,
+      ...(options.presenceHeartbeatMs !== undefined && { presenceHeartbeatMs: options.presenceHeartbeatMs }),
+      ...(options.floodCloseAfter !== undefined && { floodCloseAfter: options.floodCloseAfter }),
+    },
+  );
+  let listenSocket: us_listen_socket | undefined;
+  let port = options.port ?? DEFAULT_GATEWAY_PORT;
+  let closed = false;
+
+  metrics.busConnected.set(bus.state === 'connected' ? 1 : 0);
+  const offState = bus.onStateChange((state) => {
+    metrics.busConnected.set(state === 'connected' ? 1 : 0);
+    metrics.busStateChanges.inc({ state });
+    logger.info({ state }, 'bus state changed');
+  });
+
+  const ready = () => {
+    if (closed) return { ok: false, reason: 'closed' };
+    if (core.draining) return { ok: false, reason: 'draining' };
+    if (bus.state !== 'connected') return { ok: false, reason: `bus ${bus.state}` };
+    return { ok: true };
+  };
+
+  attachWebSocketRoute(
+    app,
+    { core, verifyToken: deps.verifyToken, metrics, logger },
+    { path: '/v1/ws', maxPayloadBytes, maxBackpressureBytes: options.maxBackpressureBytes ?? 1024 * 1024, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 60 },
+  );
+
+  const json = (status: number, body: unknown): Response => Response.json(body, { status });
+  const routes: FetchHandler = async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/readyz') {
+      const r = ready();
+      metrics.ready.set(r.ok ? 1 : 0);
+      return r.ok ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: r.reason });
+    }
+    if (path === '/metrics') {
+      metrics.ready.set(ready().ok ? 1 : 0);
+      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } });
+    }
+    if (deps.fallback) return deps.fallback(request);
+    return json(404, { code: 'not_found', message: 'not found', temporary: false });
+  };
+  app.any('/*', (res, req) => serveWithFetch(res, req, routes, { host }));
+
+  const gateway: Gateway = {
+    core,
+    get port() {
+      return port;
+    },
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    ready,
+    listen() {
+      return new Promise((resolve, reject) => {
+        app.listen(host, port, (socket) => {
+          if (!socket) return reject(new Error(`gateway could not listen on ${host}:${port}`));
+          listenSocket = socket;
+          port = uws.us_socket_local_port(socket as never);
+          resolve();
+        });
+      });
+    },
+    async drain(graceMs = options.drainMs ?? DEFAULT_DRAIN_MS) {
+      metrics.ready.set(0);
+      const closeAll = core.drain(Math.min(1000, graceMs / 2));
+      logger.info({ sessions: core.sessionCount(), graceMs }, 'draining');
+      if (core.sessionCount() > 0) await new Promise((r) => setTimeout(r, graceMs));
+      closeAll();
+      await gateway.close();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      offState();
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      await core.close();
+      app.close();
+    },
+  };
+  return gateway;
+}

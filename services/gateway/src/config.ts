@@ -1,0 +1,36 @@
+import { hostname } from 'node:os';
+import { envPort, readConfig, z } from '@parley/config';
+import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
+
+const schema = z.object({
+  host: z.string().default('0.0.0.0'),
+  port: envPort(DEFAULT_GATEWAY_PORT),
+  gatewayId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(hostname().slice(0, 64)),
+  natsUrl: z.string().optional(),
+  redisUrl: z.string().optional(),
+  jwksUrl: z.url(),
+  drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_DRAIN_MS),
+  maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type GatewayConfig = z.infer<typeof schema>;
+
+export const GATEWAY_ENV = {
+  host: 'HOST',
+  port: 'PORT',
+  gatewayId: 'PARLEY_GATEWAY_ID',
+  natsUrl: 'NATS_URL',
+  redisUrl: 'REDIS_URL',
+  jwksUrl: 'PARLEY_JWKS_URL',
+  drainMs: 'PARLEY_DRAIN_MS',
+  maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
+  presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
+  logLevel: 'PARLEY_LOG_LEVEL',
+} as const;
+
+export function readGatewayConfig(env: Record<string, string | undefined>): Readonly<GatewayConfig> {
+  return readConfig(schema, GATEWAY_ENV, env);
+}

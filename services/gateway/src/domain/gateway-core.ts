@@ -1,0 +1,190 @@
+import type { Bus, BusMessage } from '@parley/bus';
+import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
+import { CLOSE_CODES, ParleyError, controlMessageSchema, encodeServerFrame, subjects, type ServerFrame } from '@parley/protocol';
+import type { Logger } from '@parley/observability';
+import type { GatewayMetrics } from '../metrics.ts';
+import { createHub, type Fanout } from './hub.ts';
+import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits } from './limits.ts';
+import { createRevocationList } from './revocations.ts';
+import { Session, type ClientSocket } from './session.ts';
+import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
+
+export interface GatewayCoreOptions {
+  gatewayId: string;
+  maxPayloadBytes: number;
+  /** @default 5000: how often live connections refresh their presence entries (well under the TTL). */
+  presenceHeartbeatMs?: number;
+  floodCloseAfter?: number;
+  violationsCloseAfter?: number;
+}
+
+export interface GatewayCoreDeps {
+  bus: Bus;
+  presence: PresenceStore;
+  fanout: Fanout;
+  verifyToken: TokenVerifier;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
+
+/**
+ * The gateway's domain: sessions by connection and by user, interest-based bus subscriptions,
+ * presence heartbeats, control messages (kick, disconnect, revoke) and draining.
+ */
+export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOptions) {
+  const { bus, presence, metrics, logger } = deps;
+  const sessions = new Set<Session>();
+  const byUser = new Map<string, Set<Session>>();
+  const perTenant = new Map<string, number>();
+  const revocations = createRevocationList();
+  const hub = createHub(bus, deps.fanout, {
+    delivered(kind, _message, publishedAt) {
+      metrics.deliveries.inc({ kind });
+      if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+    },
+  });
+  let draining = false;
+
+  const userKey = (ns: string, user: string) => `${ns}\u0000${user}`;
+  const updateGauges = () => {
+    metrics.rooms.set(hub.roomCount());
+    metrics.busSubscriptions.set(bus.subscriptionCount());
+  };
+
+  const sessionDeps = {
+    gatewayId: options.gatewayId,
+    bus,
+    hub,
+    presence,
+    verifyToken: deps.verifyToken,
+    metrics,
+    logger,
+    maxPayloadBytes: options.maxPayloadBytes,
+    floodCloseAfter: options.floodCloseAfter ?? DEFAULT_FLOOD_CLOSE_AFTER,
+    violationsCloseAfter: options.violationsCloseAfter ?? DEFAULT_VIOLATIONS_CLOSE_AFTER,
+    onRoomsChanged: updateGauges,
+    isRevoked: (token: VerifiedToken) => revocations.isRevoked(token),
+  };
+
+  const onControl = (message: BusMessage) => {
+    const ns = message.subject.slice('ctl.'.length);
+    let parsed;
+    try {
+      parsed = controlMessageSchema.safeParse(JSON.parse(new TextDecoder().decode(message.data)));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      logger.warn({ subject: message.subject }, 'ignored a malformed control message');
+      return;
+    }
+    const control = parsed.data;
+    if (control.op === 'revoke-token') {
+      revocations.revokeToken(control.jti, control.exp);
+      for (const s of sessions) if (s.ns === ns && s.token.claims.jti === control.jti) s.close('token_revoked', 'token revoked');
+      return;
+    }
+    if (control.op === 'revoke') revocations.revokeUser(ns, control.user, control.before, 24 * 3600);
+    for (const s of byUser.get(userKey(ns, control.user)) ?? []) {
+      if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
+      else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');
+      else if (control.op === 'kick' && s.rooms.has(control.room)) {
+        void s.leaveRoom(control.room, true);
+        s.error('forbidden', undefined, control.room, 'removed from the room by a moderator');
+      }
+    }
+  };
+  const controlSubscription = bus.subscribe(subjects.allControl(), onControl);
+
+  const heartbeat = async () => {
+    const entries: PresenceConnection[] = [];
+    for (const s of sessions) {
+      const info = s.token.claims.info;
+      for (const room of s.rooms) entries.push({ ns: s.ns, room, user: s.user, conn: s.conn, gateway: options.gatewayId, ...(info && { info }) });
+    }
+    if (entries.length === 0) return;
+    try {
+      await presence.heartbeat(entries);
+    } catch (error) {
+      metrics.presenceErrors.inc({ op: 'heartbeat' });
+      logger.warn({ err: error }, 'presence heartbeat failed');
+    }
+  };
+  const heartbeatTimer = setInterval(() => void heartbeat(), options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS);
+  heartbeatTimer.unref();
+
+  return {
+    hub,
+    get draining() {
+      return draining;
+    },
+    /**
+     * Admission of a verified token at the handshake. Throws a ParleyError with the reason when
+     * the connection must be refused (revoked, Origin not allowed, tenant at its limit, draining).
+     */
+    admit(token: VerifiedToken, origin: string | undefined) {
+      if (draining) throw new ParleyError('shutting_down');
+      if (revocations.isRevoked(token)) throw new ParleyError('token_revoked');
+      if (origin !== undefined && token.origins.length > 0 && !token.origins.includes(origin)) throw new ParleyError('origin_not_allowed');
+      const limits = effectiveLimits(token.limits, options.maxPayloadBytes);
+      if ((perTenant.get(token.claims.ns) ?? 0) >= limits.maxConnections) throw new ParleyError('too_many_connections');
+    },
+    /** Opens a session for an upgraded socket with an admitted token. */
+    open(socket: ClientSocket, token: VerifiedToken): Session {
+      const session = new Session(socket, token, sessionDeps);
+      sessions.add(session);
+      const key = userKey(session.ns, session.user);
+      let set = byUser.get(key);
+      if (!set) byUser.set(key, (set = new Set()));
+      set.add(session);
+      perTenant.set(session.ns, (perTenant.get(session.ns) ?? 0) + 1);
+      metrics.connections.inc({ tenant: session.ns });
+      metrics.connectionsOpened.inc({ tenant: session.ns });
+      session.open();
+      return session;
+    },
+    /** Forgets a session whose socket closed; presence leaves are announced. */
+    async closed(session: Session, reason: string) {
+      if (!sessions.delete(session)) return;
+      const key = userKey(session.ns, session.user);
+      const set = byUser.get(key);
+      set?.delete(session);
+      if (set?.size === 0) byUser.delete(key);
+      const left = (perTenant.get(session.ns) ?? 1) - 1;
+      if (left === 0) perTenant.delete(session.ns);
+      else perTenant.set(session.ns, left);
+      metrics.connections.dec({ tenant: session.ns });
+      metrics.connectionsClosed.inc({ reason });
+      await session.closedByTransport();
+    },
+    sessionCount() {
+      return sessions.size;
+    },
+    heartbeat,
+    /**
+     * Starts draining: new connections are refused and every client is told to reconnect
+     * elsewhere (with a random delay so they do not all arrive at once). Returns a function
+     * that closes the remaining sockets.
+     */
+    drain(maxDelayMs: number) {
+      draining = true;
+      for (const s of sessions) {
+        const frame: ServerFrame = { type: 'reconnect', reason: 'shutdown', delayMs: Math.floor(Math.random() * maxDelayMs) };
+        s.reply(frame);
+      }
+      return () => {
+        for (const s of sessions) s.close('shutdown', 'gateway shutting down');
+      };
+    },
+    async close() {
+      clearInterval(heartbeatTimer);
+      controlSubscription.unsubscribe();
+    },
+    encode: encodeServerFrame,
+    closeCodes: CLOSE_CODES,
+  };
+}
+
+export type GatewayCore = ReturnType<typeof createGatewayCore>;

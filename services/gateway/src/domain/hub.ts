@@ -1,0 +1,86 @@
+import { HEADER_TIMESTAMP, type Bus, type BusMessage, type BusSubscription } from '@parley/bus';
+import { subjects } from '@parley/protocol';
+
+/** Native fan-out to local sockets subscribed to a topic (uWebSockets.js `app.publish`). */
+export interface Fanout {
+  publish(topic: string, data: Uint8Array): void;
+}
+
+export interface HubObserver {
+  /** A bus message reached this gateway and was fanned out to its local subscribers. */
+  delivered?(kind: 'room' | 'presence' | 'user', message: BusMessage, publishedAt: number | undefined): void;
+}
+
+interface Interest {
+  count: number;
+  subscriptions: BusSubscription[];
+}
+
+/**
+ * Interest-based bridging between the bus and local sockets. A gateway holds exactly one bus
+ * subscription per room subject (plus one for the room's presence events) while at least one
+ * local connection is in the room, and one per user with a local connection; the bus subject is
+ * also the uWebSockets.js topic, so a bus message is fanned out with one native publish, bytes
+ * unchanged (serialized once, by the publisher).
+ */
+export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) {
+  const rooms = new Map<string, Interest>();
+  const users = new Map<string, Interest>();
+
+  const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
+    fanout.publish(message.subject, message.data);
+    if (observer.delivered) {
+      const ts = message.headers[HEADER_TIMESTAMP];
+      observer.delivered(kind, message, ts === undefined ? undefined : Number(ts));
+    }
+  };
+  const forwardRoom = forward('room');
+  const forwardPresence = forward('presence');
+  const forwardUser = forward('user');
+
+  const acquire = (map: Map<string, Interest>, key: string, subscribe: () => BusSubscription[]) => {
+    const interest = map.get(key);
+    if (interest) interest.count++;
+    else map.set(key, { count: 1, subscriptions: subscribe() });
+  };
+  const release = (map: Map<string, Interest>, key: string) => {
+    const interest = map.get(key);
+    if (!interest) return;
+    if (--interest.count > 0) return;
+    map.delete(key);
+    for (const s of interest.subscriptions) s.unsubscribe();
+  };
+
+  return {
+    /** Topics a member socket subscribes to: room messages and the room's presence events. */
+    roomTopics(ns: string, room: string) {
+      return { messages: subjects.room(ns, room), presence: subjects.presence(ns, room) };
+    },
+    userTopic(ns: string, user: string) {
+      return subjects.user(ns, user);
+    },
+    joinRoom(ns: string, room: string) {
+      const { messages, presence } = this.roomTopics(ns, room);
+      acquire(rooms, messages, () => [bus.subscribe(messages, forwardRoom), bus.subscribe(presence, forwardPresence)]);
+    },
+    leaveRoom(ns: string, room: string) {
+      release(rooms, subjects.room(ns, room));
+    },
+    addUser(ns: string, user: string) {
+      const topic = subjects.user(ns, user);
+      acquire(users, topic, () => [bus.subscribe(topic, forwardUser)]);
+    },
+    removeUser(ns: string, user: string) {
+      release(users, subjects.user(ns, user));
+    },
+    /** Rooms with local members. */
+    roomCount() {
+      return rooms.size;
+    },
+    userCount() {
+      return users.size;
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP, type Bus } from '@parley/bus';
+import type { PresenceStore } from '@parley/presence-store';
+import {
+  CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientFrame, encodeDirectFrame, encodeRoomMessageFrame, encodeServerFrame,
+  errorBody, isUserId, subjects, type ClientFrame, type ErrorCode, type RequestId, type ServerFrame,
+} from '@parley/protocol';
+import type { Logger } from '@parley/observability';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { Hub } from './hub.ts';
+import { effectiveLimits, type TenantLimits } from './limits.ts';
+import { TokenBucket } from './token-bucket.ts';
+import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
+
+/** What the domain needs from a transport socket. Calls after close are ignored by the transport. */
+export interface ClientSocket {
+  readonly closed: boolean;
+  send(data: string | Uint8Array): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  end(code: number, reason: string): void;
+}
+
+export interface SessionDeps {
+  gatewayId: string;
+  bus: Bus;
+  hub: Hub;
+  presence: PresenceStore;
+  verifyToken: TokenVerifier;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  maxPayloadBytes: number;
+  floodCloseAfter: number;
+  violationsCloseAfter: number;
+  /** Called when a session's membership changes, so the core can track it for presence beats. */
+  onRoomsChanged(session: Session): void;
+  isRevoked(token: VerifiedToken): boolean;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One authenticated connection: its token, rooms, rate limit, and the handling of every client
+ * frame. Frames are validated once here; replies echo the request `id`.
+ */
+export class Session {
+  readonly conn = randomUUID();
+  readonly rooms = new Set<string>();
+  token: VerifiedToken;
+  limits: TenantLimits;
+  private readonly socket: ClientSocket;
+  private readonly deps: SessionDeps;
+  private bucket: TokenBucket;
+  private refusedInARow = 0;
+  private violations = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: ClientSocket, token: VerifiedToken, deps: SessionDeps) {
+    this.socket = socket;
+    this.token = token;
+    this.deps = deps;
+    this.limits = effectiveLimits(token.limits, deps.maxPayloadBytes);
+    this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
+  }
+
+  get ns() {
+    return this.token.claims.ns;
+  }
+  get user() {
+    return this.token.claims.sub;
+  }
+  get closed() {
+    return this.socket.closed;
+  }
+
+  open() {
+    this.deps.hub.addUser(this.ns, this.user);
+    this.socket.subscribe(this.deps.hub.userTopic(this.ns, this.user));
+    this.scheduleExpiry();
+    this.reply({
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      conn: this.conn,
+      user: this.user,
+      ns: this.ns,
+      exp: this.token.claims.exp,
+      limits: { maxFrameBytes: this.limits.maxFrameBytes, messagesPerSecond: this.limits.messagesPerSecond, burst: this.limits.burst, maxRooms: this.limits.maxRooms },
+    });
+  }
+
+  /** Cleans up after the socket closed (for whatever reason). */
+  async closedByTransport() {
+    clearTimeout(this.expiryTimer);
+    this.deps.hub.removeUser(this.ns, this.user);
+    const rooms = [...this.rooms];
+    this.rooms.clear();
+    this.deps.onRoomsChanged(this);
+    await Promise.all(rooms.map((room) => this.leaveRoom(room, false)));
+  }
+
+  close(reason: keyof typeof CLOSE_CODES, message: string) {
+    this.socket.end(CLOSE_CODES[reason], message);
+  }
+
+  async handleMessage(data: ArrayBuffer, isBinary: boolean): Promise<void> {
+    this.deps.metrics.bytesIn.inc(data.byteLength);
+    if (isBinary) return this.violation('binary_unsupported');
+    if (data.byteLength > this.limits.maxFrameBytes) {
+      return this.violation('frame_too_large', `frame is ${data.byteLength} bytes; the limit is ${this.limits.maxFrameBytes}`);
+    }
+    let text: string;
+    try {
+      text = decoder.decode(data);
+    } catch {
+      return this.violation('bad_frame', 'frame is not valid UTF-8');
+    }
+    const decoded = decodeClientFrame(text);
+    if (!decoded.ok) {
+      this.deps.metrics.framesIn.inc({ type: 'invalid' });
+      return this.violation(decoded.error.code, decoded.error.message, decoded.id);
+    }
+    const frame = decoded.frame;
+    this.deps.metrics.framesIn.inc({ type: frame.type });
+    if (frame.type !== 'refresh' && frame.type !== 'ping' && !this.bucket.take()) {
+      this.deps.metrics.rateLimited.inc({ tenant: this.ns });
+      this.error('rate_limited', frame.id);
+      if (++this.refusedInARow >= this.deps.floodCloseAfter) this.close('rate_limited', 'message rate exceeded persistently');
+      return;
+    }
+    this.refusedInARow = 0;
+    try {
+      await this.dispatch(frame);
+    } catch (error) {
+      if (error instanceof ParleyError) this.error(error.code, frame.id, 'room' in frame ? frame.room : undefined, error.message);
+      else {
+        this.deps.logger.error({ err: error, type: frame.type }, 'frame handling failed');
+        this.error('internal', frame.id);
+      }
+    }
+  }
+
+  private dispatch(frame: ClientFrame): Promise<void> | void {
+    switch (frame.type) {
+      case 'join':
+        return this.join(frame.room, frame.id);
+      case 'leave':
+        return this.leave(frame.room, frame.id);
+      case 'publish':
+        return this.publish(frame.room, frame.data, frame.id);
+      case 'direct':
+        return this.direct(frame.to, frame.data, frame.id);
+      case 'presence':
+        return this.presenceQuery(frame.room, frame.id);
+      case 'refresh':
+        return this.refresh(frame.token, frame.id);
+      case 'ping':
+        return this.reply({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
+      case 'history':
+        throw new ParleyError('history_disabled');
+    }
+  }
+
+  private require(room: string, capability: 'subscribe' | 'publish' | 'presence' | 'history') {
+    if (!this.token.grants.allows(room, capability)) throw new ParleyError('forbidden', `the token does not grant "${capability}" on this room`);
+  }
+
+  private async join(room: string, id: RequestId | undefined) {
+    this.require(room, 'subscribe');
+    if (this.rooms.has(room)) throw new ParleyError('already_joined');
+    if (this.rooms.size >= this.limits.maxRooms) throw new ParleyError('too_many_rooms', `at most ${this.limits.maxRooms} rooms per connection`);
+    const topics = this.deps.hub.roomTopics(this.ns, room);
+    this.rooms.add(room);
+    this.deps.hub.joinRoom(this.ns, room);
+    this.socket.subscribe(topics.messages);
+    if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
+    this.deps.onRoomsChanged(this);
+    this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
+    await this.announce(room, 'join');
+  }
+
+  private async leave(room: string, id: RequestId | undefined) {
+    if (!this.rooms.has(room)) throw new ParleyError('not_joined');
+    await this.leaveRoom(room, true);
+    this.reply({ type: 'ack', ...(id !== undefined && { id }) });
+  }
+
+  /** Leaves a room; `unsubscribe` is false when the socket is already gone. */
+  async leaveRoom(room: string, unsubscribe: boolean) {
+    if (unsubscribe) {
+      if (!this.rooms.delete(room)) return;
+      const topics = this.deps.hub.roomTopics(this.ns, room);
+      this.socket.unsubscribe(topics.messages);
+      this.socket.unsubscribe(topics.presence);
+      this.deps.onRoomsChanged(this);
+    }
+    this.deps.hub.leaveRoom(this.ns, room);
+    await this.announce(room, 'leave');
+  }
+
+  /** Records presence and announces the first join / last leave of this user in the room. */
+  private async announce(room: string, kind: 'join' | 'leave') {
+    const { presence, bus, gatewayId, metrics, logger } = this.deps;
+    const key = { ns: this.ns, room, user: this.user, conn: this.conn };
+    let announce: boolean;
+    try {
+      if (kind === 'join') {
+        const info = this.token.claims.info;
+        announce = (await presence.add({ ...key, gateway: gatewayId, ...(info && { info }) })).firstForUser;
+      } else announce = (await presence.remove(key)).lastForUser;
+    } catch (error) {
+      metrics.presenceErrors.inc({ op: kind });
+      logger.warn({ err: error, ns: this.ns }, `presence ${kind} failed; the heartbeat will re-assert it`);
+      return;
+    }
+    if (!announce) return;
+    const frame: ServerFrame =
+      kind === 'join'
+        ? { type: 'presence.join', room, user: this.user, ...(this.token.claims.info && { info: this.token.claims.info }) }
+        : { type: 'presence.leave', room, user: this.user };
+    await bus.publish(subjects.presence(this.ns, room), new TextEncoder().encode(encodeServerFrame(frame)), { [HEADER_ORIGIN]: gatewayId }).catch((error: unknown) => {
+      logger.warn({ err: error, ns: this.ns }, `presence.${kind} event not published`);
+    });
+  }
+
+  private async publish(room: string, data: unknown, id: RequestId | undefined) {
+    this.require(room, 'publish');
+    const msgId = randomUUID();
+    const ts = Date.now();
+    const bytes = encodeRoomMessageFrame({ room, msgId, from: { user: this.user, conn: this.conn }, data, ts });
+    await this.deps.bus.publish(subjects.room(this.ns, room), bytes, this.headers(msgId, ts));
+    this.deps.metrics.published.inc({ tenant: this.ns, kind: 'room' });
+    this.reply({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+  }
+
+  private async direct(to: string, data: unknown, id: RequestId | undefined) {
+    if (!isUserId(to)) throw new ParleyError('invalid_user');
+    const msgId = randomUUID();
+    const ts = Date.now();
+    const bytes = encodeDirectFrame({ msgId, from: { user: this.user, conn: this.conn }, data, ts });
+    await this.deps.bus.publish(subjects.user(this.ns, to), bytes, this.headers(msgId, ts));
+    this.deps.metrics.published.inc({ tenant: this.ns, kind: 'direct' });
+    this.reply({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+  }
+
+  private async presenceQuery(room: string, id: RequestId | undefined) {
+    this.require(room, 'presence');
+    let members, count;
+    try {
+      [members, count] = await Promise.all([this.deps.presence.members(this.ns, room), this.deps.presence.count(this.ns, room)]);
+    } catch (error) {
+      this.deps.metrics.presenceErrors.inc({ op: 'query' });
+      throw error instanceof ParleyError ? error : new ParleyError('presence_unavailable', undefined, { cause: error });
+    }
+    this.reply({ type: 'presence', room, users: count.users, connections: count.connections, members, ...(id !== undefined && { id }) });
+  }
+
+  private async refresh(token: string, id: RequestId | undefined) {
+    const next = await this.deps.verifyToken(token);
+    if (next.claims.ns !== this.ns || next.claims.sub !== this.user) throw new ParleyError('forbidden', 'a refreshed token must be for the same user and namespace');
+    if (this.deps.isRevoked(next)) throw new ParleyError('token_revoked');
+    if (this.closed) return;
+    this.token = next;
+    this.limits = effectiveLimits(next.limits, this.deps.maxPayloadBytes);
+    this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
+    this.scheduleExpiry();
+    for (const room of [...this.rooms]) {
+      if (!next.grants.allows(room, 'subscribe')) {
+        await this.leaveRoom(room, true);
+        this.error('forbidden', undefined, room, 'the refreshed token no longer grants this room; left it');
+      }
+    }
+    this.reply({ type: 'ack', ...(id !== undefined && { id }) });
+  }
+
+  private scheduleExpiry() {
+    clearTimeout(this.expiryTimer);
+    const ms = this.token.claims.exp * 1000 - Date.now();
+    // setTimeout overflows above 2^31-1 ms; tokens are short-lived, but clamp anyway.
+    this.expiryTimer = setTimeout(() => this.close('token_expired', 'token expired; refresh it before exp'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    this.expiryTimer.unref();
+  }
+
+  private headers(msgId: string, ts: number) {
+    return { [HEADER_MSG_ID]: msgId, [HEADER_ORIGIN]: this.deps.gatewayId, [HEADER_TIMESTAMP]: String(ts) };
+  }
+
+  private violation(code: ErrorCode, message?: string, id?: RequestId) {
+    this.error(code, id, undefined, message);
+    if (++this.violations >= this.deps.violationsCloseAfter) this.close('protocol_violation', 'too many invalid frames');
+  }
+
+  reply(frame: ServerFrame) {
+    if (this.socket.closed) return;
+    this.deps.metrics.framesOut.inc({ type: frame.type });
+    this.socket.send(encodeServerFrame(frame));
+  }
+
+  error(code: ErrorCode, id?: RequestId, room?: string, message?: string) {
+    this.deps.metrics.errors.inc({ code });
+    this.reply({ type: 'error', ...errorBody(code, message), ...(id !== undefined && { id }), ...(room !== undefined && { room }) });
+  }
+}

@@ -1,0 +1,5 @@
+export { createGateway, DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT, type Gateway, type GatewayDeps, type GatewayOptions } from './app.ts';
+export { createTokenVerifier, type TokenVerifier, type VerifiedToken } from './domain/token-verifier.ts';
+export { DEFAULT_TENANT_LIMITS, type TenantLimits } from './domain/limits.ts';
+export { installSignalHandlers } from './signals.ts';
+export type { FetchHandler } from './transport/http-bridge.ts';

@@ -1,0 +1,34 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Gateway metrics; names follow `parley_gateway_<name>_<unit>`. Labels are bounded: tenants yes, rooms and users never. */
+export function createGatewayMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    connections: new Gauge({ name: 'parley_gateway_connections', help: 'Open WebSocket connections', labelNames: ['tenant'], registers }),
+    connectionsOpened: new Counter({ name: 'parley_gateway_connections_opened_total', help: 'Accepted WebSocket connections', labelNames: ['tenant'], registers }),
+    connectionsClosed: new Counter({ name: 'parley_gateway_connections_closed_total', help: 'Closed WebSocket connections by reason', labelNames: ['reason'], registers }),
+    connectionsRefused: new Counter({ name: 'parley_gateway_connections_refused_total', help: 'Connections refused at the handshake, by error code', labelNames: ['code'], registers }),
+    framesIn: new Counter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),
+    bytesIn: new Counter({ name: 'parley_gateway_received_bytes_total', help: 'Bytes received from clients in frames', registers }),
+    framesOut: new Counter({ name: 'parley_gateway_frames_sent_total', help: 'Frames sent directly to one client (replies, errors), by type', labelNames: ['type'], registers }),
+    deliveries: new Counter({ name: 'parley_gateway_bus_deliveries_total', help: 'Bus messages fanned out to local sockets, by kind', labelNames: ['kind'], registers }),
+    published: new Counter({ name: 'parley_gateway_messages_published_total', help: 'Client messages accepted and published on the bus, by kind', labelNames: ['tenant', 'kind'], registers }),
+    errors: new Counter({ name: 'parley_gateway_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers }),
+    rateLimited: new Counter({ name: 'parley_gateway_rate_limited_total', help: 'Frames refused by the per-connection rate limit', labelNames: ['tenant'], registers }),
+    slowConsumers: new Counter({ name: 'parley_gateway_slow_consumer_closes_total', help: 'Connections closed because their send buffer overflowed', labelNames: ['tenant'], registers }),
+    deliveryLatency: new Histogram({
+      name: 'parley_gateway_delivery_latency_seconds',
+      help: 'Time from publish (on any gateway) to fan-out on this gateway',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    rooms: new Gauge({ name: 'parley_gateway_rooms', help: 'Rooms with at least one local member', registers }),
+    busSubscriptions: new Gauge({ name: 'parley_gateway_bus_subscriptions', help: 'Bus subscriptions held by this gateway', registers }),
+    busConnected: new Gauge({ name: 'parley_gateway_bus_connected', help: '1 when the message bus is connected', registers }),
+    busStateChanges: new Counter({ name: 'parley_gateway_bus_state_changes_total', help: 'Bus state transitions, by new state', labelNames: ['state'], registers }),
+    presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),
+    ready: new Gauge({ name: 'parley_gateway_ready', help: '1 when this gateway accepts connections', registers }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

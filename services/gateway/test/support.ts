@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createMemoryBus, type Bus } from '@parley/bus';
+import { createLogger, createMetricsRegistry } from '@parley/observability';
+import { createMemoryPresenceStore, type PresenceStore } from '@parley/presence-store';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants } from '@parley/protocol';
+import { connectClient, type TestClient } from '@parley/testkit';
+import { createGateway, createTokenVerifier, type Gateway, type GatewayOptions } from '../src/index.ts';
+
+export interface TestKeys {
+  kid: string;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+  jwk: JWK;
+}
+
+export async function createTestKeys(kid = `k-${randomUUID().slice(0, 8)}`): Promise<TestKeys> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  return { kid, privateKey, jwk };
+}
+
+export interface MintOptions {
+  sub?: string;
+  ns?: string;
+  grants?: Grants;
+  ttlSeconds?: number;
+  info?: Record<string, unknown>;
+  lim?: Record<string, number>;
+  origins?: string[];
+  iat?: number;
+  jti?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export function mintToken(keys: TestKeys, o: MintOptions = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const iat = o.iat ?? now;
+  return new SignJWT({
+    ns: o.ns ?? 'acme',
+    grants: o.grants ?? { '*': ['subscribe', 'publish', 'presence', 'history'] },
+    ...(o.info && { info: o.info }),
+    ...(o.lim && { lim: o.lim }),
+    ...(o.origins && { origins: o.origins }),
+  })
+    .setProtectedHeader({ alg: 'ES256', kid: keys.kid })
+    .setSubject(o.sub ?? 'alice')
+    .setIssuer(o.issuer ?? TOKEN_ISSUER)
+    .setAudience(o.audience ?? TOKEN_AUDIENCE)
+    .setJti(o.jti ?? randomUUID())
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (o.ttlSeconds ?? 600))
+    .sign(keys.privateKey);
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  wsUrl: string;
+  bus: Bus;
+  presence: PresenceStore;
+  registry: ReturnType<typeof createMetricsRegistry>;
+}
+
+/** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
+export async function startTestGateway(
+  keys: TestKeys | TestKeys[],
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore } = {},
+): Promise<TestGateway> {
+  const bus = options.bus ?? createMemoryBus();
+  const presence = options.presence ?? createMemoryPresenceStore();
+  const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
+  const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
+  const gateway = createGateway(
+    { bus, presence, verifyToken: createTokenVerifier(jwks), logger: createLogger('gateway', { level: 'silent' }), registry },
+    { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...options },
+  );
+  await gateway.listen();
+  return { gateway, wsUrl: `ws://127.0.0.1:${gateway.port}/v1/ws`, bus, presence, registry };
+}
+
+/** Connects with a token and waits for `welcome`. */
+export async function join(url: string, token: string, rooms: string[] = [], options: { origin?: string } = {}): Promise<TestClient> {
+  const client = await connectClient(url, { token, ...options });
+  await client.waitFor('welcome');
+  for (const room of rooms) {
+    const reply = await client.request({ type: 'join', room });
+    if (reply.type !== 'joined') throw new Error(`join ${room} failed: ${JSON.stringify(reply)}`);
+  }
+  return client;
+}
