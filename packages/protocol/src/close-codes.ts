@@ -14,8 +14,6 @@ export const CLOSE_CODES = {
   rate_limited: 4003,
   /** The tenant is at its connection limit. Reconnect later. */
   too_many_connections: 4004,
-  /** No valid token was presented in time. */
-  auth_timeout: 4005,
   /** The tenant backend disconnected this user; it may reconnect. */
   disconnected: 4006,
   /** The token is missing, malformed, or fails verification. */

@@ -11,7 +11,6 @@ export const ERRORS = {
   frame_too_large: { message: 'frame exceeds the maximum size', temporary: false, http: 413 },
   invalid_room: { message: 'room name is not valid', temporary: false, http: 400 },
   invalid_user: { message: 'user id is not valid', temporary: false, http: 400 },
-  not_authenticated: { message: 'the connection has no valid token yet', temporary: false, http: 401 },
   token_invalid: { message: 'token is missing, malformed, or its signature does not verify', temporary: false, http: 401 },
   token_expired: { message: 'token has expired', temporary: false, http: 401 },
   token_revoked: { message: 'token has been revoked', temporary: false, http: 401 },
