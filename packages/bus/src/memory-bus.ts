@@ -1,4 +1,5 @@
 import { ParleyError } from '@parley/protocol';
+import type { Logger } from 'pino';
 import { subjectMatches, type Bus, type BusHandler, type BusHeaders, type BusMessage, type BusState, type BusSubscription } from './bus.ts';
 
 interface Sub {
@@ -14,7 +15,7 @@ interface Sub {
  * Delivery is deferred to a batched `setImmediate` (never inside the publisher's call stack), as
  * with NATS, so a burst of publishes from a socket handler cannot starve the event loop.
  */
-export function createMemoryBus(): Bus & { disconnectForTest(down: boolean): void } {
+export function createMemoryBus(options: { logger?: Logger } = {}): Bus & { disconnectForTest(down: boolean): void } {
   const exact = new Map<string, Set<Sub>>();
   const wildcards = new Set<Sub>();
   const queue: BusMessage[] = [];
@@ -28,13 +29,22 @@ export function createMemoryBus(): Bus & { disconnectForTest(down: boolean): voi
     for (const l of listeners) l(next);
   };
 
+  const deliver = (sub: Sub, message: BusMessage) => {
+    try {
+      sub.handler(message);
+    } catch (err) {
+      // One failing handler must not lose the rest of the batch or crash the process.
+      options.logger?.error({ err, subject: sub.subject }, 'bus handler threw');
+    }
+  };
+
   const drain = () => {
     scheduled = false;
     const batch = queue.splice(0, queue.length);
     for (const message of batch) {
       const subs = exact.get(message.subject);
-      if (subs) for (const sub of subs) if (sub.active) sub.handler(message);
-      for (const sub of wildcards) if (sub.active && subjectMatches(sub.subject, message.subject)) sub.handler(message);
+      if (subs) for (const sub of subs) if (sub.active) deliver(sub, message);
+      for (const sub of wildcards) if (sub.active && subjectMatches(sub.subject, message.subject)) deliver(sub, message);
     }
   };
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { grantsSchema } from './grants.ts';
-import { MAX_USER_ID_LENGTH, NAMESPACE_PATTERN } from './names.ts';
+import { MAX_USER_ID_LENGTH, NAMESPACE_PATTERN, isUserId } from './names.ts';
 
 /** Issuer and audience of Parley user tokens. */
 export const TOKEN_ISSUER = 'parley-auth';
@@ -13,7 +13,7 @@ export const userInfoSchema = z.record(z.string().max(64), z.unknown()).refine((
 
 /** Claims of a Parley user token, after signature verification. */
 export const userClaimsSchema = z.object({
-  sub: z.string().min(1).max(MAX_USER_ID_LENGTH),
+  sub: z.string().min(1).max(MAX_USER_ID_LENGTH).refine(isUserId, 'user id'),
   ns: z.string().regex(NAMESPACE_PATTERN),
   grants: grantsSchema,
   info: userInfoSchema.optional(),

@@ -26,11 +26,13 @@ export function isRoomName(value: unknown): value is string {
 /** A user id: 1-128 characters, no control characters, not starting with `$` (reserved). `a.b@x.com` is fine. */
 export function isUserId(value: unknown): value is string {
   // eslint-disable-next-line no-control-regex
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_USER_ID_LENGTH && !value.startsWith('$') && !/[\u0000-\u001f\u007f]/.test(value);
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_USER_ID_LENGTH && value.isWellFormed() && !value.startsWith('$') && !/[\u0000-\u001f\u007f]/.test(value);
 }
 
 /** Encodes a user-supplied name as one subject token: base64url has no `.`, `*`, `>` or spaces. */
 export function subjectToken(name: string): string {
+  // An empty token would make an invalid subject; lone surrogates would all encode as U+FFFD.
+  if (name.length === 0 || !name.isWellFormed()) throw new RangeError('a subject name must be a non-empty, well-formed string');
   return Buffer.from(name, 'utf8').toString('base64url');
 }
 

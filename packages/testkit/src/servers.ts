@@ -61,13 +61,20 @@ export interface NatsOptions {
   args?: string[];
   /** Also expose the HTTP monitoring endpoint (for subscription accounting). */
   monitor?: boolean;
+  /** Client port to listen on (a test that starts the server after its client); default a free one. */
+  port?: number;
 }
 
-export type NatsProcess = ServerProcess & { monitorUrl?: string };
+export type NatsProcess = ServerProcess & {
+  /** `http://127.0.0.1:<port>` when started with `monitor: true`. */
+  monitorUrl?: string;
+  /** Stops the server and removes its JetStream store folder, if any. */
+  cleanup(): Promise<void>;
+};
 
 /** A real `nats-server` on a free loopback port. With JetStream, its store is a temporary folder. */
 export async function startNats(options: NatsOptions = {}): Promise<NatsProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const monitorPort = options.monitor ? await freePort() : undefined;
   const storeDir = options.jetstream ? mkdtempSync(join(tmpdir(), 'parley-js-')) : undefined;
   const args = () => [
@@ -77,12 +84,12 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsProcess>
     ...(options.args ?? []),
   ];
   const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`);
-  const stop = server.stop;
+  if (monitorPort) await waitForPort(monitorPort);
   return Object.assign(server, {
     ...(monitorPort && { monitorUrl: `http://127.0.0.1:${monitorPort}` }),
-    stop: async (signal?: NodeJS.Signals) => {
-      await stop(signal);
+    cleanup: async () => {
+      await server.stop();
+      if (storeDir) rmSync(storeDir, { recursive: true, force: true });
     },
-    cleanup: () => storeDir && rmSync(storeDir, { recursive: true, force: true }),
   });
 }

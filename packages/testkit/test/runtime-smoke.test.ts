@@ -55,7 +55,7 @@ describe('runtime', () => {
       expect(info.startsWith('INFO ')).toBe(true);
       expect(JSON.parse(info.slice(5)).jetstream).toBe(true);
     } finally {
-      await nats.stop();
+      await nats.cleanup();
     }
   });
 });
