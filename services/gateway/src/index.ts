@@ -2,4 +2,4 @@ export { createGateway, DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT, type Gateway, ty
 export { createTokenVerifier, type TokenVerifier, type VerifiedToken } from './domain/token-verifier.ts';
 export { DEFAULT_TENANT_LIMITS, type TenantLimits } from './domain/limits.ts';
 export { installSignalHandlers } from './signals.ts';
-export type { FetchHandler } from './transport/http-bridge.ts';
+export { remoteAddressOf, type FetchHandler } from './transport/http-bridge.ts';

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startNats, startRedis, type NatsProcess, type ServerProcess } from '@parley/testkit';
+import { ServiceProcess } from './service-process.ts';
+
+export interface ClusterOptions {
+  /** @default 3 */
+  gateways?: number;
+  /** Start NATS with JetStream (history). @default true */
+  jetstream?: boolean;
+  /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
+  output?: 'inherit' | string;
+  /** First gateway port; auth is base+10, presence base+11. @default 0: free ports */
+  basePort?: number;
+  demoNamespace?: string;
+  /** @default $PARLEY_DEMO_API_KEY, else generated */
+  demoApiKey?: string;
+  /** @default generated */
+  adminToken?: string;
+  /** Extra environment for every Parley process (for example PARLEY_DRAIN_MS). */
+  env?: Record<string, string>;
+  /** Environment for gateways only. */
+  gatewayEnv?: Record<string, string>;
+}
+
+export interface Cluster {
+  nats: NatsProcess;
+  redis: ServerProcess;
+  auth: ServiceProcess;
+  presence: ServiceProcess;
+  gateways: ServiceProcess[];
+  demoNamespace: string;
+  demoApiKey: string;
+  adminToken: string;
+  jwksUrl: string;
+  logDir: string | undefined;
+  /** Starts one more gateway and returns it. */
+  addGateway(): Promise<ServiceProcess>;
+  /** Stops every process (gateways with SIGTERM), then NATS and Redis. */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_CLUSTER_GATEWAYS = 3;
+
+/** A demo API key in the auth service's format. */
+export function generateDemoApiKey(namespace: string) {
+  return `pk_${namespace}_${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * Parley on loopback as Kubernetes would run it: real `nats-server` and `redis-server`, the auth
+ * and presence services and several gateways, each its own process, wired by environment only.
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const output = options.output ?? mkdtempSync(join(tmpdir(), 'parley-cluster-'));
+  const logDir = output === 'inherit' ? undefined : output;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-cluster-data-'));
+  const demoNamespace = options.demoNamespace ?? 'demo';
+  const demoApiKey = options.demoApiKey ?? process.env.PARLEY_DEMO_API_KEY ?? generateDemoApiKey(demoNamespace);
+  const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
+  const port = async (offset: number) => (options.basePort ? options.basePort + offset : freePort());
+  const out = (name: string) => (logDir ? join(logDir, `${name}.log`) : 'inherit');
+
+  const [nats, redis] = await Promise.all([startNats({ jetstream: options.jetstream ?? true, monitor: true }), startRedis()]);
+  const common = { NATS_URL: nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
+
+  const authPort = await port(10);
+  const authUrl = `http://127.0.0.1:${authPort}`;
+  const jwksUrl = `${authUrl}/.well-known/jwks.json`;
+  const auth = new ServiceProcess({
+    name: 'auth',
+    entry: 'services/auth/src/main.ts',
+    url: authUrl,
+    output: out('auth'),
+    env: { ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
+  });
+  await auth.start();
+
+  const presencePort = await port(11);
+  const presence = new ServiceProcess({
+    name: 'presence',
+    entry: 'services/presence/src/main.ts',
+    url: `http://127.0.0.1:${presencePort}`,
+    output: out('presence'),
+    env: { ...common, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
+  });
+
+  const gateways: ServiceProcess[] = [];
+  const makeGateway = async () => {
+    const index = gateways.length + 1;
+    const gatewayPort = await port(index - 1);
+    const gateway = new ServiceProcess({
+      name: `gateway-${index}`,
+      entry: 'services/gateway/src/main.ts',
+      url: `http://127.0.0.1:${gatewayPort}`,
+      output: out(`gateway-${index}`),
+      env: { ...common, PORT: String(gatewayPort), HOST: '127.0.0.1', PARLEY_GATEWAY_ID: `gateway-${index}`, PARLEY_JWKS_URL: jwksUrl, ...options.gatewayEnv },
+    });
+    gateways.push(gateway);
+    return gateway;
+  };
+  for (let i = 0; i < (options.gateways ?? DEFAULT_CLUSTER_GATEWAYS); i++) await makeGateway();
+  await Promise.all([presence.start(), ...gateways.map((g) => g.start())]);
+
+  return {
+    nats,
+    redis,
+    auth,
+    presence,
+    gateways,
+    demoNamespace,
+    demoApiKey,
+    adminToken,
+    jwksUrl,
+    logDir,
+    async addGateway() {
+      const gateway = await makeGateway();
+      await gateway.start();
+      return gateway;
+    },
+    async stop() {
+      await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
+      for (const p of [...gateways, presence, auth]) p.closeLog();
+      await Promise.allSettled([nats.stop(), redis.stop()]);
+      nats.cleanup();
+    },
+  };
+}

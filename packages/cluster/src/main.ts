@@ -1,0 +1,39 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startCluster, DEFAULT_CLUSTER_GATEWAYS } from './cluster.ts';
+import { REPO_ROOT } from './service-process.ts';
+
+/** `npm run cluster`: the local multi-process cluster, until Ctrl-C. */
+const gateways = Number(process.env.PARLEY_CLUSTER_GATEWAYS ?? DEFAULT_CLUSTER_GATEWAYS);
+const basePort = Number(process.env.PARLEY_CLUSTER_BASE_PORT ?? 8080);
+const cluster = await startCluster({ gateways, basePort, output: 'inherit', env: { PARLEY_DRAIN_MS: process.env.PARLEY_DRAIN_MS ?? '2000' } });
+
+const lines = [
+  ['nats', cluster.nats.url],
+  ['redis', cluster.redis.url],
+  ['auth', cluster.auth.url],
+  ['presence', cluster.presence.url],
+  ...cluster.gateways.map((g) => [g.name, `${g.url.replace('http', 'ws')}/v1/ws`]),
+];
+console.log('\nParley cluster is up:');
+for (const [name, url] of lines) console.log(`  ${name!.padEnd(10)} ${url}`);
+console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${cluster.adminToken}\n\nCtrl-C stops everything.`);
+
+const stateDir = join(REPO_ROOT, '.data');
+mkdirSync(stateDir, { recursive: true });
+writeFileSync(
+  join(stateDir, 'cluster.json'),
+  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey }, null, 2),
+  { mode: 0o600 },
+);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nstopping the cluster…');
+  await cluster.stop();
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

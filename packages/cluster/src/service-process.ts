@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface ServiceProcessOptions {
+  /** Short name used in output lines: gateway-1, auth, presence. */
+  name: string;
+  /** Entry point relative to the repository root. */
+  entry: string;
+  env: Record<string, string>;
+  /** URL whose `/readyz` must answer 200. */
+  url: string;
+  /** Where output goes: a file path, 'inherit' (prefixed lines on stdout), or 'ignore'. */
+  output: string | 'inherit' | 'ignore';
+}
+
+/** A Parley service running as its own Node process, as a pod would. */
+export class ServiceProcess {
+  readonly options: ServiceProcessOptions;
+  child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+
+  constructor(options: ServiceProcessOptions) {
+    this.options = options;
+  }
+
+  get name() {
+    return this.options.name;
+  }
+  get url() {
+    return this.options.url;
+  }
+  get running() {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process and resolves once `/readyz` answers 200 (or rejects after `timeoutMs`). */
+  async start(timeoutMs = 20_000) {
+    const { entry, env, output, name } = this.options;
+    this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (output === 'inherit') {
+      const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `${name.padEnd(10)} | ${l}\n`).join('');
+      this.child.stdout?.on('data', (d: Buffer) => process.stdout.write(prefix(d)));
+      this.child.stderr?.on('data', (d: Buffer) => process.stderr.write(prefix(d)));
+    } else if (output !== 'ignore') {
+      this.log ??= createWriteStream(output, { flags: 'a' });
+      this.child.stdout?.pipe(this.log, { end: false });
+      this.child.stderr?.pipe(this.log, { end: false });
+    } else {
+      this.child.stdout?.resume();
+      this.child.stderr?.resume();
+    }
+    const child = this.child;
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready; see ${output}`))));
+    exited.catch(() => {});
+    await Promise.race([waitReady(this.options.url, timeoutMs), exited]);
+  }
+
+  /** Sends a signal and waits for the exit; SIGKILL is a crash, SIGTERM a graceful drain. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<number | null> {
+    const child = this.child;
+    if (!child || !this.running) return child?.exitCode ?? null;
+    const done = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const code = await done;
+    clearTimeout(timer);
+    return code;
+  }
+
+  closeLog() {
+    this.log?.end();
+  }
+}
+
+export async function waitReady(url: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url}/readyz not ready after ${timeoutMs} ms: ${last}`);
+}

@@ -1,0 +1,92 @@
+import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { createMemoryBus } from '@parley/bus';
+import { createLogger, createMetricsRegistry, type Logger } from '@parley/observability';
+import { createMemoryPresenceStore } from '@parley/presence-store';
+import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
+import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
+import { createDemoRoutes } from './demo.ts';
+
+export interface EmbeddedOptions {
+  host?: string;
+  /** @default 8080; 0 picks a free port */
+  port?: number;
+  dataDir: string;
+  demoNamespace?: string;
+  demoApiKey?: string;
+  adminToken?: string;
+  /** Serve the demo page and `/demo/token`. @default true */
+  demoPage?: boolean;
+  drainMs?: number;
+  logger?: Logger;
+}
+
+export interface Embedded {
+  gateway: Gateway;
+  url: string;
+  demoApiKey: string | undefined;
+  demoApiKeyGenerated: boolean;
+  demoApiKeyFile: string | undefined;
+  close(): Promise<void>;
+  drain(): Promise<void>;
+}
+
+/**
+ * Parley in one process on one port: the gateway (WebSockets, health, metrics) with the auth API
+ * and the demo page mounted behind it, all on the in-memory bus and presence store and a
+ * file-backed tenant store. It does not scale beyond this process; `npm run cluster` does.
+ */
+export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
+  const logger = options.logger ?? createLogger('parley');
+  const registry = createMetricsRegistry('parley');
+  const bus = createMemoryBus({ logger });
+  const presence = createMemoryPresenceStore();
+  const store = await createFileTenantStore({ dataDir: options.dataDir });
+  const keys = await loadSigningKeys({ dataDir: options.dataDir });
+  const demoNamespace = options.demoNamespace ?? 'demo';
+  const demo = await ensureDemoTenant(store, { namespace: demoNamespace, dataDir: options.dataDir, ...(options.demoApiKey && { apiKey: options.demoApiKey }) });
+
+  const auth = createAuthApp(
+    { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry },
+    { ...(options.adminToken && { adminToken: options.adminToken }), getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown' },
+  );
+  let jwksCache: { source: JSONWebKeySet; get: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const getKey: Parameters<typeof createTokenVerifier>[0] = (header, token) => {
+    const source = auth.jwks();
+    if (jwksCache?.source !== source) jwksCache = { source, get: createLocalJWKSet(source) };
+    return jwksCache.get(header, token);
+  };
+  const demoRoutes = options.demoPage === false || !demo.apiKey
+    ? undefined
+    : createDemoRoutes((body) =>
+        Promise.resolve(auth.app.fetch(new Request('http://parley.internal/v1/tokens', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${demo.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }))),
+      );
+  const fallback: FetchHandler = async (request) => (await demoRoutes?.(request)) ?? auth.app.fetch(request);
+
+  const gateway = createGateway(
+    { bus, presence, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
+    { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }) },
+  );
+  await gateway.listen();
+
+  const close = async () => {
+    await gateway.close();
+    await auth.close();
+    await Promise.allSettled([bus.close(), presence.close(), store.close()]);
+  };
+  return {
+    gateway,
+    url: `http://localhost:${gateway.port}`,
+    demoApiKey: demo.apiKey,
+    demoApiKeyGenerated: demo.keyCreated && !options.demoApiKey,
+    demoApiKeyFile: demo.apiKeyFile,
+    close,
+    async drain() {
+      await gateway.drain();
+      await close();
+    },
+  };
+}
