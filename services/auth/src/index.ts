@@ -1,0 +1,17 @@
+export { createAuthApp, DEFAULT_MAX_BODY_BYTES, MIN_ADMIN_TOKEN_LENGTH } from './app.ts';
+export type { AuthApp, AuthAppDeps, AuthAppOptions } from './app.ts';
+export type { AuthEnv } from './routes/route-context.ts';
+export { createFileTenantStore, TENANT_STORE_FILE } from './store/file-tenant-store.ts';
+export type { FileTenantStoreOptions } from './store/file-tenant-store.ts';
+export { createRedisTenantStore, DEFAULT_REDIS_KEY_PREFIX } from './store/redis-tenant-store.ts';
+export type { RedisTenantStoreOptions } from './store/redis-tenant-store.ts';
+export { createMemoryTenantStore } from './store/memory-tenant-store.ts';
+export type { ApiKeyRecord, Tenant, TenantStore } from './store/tenant-store.ts';
+export { createSigningKeys, generateSigningKeyJwk, generateSigningKeys, loadSigningKeys, writeSigningKeyFile } from './keys/signing-keys.ts';
+export type { LoadSigningKeysOptions, SigningAlgorithm, SigningKey, SigningKeys } from './keys/signing-keys.ts';
+export { DEFAULT_DEMO_NAMESPACE, DEMO_API_KEY_FILE, ensureDemoTenant } from './demo-tenant.ts';
+export type { DemoTenantResult, EnsureDemoTenantOptions } from './demo-tenant.ts';
+export { createClientIpResolver, socketClientIp } from './client-ip.ts';
+export { defaultTenantSettings, tenantSettingsSchema } from './settings.ts';
+export type { TenantSettings, TenantSettingsPatch, TokenLimits } from './settings.ts';
+export type { TenantClaims } from './user-tokens.ts';

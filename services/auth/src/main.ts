@@ -1,0 +1,68 @@
+import { serve } from '@hono/node-server';
+import { createMemoryBus, createNatsBus, type Bus } from '@parley/bus';
+import { createLogger, createMetricsRegistry } from '@parley/observability';
+import { createAuthApp } from './app.ts';
+import { createClientIpResolver } from './client-ip.ts';
+import { readAuthConfig } from './config.ts';
+import { ensureDemoTenant } from './demo-tenant.ts';
+import { loadSigningKeys } from './keys/signing-keys.ts';
+import { createFileTenantStore } from './store/file-tenant-store.ts';
+import { createRedisTenantStore } from './store/redis-tenant-store.ts';
+import type { TenantStore } from './store/tenant-store.ts';
+
+const config = readAuthConfig(process.env);
+const logger = createLogger('auth', { level: config.logLevel });
+const registry = createMetricsRegistry('auth');
+
+const store: TenantStore = config.redisUrl
+  ? await createRedisTenantStore({ url: config.redisUrl, onError: (error) => logger.warn({ err: error.message }, 'tenant store (Redis) connection error') })
+  : await createFileTenantStore({ dataDir: config.dataDir });
+const keys = await loadSigningKeys({
+  ...(config.signingKeysDir !== undefined && { dir: config.signingKeysDir }),
+  ...(config.activeKeyId !== undefined && { activeKeyId: config.activeKeyId }),
+  dataDir: config.dataDir,
+});
+const bus: Bus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: 'parley-auth', logger }) : createMemoryBus();
+if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
+if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');
+
+if (config.demoTenant) {
+  const demo = await ensureDemoTenant(store, {
+    namespace: config.demoNamespace,
+    ...(config.demoApiKey !== undefined && { apiKey: config.demoApiKey }),
+    dataDir: config.dataDir,
+  });
+  if (demo.created) logger.info({ ns: config.demoNamespace }, 'demo tenant created');
+  // The one place a key is printed: a generated demo key, when it is generated. Later starts
+  // only say where it is kept (mode 0600, demo tenant only).
+  if (demo.keyCreated && config.demoApiKey === undefined && demo.apiKey) {
+    process.stdout.write(`\nDemo tenant "${config.demoNamespace}" API key (generated now; kept in ${demo.apiKeyFile}):\n\n  ${demo.apiKey}\n\n`);
+  } else if (demo.apiKeyFile) {
+    logger.info({ ns: config.demoNamespace, file: demo.apiKeyFile }, 'demo API key kept in the data directory');
+  }
+}
+
+const auth = createAuthApp(
+  { store, keys, bus, logger, metrics: registry },
+  { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies) },
+);
+const server = serve({ fetch: auth.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info(
+    { port: info.port, store: config.redisUrl ? 'redis' : 'file', bus: config.natsUrl ? 'nats' : 'memory', activeKid: keys.active.kid, kids: keys.all.map((k) => k.kid) },
+    `auth listening on http://${config.host}:${info.port}`,
+  );
+});
+
+let stopping = false;
+const shutdown = async (signal: NodeJS.Signals) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  logger.info({ signal, drainMs: config.drainMs }, 'shutting down');
+  await auth.close();
+  await new Promise((resolve) => setTimeout(resolve, config.drainMs));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.allSettled([bus.close(), store.close()]);
+  process.exit(0);
+};
+process.on('SIGTERM', (s) => void shutdown(s));
+process.on('SIGINT', (s) => void shutdown(s));

@@ -1,0 +1,139 @@
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ParleyError } from '@parley/protocol';
+import { startRedis, type ServerProcess } from '@parley/testkit';
+import { defaultTenantSettings } from '../src/settings.ts';
+import { createFileTenantStore, TENANT_STORE_FILE } from '../src/store/file-tenant-store.ts';
+import { createMemoryTenantStore } from '../src/store/memory-tenant-store.ts';
+import { createRedisTenantStore } from '../src/store/redis-tenant-store.ts';
+import type { TenantStore } from '../src/store/tenant-store.ts';
+import { runStoreContract } from './store-contract.ts';
+
+runStoreContract('memory', async () => ({
+  fresh: async () => createMemoryTenantStore(),
+  reopen: async (store) => store,
+  teardown: async () => {},
+}));
+
+runStoreContract('file', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'parley-auth-store-'));
+  const dirs = new Map<TenantStore, string>();
+  const opened: TenantStore[] = [];
+  let n = 0;
+  const open = async (dataDir: string) => {
+    const store = await createFileTenantStore({ dataDir });
+    dirs.set(store, dataDir);
+    opened.push(store);
+    return store;
+  };
+  return {
+    fresh: () => open(join(root, String(n++))),
+    async reopen(store) {
+      await store.close();
+      return open(dirs.get(store)!);
+    },
+    async teardown() {
+      await Promise.all(opened.map((s) => s.close()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+});
+
+let redis: ServerProcess;
+runStoreContract('redis', async () => {
+  redis = await startRedis();
+  const prefixes = new Map<TenantStore, string>();
+  const opened: TenantStore[] = [];
+  let n = 0;
+  const open = async (prefix: string) => {
+    const store = await createRedisTenantStore({ url: redis.url, prefix });
+    prefixes.set(store, prefix);
+    opened.push(store);
+    return store;
+  };
+  return {
+    fresh: () => open(`t${n++}:`),
+    reopen: (store) => open(prefixes.get(store)!),
+    async teardown() {
+      await Promise.all(opened.map((s) => s.close()));
+      await redis.stop();
+    },
+  };
+});
+
+describe('file tenant store', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-auth-file-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('file store - writes a private file atomically and leaves no temporary file', async () => {
+    const store = await createFileTenantStore({ dataDir: dir });
+    const at = new Date().toISOString();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store.createTenant({ ns: `n${i}`, settings: defaultTenantSettings(), createdAt: at, updatedAt: at })));
+    await store.close();
+    expect(await readdir(dir)).toEqual([TENANT_STORE_FILE]);
+    expect((await stat(join(dir, TENANT_STORE_FILE))).mode & 0o777).toBe(0o600);
+    const content = JSON.parse(await readFile(join(dir, TENANT_STORE_FILE), 'utf8')) as { tenants: Record<string, unknown> };
+    expect(Object.keys(content.tenants)).toHaveLength(10);
+  });
+
+  it('file store - a refused write changes nothing', async () => {
+    const store = await createFileTenantStore({ dataDir: dir, fileName: 'refused.json' });
+    const at = new Date().toISOString();
+    await store.createTenant({ ns: 'alpha', settings: defaultTenantSettings(), createdAt: at, updatedAt: at });
+    await expect(store.createTenant({ ns: 'alpha', settings: defaultTenantSettings(), createdAt: at, updatedAt: at })).rejects.toThrow(ParleyError);
+    await expect(store.addApiKey({ id: 'key_000000000000', ns: 'ghost', hash: 'a'.repeat(64), prefix: 'pk_ghost_', createdAt: at })).rejects.toThrow(ParleyError);
+    const again = await createFileTenantStore({ dataDir: dir, fileName: 'refused.json' });
+    expect((await again.listTenants()).map((t) => t.ns)).toEqual(['alpha']);
+    expect(await again.listApiKeys('ghost')).toEqual([]);
+  });
+});
+
+describe('redis tenant store', () => {
+  it('redis store - fails fast with unavailable while Redis is down, and recovers', async () => {
+    const server = await startRedis();
+    const store = await createRedisTenantStore({ url: server.url, prefix: 'outage:', commandTimeoutMs: 500 });
+    try {
+      const at = new Date().toISOString();
+      await store.createTenant({ ns: 'alpha', settings: defaultTenantSettings(), createdAt: at, updatedAt: at });
+      await server.stop();
+      const started = Date.now();
+      const error = await store.getTenant('alpha').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParleyError);
+      expect((error as ParleyError).code).toBe('unavailable');
+      await expect(store.ping()).rejects.toThrow(ParleyError);
+      expect(Date.now() - started).toBeLessThan(3000);
+      await server.restart();
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await store.ping();
+          break;
+        } catch (e) {
+          if (Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      // The test server keeps nothing on disk: the tenant is gone, but the store works again.
+      expect(await store.getTenant('alpha')).toBeUndefined();
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('redis store - the factory rejects with unavailable when Redis cannot be reached', async () => {
+    const server = await startRedis();
+    const url = server.url;
+    await server.stop();
+    const error = await createRedisTenantStore({ url, connectWaitMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ParleyError);
+    expect((error as ParleyError).code).toBe('unavailable');
+  });
+});
