@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@parley/observability';
+import { CLOSE_CODES } from '@parley/protocol';
+import { connectClient, type TestClient } from '@parley/testkit';
+import { startEmbedded, type Embedded } from '../src/embedded.ts';
+
+const ADMIN = 'lifecycle-admin-token-0123456789';
+let parley: Embedded;
+let base: string;
+let ws: string;
+const dataDir = mkdtempSync(join(tmpdir(), 'parley-lifecycle-'));
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0 });
+  base = `http://127.0.0.1:${parley.gateway.port}`;
+  ws = `ws://127.0.0.1:${parley.gateway.port}/v1/ws`;
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await parley.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function call(method: string, path: string, bearer: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+}
+
+async function mint(key: string, user: string, extra: Record<string, unknown> = {}) {
+  const r = await call('POST', '/v1/tokens', key, { user, grants: { '*': ['subscribe', 'publish', 'presence'] }, ...extra });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body.token as string;
+}
+
+async function connect(token: string, rooms: string[] = []) {
+  const c = await connectClient(ws, { token });
+  clients.push(c);
+  await c.waitFor('welcome');
+  for (const room of rooms) expect(await c.request({ type: 'join', room })).toMatchObject({ type: 'joined' });
+  return c;
+}
+
+describe('lifecycle', () => {
+  it('lifecycle - create tenant, create key, mint, connect, refresh, revoke key, revoke user', async () => {
+    expect((await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'shop', settings: { maxTokenTtlSeconds: 600 } })).status).toBe(201);
+    const created = await call('POST', '/v1/admin/tenants/shop/keys', ADMIN);
+    expect(created.status).toBe(201);
+    const key = created.body.key as string;
+
+    const alice = await connect(await mint(key, 'alice'), ['support']);
+    const refreshed = await alice.request({ type: 'refresh', token: await mint(key, 'alice') });
+    expect(refreshed.type).toBe('ack');
+
+    expect((await call('DELETE', `/v1/admin/tenants/shop/keys/${created.body.id as string}`, ADMIN)).status).toBe(204);
+    const refused = await call('POST', '/v1/tokens', key, { user: 'bob', grants: {} });
+    expect(refused.status).toBe(401);
+
+    const second = (await call('POST', '/v1/admin/tenants/shop/keys', ADMIN)).body.key as string;
+    const started = Date.now();
+    expect((await call('POST', '/v1/users/alice/revoke', second)).status).toBe(202);
+    expect((await alice.closed).code).toBe(CLOSE_CODES.token_revoked);
+    expect(Date.now() - started).toBeLessThan(1000);
+    const fresh = await connect(await mint(second, 'alice'));
+    expect(fresh.isClosed).toBe(false);
+  });
+
+  it('lifecycle - server-side publish, direct, kick and disconnect reach live connections', async () => {
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'game' });
+    const key = (await call('POST', '/v1/admin/tenants/game/keys', ADMIN)).body.key as string;
+    const player = await connect(await mint(key, 'p1'), ['match-1']);
+
+    expect((await call('POST', '/v1/rooms/match-1/publish', key, { data: { round: 1 } })).status).toBe(202);
+    const message = await player.waitFor('message');
+    expect(message).toMatchObject({ room: 'match-1', data: { round: 1 }, from: { user: '$server' } });
+
+    expect((await call('POST', '/v1/users/p1/direct', key, { data: 'psst' })).status).toBe(202);
+    expect((await player.waitFor('direct')).data).toBe('psst');
+
+    expect((await call('POST', '/v1/rooms/match-1/kick', key, { user: 'p1' })).status).toBe(202);
+    await player.waitFor((f) => f.type === 'error' && f.room === 'match-1');
+    expect(await player.request({ type: 'leave', room: 'match-1' })).toMatchObject({ code: 'not_joined' });
+
+    expect((await call('POST', '/v1/users/p1/disconnect', key)).status).toBe(202);
+    expect((await player.closed).code).toBe(CLOSE_CODES.disconnected);
+  });
+
+  it('lifecycle - an API key of one tenant cannot act on another tenant', async () => {
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'alpha' });
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'beta' });
+    const alphaKey = (await call('POST', '/v1/admin/tenants/alpha/keys', ADMIN)).body.key as string;
+    const betaKey = (await call('POST', '/v1/admin/tenants/beta/keys', ADMIN)).body.key as string;
+    const betaUser = await connect(await mint(betaKey, 'b'), ['room']);
+    expect((await call('POST', '/v1/tokens', alphaKey, { user: 'x', ns: 'beta', grants: {} })).status).toBe(403);
+    await call('POST', '/v1/rooms/room/publish', alphaKey, { data: 'from alpha' });
+    await call('POST', '/v1/users/b/disconnect', alphaKey);
+    await betaUser.request({ type: 'ping' });
+    expect(betaUser.all('message')).toHaveLength(0);
+    expect(betaUser.isClosed).toBe(false);
+  });
+
+  it('lifecycle - tenant limits and allowed origins travel in the token and are enforced', async () => {
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'strict', settings: { allowedOrigins: ['https://app.example'], maxRooms: 1 } });
+    const key = (await call('POST', '/v1/admin/tenants/strict/keys', ADMIN)).body.key as string;
+    const token = await mint(key, 'u');
+    const wrong = await connectClient(ws, { token, origin: 'https://evil.example' });
+    expect((await wrong.waitFor('error')).code).toBe('origin_not_allowed');
+    const right = await connectClient(ws, { token, origin: 'https://app.example' });
+    clients.push(right);
+    const welcome = await right.waitFor('welcome');
+    expect((welcome.limits as { maxRooms: number }).maxRooms).toBe(1);
+    expect(await right.request({ type: 'join', room: 'one' })).toMatchObject({ type: 'joined' });
+    expect(await right.request({ type: 'join', room: 'two' })).toMatchObject({ type: 'error', code: 'too_many_rooms' });
+  });
+});
