@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startNats, startRedis, type NatsProcess, type ServerProcess } from '@parley/testkit';
+import { freePort, startNats, startNatsCluster, startRedis, type NatsCluster, type NatsProcess, type ServerProcess } from '@parley/testkit';
 import { ServiceProcess } from './service-process.ts';
 
 export interface ClusterOptions {
@@ -10,6 +10,8 @@ export interface ClusterOptions {
   gateways?: number;
   /** Start NATS with JetStream (history). @default true */
   jetstream?: boolean;
+  /** More than 1: a NATS cluster (routes on loopback); every process gets every server URL. @default 1 */
+  natsServers?: number;
   /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
   output?: 'inherit' | string;
   /** First gateway port; auth is base+10, presence base+11. @default 0: free ports */
@@ -26,7 +28,10 @@ export interface ClusterOptions {
 }
 
 export interface Cluster {
+  /** The (first) NATS server. */
   nats: NatsProcess;
+  /** Every NATS server, when `natsServers` > 1. */
+  natsCluster: NatsCluster | undefined;
   redis: ServerProcess;
   auth: ServiceProcess;
   presence: ServiceProcess;
@@ -64,8 +69,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const port = async (offset: number) => (options.basePort ? options.basePort + offset : freePort());
   const out = (name: string) => (logDir ? join(logDir, `${name}.log`) : 'inherit');
 
-  const [nats, redis] = await Promise.all([startNats({ jetstream: options.jetstream ?? true, monitor: true }), startRedis()]);
-  const common = { NATS_URL: nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
+  const jetstream = options.jetstream ?? true;
+  const natsCluster = (options.natsServers ?? 1) > 1 ? await startNatsCluster(options.natsServers, { jetstream }) : undefined;
+  const [nats, redis] = await Promise.all([natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }), startRedis()]);
+  const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
 
   const authPort = await port(10);
   const authUrl = `http://127.0.0.1:${authPort}`;
@@ -107,6 +114,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   return {
     nats,
+    natsCluster,
     redis,
     auth,
     presence,
@@ -124,8 +132,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async stop() {
       await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
       for (const p of [...gateways, presence, auth]) p.closeLog();
-      await Promise.allSettled([nats.stop(), redis.stop()]);
-      nats.cleanup();
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop()]);
     },
   };
 }
