@@ -15,6 +15,13 @@ passed=0 failed=0
 echo "[test] type check (tsc -b)"
 if npx tsc -b; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] type check failed"; fi
 
+echo "[test] tools: helm, kubeconform, k6 and the Kubernetes schemas (built once with go install, then cached)"
+for tool in helm kubeconform k6; do scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); }; done
+deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); }
+
+echo "[test] image smoke (the Dockerfile's install and start steps, in a temporary folder)"
+if scripts/image-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] image smoke failed"; fi
+
 echo "[test] vitest"
 rm -f test-results/vitest.json
 npx vitest run "$@"

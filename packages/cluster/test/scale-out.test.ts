@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOSE_CODES } from '@parley/protocol';
+import { CLOSE_CODES, subjects } from '@parley/protocol';
 import { waitForNatsSubscriptions, type TestClient } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
 
@@ -82,12 +82,12 @@ describe('scale-out', () => {
   it('scale-out - a gateway drops its NATS subscription for a room when its last local member leaves', async () => {
     const a = await user('acct-a', 1, ['ledger']);
     const b = await user('acct-b', 1, ['ledger']);
-    const roomSubject = (await subjectsOf(1)).find((s) => s.startsWith('chat.demo.'));
-    expect(roomSubject).toBeDefined();
+    const roomSubject = subjects.room('demo', 'ledger');
+    expect(await subjectsOf(1)).toContain(roomSubject);
     await a.request({ type: 'leave', room: 'ledger' });
     expect(await subjectsOf(1)).toContain(roomSubject);
     await b.close();
-    await waitForNatsSubscriptions(cluster.nats.monitorUrl!, 'gateway-gateway-2', (subs) => !subs.includes(roomSubject!));
+    await waitForNatsSubscriptions(cluster.nats.monitorUrl!, 'gateway-gateway-2', (subs) => !subs.includes(roomSubject) && !subs.includes(subjects.presence('demo', 'ledger')));
   });
 
   it('scale-out - SIGTERM on a gateway sends reconnect; its clients move to another gateway and keep their rooms', async () => {
@@ -128,7 +128,7 @@ describe('faults', () => {
     expect(after.type).toBe('ack');
     await sub.waitFor((f) => f.type === 'message' && f.data === 'after', 10_000);
     expect(sub.all('message').map((m) => m.data)).not.toContain('during');
-    expect(cluster.gateways.every((g) => g.running)).toBe(true);
+    expect(cluster.gateways.slice(0, 3).every((g) => g.running)).toBe(true);
   });
 
   it('faults - SIGKILL on a gateway: its clients reconnect to another and carry on', async () => {
