@@ -1,53 +1,90 @@
-import type { PresenceMember } from '@parley/protocol';
-import { DEFAULT_PRESENCE_TTL_MS, type PresenceConnection, type PresenceKey, type PresenceLeave, type PresenceStore } from './presence-store.ts';
+import { ParleyError, type PresenceMember } from '@parley/protocol';
+import {
+  DEFAULT_PRESENCE_TTL_MS,
+  type PresenceConnection,
+  type PresenceKey,
+  type PresenceSweepResult,
+  type PresenceStore,
+  type PresenceTenantStats,
+} from './presence-store.ts';
 
 interface Entry {
   connection: PresenceConnection;
   expiresAt: number;
 }
 
+interface Room {
+  ns: string;
+  room: string;
+  /** user -> conn -> entry (stored entries, live or expired-not-yet-swept). */
+  users: Map<string, Map<string, Entry>>;
+  /** conn -> user, to refuse a connection id reused by another user. */
+  owners: Map<string, string>;
+}
+
 /**
  * In-process presence: the single-process default. It does not scale beyond one process.
- * Rooms map users to their connections; expiry is checked on read and by `sweep`.
+ * Same semantics as the Redis store (see `PresenceStore`); `now` is injectable for tests.
  */
 export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () => number } = {}): PresenceStore {
   const ttl = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
   const now = options.now ?? Date.now;
-  // key: ns \u0000 room -> user -> conn -> entry
-  const rooms = new Map<string, Map<string, Map<string, Entry>>>();
+  const rooms = new Map<string, Room>();
+  // ns \u0000 user -> keys of the rooms where the user has stored entries
+  const byUser = new Map<string, Set<string>>();
   const roomKey = (ns: string, room: string) => `${ns}\u0000${room}`;
+  const userKey = (ns: string, user: string) => `${ns}\u0000${user}`;
 
-  const liveConns = (conns: Map<string, Entry>, t: number) => {
+  const liveCount = (conns: Map<string, Entry>, t: number) => {
     let n = 0;
     for (const e of conns.values()) if (e.expiresAt > t) n++;
     return n;
   };
 
+  const forgetUser = (r: Room, key: string, user: string) => {
+    r.users.delete(user);
+    const set = byUser.get(userKey(r.ns, user));
+    set?.delete(key);
+    if (set?.size === 0) byUser.delete(userKey(r.ns, user));
+    if (r.users.size === 0) rooms.delete(key);
+  };
+
+  const put = (connection: PresenceConnection) => {
+    const key = roomKey(connection.ns, connection.room);
+    let r = rooms.get(key);
+    if (!r) rooms.set(key, (r = { ns: connection.ns, room: connection.room, users: new Map(), owners: new Map() }));
+    const owner = r.owners.get(connection.conn);
+    if (owner !== undefined && owner !== connection.user) throw new ParleyError('conflict', 'connection id already used by another user in this room');
+    let conns = r.users.get(connection.user);
+    const firstForUser = !conns || conns.size === 0;
+    if (!conns) r.users.set(connection.user, (conns = new Map()));
+    conns.set(connection.conn, { connection, expiresAt: now() + ttl });
+    r.owners.set(connection.conn, connection.user);
+    const uk = userKey(connection.ns, connection.user);
+    let set = byUser.get(uk);
+    if (!set) byUser.set(uk, (set = new Set()));
+    set.add(key);
+    return { firstForUser };
+  };
+
   return {
     async add(connection) {
-      const key = roomKey(connection.ns, connection.room);
-      let users = rooms.get(key);
-      if (!users) rooms.set(key, (users = new Map()));
-      let conns = users.get(connection.user);
-      if (!conns) users.set(connection.user, (conns = new Map()));
-      const firstForUser = liveConns(conns, now()) === 0;
-      conns.set(connection.conn, { connection, expiresAt: now() + ttl });
-      return { firstForUser };
+      return put(connection);
     },
     async remove({ ns, room, user, conn }: PresenceKey) {
-      const users = rooms.get(roomKey(ns, room));
-      const conns = users?.get(user);
-      if (!users || !conns || !conns.delete(conn)) return { lastForUser: false };
-      const lastForUser = liveConns(conns, now()) === 0;
-      if (conns.size === 0) users.delete(user);
-      if (users.size === 0) rooms.delete(roomKey(ns, room));
-      return { lastForUser };
+      const key = roomKey(ns, room);
+      const r = rooms.get(key);
+      const conns = r?.users.get(user);
+      if (!r || !conns || !conns.delete(conn)) return { lastForUser: false };
+      r.owners.delete(conn);
+      if (conns.size > 0) return { lastForUser: false };
+      forgetUser(r, key, user);
+      return { lastForUser: true };
     },
     async members(ns, room) {
-      const users = rooms.get(roomKey(ns, room));
       const t = now();
       const members: PresenceMember[] = [];
-      for (const [user, conns] of users ?? []) {
+      for (const [user, conns] of rooms.get(roomKey(ns, room))?.users ?? []) {
         let connections = 0;
         let info;
         for (const e of conns.values()) {
@@ -60,55 +97,88 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
       return members;
     },
     async count(ns, room) {
-      const users = rooms.get(roomKey(ns, room));
       const t = now();
-      let u = 0;
-      let c = 0;
-      for (const conns of users?.values() ?? []) {
-        const live = liveConns(conns, t);
-        if (live > 0) u++;
-        c += live;
+      let users = 0;
+      let connections = 0;
+      for (const conns of rooms.get(roomKey(ns, room))?.users.values() ?? []) {
+        const live = liveCount(conns, t);
+        if (live > 0) users++;
+        connections += live;
       }
-      return { users: u, connections: c };
+      return { users, connections };
     },
     async userRooms(ns, user) {
       const t = now();
       const result: string[] = [];
-      for (const [key, users] of rooms) {
-        const [keyNs, room] = key.split('\u0000') as [string, string];
-        if (keyNs !== ns) continue;
-        const conns = users.get(user);
-        if (conns && liveConns(conns, t) > 0) result.push(room);
+      for (const key of byUser.get(userKey(ns, user)) ?? []) {
+        const r = rooms.get(key);
+        const conns = r?.users.get(user);
+        if (r && conns && liveCount(conns, t) > 0) result.push(r.room);
       }
       return result;
     },
     async heartbeat(connections) {
       const expiresAt = now() + ttl;
       for (const c of connections) {
-        const e = rooms.get(roomKey(c.ns, c.room))?.get(c.user)?.get(c.conn);
-        if (e) e.expiresAt = expiresAt;
-        else await this.add(c);
+        const e = rooms.get(roomKey(c.ns, c.room))?.users.get(c.user)?.get(c.conn);
+        if (e) {
+          e.expiresAt = expiresAt;
+          e.connection = c;
+          continue;
+        }
+        try {
+          put(c);
+        } catch (error) {
+          // A conflicting id is the caller's bug for that one entry; the others still beat.
+          if (!(error instanceof ParleyError && error.code === 'conflict')) throw error;
+        }
       }
     },
     async sweep() {
       const t = now();
-      const leaves: PresenceLeave[] = [];
-      for (const [key, users] of rooms) {
-        const [ns, room] = key.split('\u0000') as [string, string];
-        for (const [user, conns] of users) {
+      const leaves: PresenceSweepResult = [];
+      let swept = 0;
+      for (const [key, r] of rooms) {
+        for (const [user, conns] of r.users) {
           let removed = false;
-          for (const [conn, e] of conns) if (e.expiresAt <= t) conns.delete(conn), (removed = true);
-          if (conns.size === 0) {
-            users.delete(user);
-            if (removed) leaves.push({ ns, room, user });
+          for (const [conn, e] of conns) {
+            if (e.expiresAt > t) continue;
+            conns.delete(conn);
+            r.owners.delete(conn);
+            removed = true;
+            swept++;
+          }
+          if (removed && conns.size === 0) {
+            forgetUser(r, key, user);
+            leaves.push({ ns: r.ns, room: r.room, user });
           }
         }
-        if (users.size === 0) rooms.delete(key);
       }
+      leaves.sweptConnections = swept;
       return leaves;
     },
+    async stats() {
+      const t = now();
+      const perNs = new Map<string, { users: Set<string>; conns: Set<string> }>();
+      for (const r of rooms.values()) {
+        for (const [user, conns] of r.users) {
+          for (const [conn, e] of conns) {
+            if (e.expiresAt <= t) continue;
+            let s = perNs.get(r.ns);
+            if (!s) perNs.set(r.ns, (s = { users: new Set(), conns: new Set() }));
+            s.users.add(user);
+            s.conns.add(conn);
+          }
+        }
+      }
+      const result: PresenceTenantStats[] = [];
+      for (const [ns, s] of perNs) result.push({ ns, users: s.users.size, connections: s.conns.size });
+      return result;
+    },
+    async ping() {},
     async close() {
       rooms.clear();
+      byUser.clear();
     },
   };
 }

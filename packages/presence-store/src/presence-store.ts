@@ -19,16 +19,41 @@ export interface PresenceLeave {
   user: string;
 }
 
+/** The leaves of a sweep; `sweptConnections` counts the expired connection entries it deleted. */
+export type PresenceSweepResult = PresenceLeave[] & { sweptConnections?: number };
+
+/** Live users and connections of one tenant (for per-tenant gauges). */
+export interface PresenceTenantStats {
+  ns: string;
+  /** Distinct users with at least one live connection in at least one room. */
+  users: number;
+  /** Distinct live connection ids in at least one room. */
+  connections: number;
+}
+
 /**
  * The presence port. Entries live until removed or until they expire `ttlMs` after the last
  * `add`/`heartbeat` of their gateway; an expired entry counts as gone for every query, and
  * `sweep` deletes it and reports the leaves it causes. Queries are per user: a user with three
  * connections in a room is one member with `connections: 3`.
+ *
+ * Join/leave decisions (`firstForUser`, `lastForUser`, the sweep's leaves) are taken on the
+ * STORED entries of the user in the room, atomically: an expired entry that no sweep has deleted
+ * yet still holds the user's place for events (it is invisible to queries). So for every
+ * (room, user) the transitions "no entry -> some entry" and "some entry -> no entry" happen once
+ * each and alternate: exactly one leave follows each join, whoever (gateway or sweeper) causes it,
+ * and a user who reconnects before the sweep produces neither a leave nor a second join.
+ * Connection ids must be unique per room across users: reusing one for another user is refused
+ * with ParleyError('conflict'). Failures of the backing store reject with
+ * ParleyError('presence_unavailable').
  */
 export interface PresenceStore {
-  /** Records a connection. `firstForUser` is true when the user had no other live connection there. */
+  /** Records a connection. `firstForUser` is true when the user had no other entry in the room (a join to announce). */
   add(connection: PresenceConnection): Promise<{ firstForUser: boolean }>;
-  /** Removes a connection. `lastForUser` is true when it was the user's last live one there. */
+  /**
+   * Removes a connection. `lastForUser` is true when it was the user's last entry in the room (a
+   * leave to announce); false when the connection was not there (already removed or swept).
+   */
   remove(key: PresenceKey): Promise<{ lastForUser: boolean }>;
   /** Members of a room, one per user, in no particular order. */
   members(ns: string, room: string): Promise<PresenceMember[]>;
@@ -36,10 +61,21 @@ export interface PresenceStore {
   count(ns: string, room: string): Promise<{ users: number; connections: number }>;
   /** Rooms where the user has at least one live connection. */
   userRooms(ns: string, user: string): Promise<string[]>;
-  /** Extends the expiry of all these connections (one batched call per gateway per beat). */
+  /**
+   * Extends the expiry of all these connections in one batch (one round trip per gateway per beat,
+   * not one per connection) and (re)creates the ones that are missing, e.g. after Redis restarted
+   * empty. Never announces anything. Must not be issued for a connection after its `remove`.
+   */
   heartbeat(connections: readonly PresenceConnection[]): Promise<void>;
-  /** Deletes expired entries; returns the users whose last connection in a room expired. */
-  sweep(): Promise<PresenceLeave[]>;
+  /**
+   * Deletes expired entries; returns the users whose last entry in a room expired, each leave
+   * once even when several sweepers (processes) run at the same time.
+   */
+  sweep(): Promise<PresenceSweepResult>;
+  /** Live users and connections per tenant, for tenants with any presence. Optional. */
+  stats?(): Promise<PresenceTenantStats[]>;
+  /** Resolves when the backing store answers (readiness). Optional. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

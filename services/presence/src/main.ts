@@ -1,0 +1,62 @@
+import { serve } from '@hono/node-server';
+import { createNatsBus, createTracedBus } from '@parley/bus';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
+import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store';
+import { createPresenceApp } from './app.ts';
+import { readPresenceConfig } from './config.ts';
+import { createAuthServiceKeyVerifier, createJwksUserTokenVerifier } from './credentials.ts';
+import { createPresenceMetrics } from './metrics.ts';
+import { createSweeper } from './sweeper.ts';
+
+const config = readPresenceConfig(process.env);
+const logger = createLogger('presence', { level: config.logLevel });
+const registry = createMetricsRegistry('presence');
+const metrics = createPresenceMetrics(registry);
+const tracing = await initTracing('presence', { ...readTracingConfig(process.env), instanceId: config.instanceId });
+
+const redis = createPresenceRedisClient(config.redisUrl);
+redis.on('ready', () => {
+  metrics.redisUp.set(1);
+  logger.info('presence store (Redis) connected');
+});
+redis.on('close', () => metrics.redisUp.set(0));
+registerRedisMetrics(registry, redis, 'presence');
+const store = createRedisPresenceStore(redis, {
+  ttlMs: config.presenceTtlMs,
+  onError: (error) => {
+    metrics.redisErrors.inc();
+    logger.warn({ err: error.message }, 'presence store (Redis) error');
+  },
+});
+const natsBus = await createNatsBus({ servers: config.natsUrl.split(','), name: `presence-${config.instanceId}`, logger });
+registerBusMetrics(registry, natsBus);
+const bus = createTracedBus(natsBus, { tracer: tracing.tracer });
+
+const presence = createPresenceApp({
+  store,
+  bus,
+  verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
+  verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
+  logger,
+  registry,
+});
+const sweeper = createSweeper({ store, bus, logger, registry }, { intervalMs: config.sweepMs, originId: `presence-${config.instanceId}` });
+sweeper.start();
+
+const server = serve({ fetch: presence.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info({ port: info.port, ttlMs: config.presenceTtlMs, sweepMs: config.sweepMs }, `presence listening on http://${config.host}:${info.port}`);
+});
+
+let stopping = false;
+const shutdown = async (signal: NodeJS.Signals) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await presence.close();
+  await sweeper.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown()]);
+  process.exit(0);
+};
+process.on('SIGTERM', (s) => void shutdown(s));
+process.on('SIGINT', (s) => void shutdown(s));
