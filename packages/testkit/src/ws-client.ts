@@ -15,6 +15,7 @@ export class TestClient {
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
   private taken = new Set<TestClientFrame>();
+  private closeInfo: { code: number; reason: string } | undefined;
   private waiters: Array<() => void> = [];
 
   constructor(url: string, options: { token?: string; origin?: string; protocols?: string[]; headers?: Record<string, string> } = {}) {
@@ -25,7 +26,10 @@ export class TestClient {
       this.ws.once('error', reject);
     });
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.closed.then(() => this.notify());
+    this.closed.then((info) => {
+      this.closeInfo = info;
+      this.notify();
+    });
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       this.frames.push(JSON.parse(data.toString()) as TestClientFrame);
@@ -63,7 +67,8 @@ export class TestClient {
       }
       const left = deadline - Date.now();
       if (left <= 0 || this.isClosed) {
-        throw new Error(`no matching frame within ${timeoutMs} ms (closed: ${this.isClosed}); last frames: ${JSON.stringify(this.frames.slice(-5))}`);
+        const closed = this.closeInfo ? `closed with ${this.closeInfo.code} ${this.closeInfo.reason}` : this.isClosed ? 'closed' : 'open';
+        throw new Error(`no matching frame within ${timeoutMs} ms (${closed}); last frames: ${JSON.stringify(this.frames.slice(-5))}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
