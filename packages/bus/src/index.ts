@@ -11,3 +11,5 @@ export {
   DEFAULT_RECONNECT_WAIT_MS,
 } from './nats-bus.ts';
 export type { NatsBus, NatsBusOptions, NatsBusStats } from './nats-bus.ts';
+export { createTracedBus, subjectPrefix } from './traced-bus.ts';
+export type { TracedBusOptions } from './traced-bus.ts';

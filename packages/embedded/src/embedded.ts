@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
-import { createMemoryBus } from '@parley/bus';
-import { createLogger, createMetricsRegistry, type Logger } from '@parley/observability';
+import { createMemoryBus, createTracedBus } from '@parley/bus';
+import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
 import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
@@ -18,6 +18,8 @@ export interface EmbeddedOptions {
   demoPage?: boolean;
   drainMs?: number;
   logger?: Logger;
+  /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
+  tracing?: TracingOptions;
 }
 
 export interface Embedded {
@@ -38,7 +40,10 @@ export interface Embedded {
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const logger = options.logger ?? createLogger('parley');
   const registry = createMetricsRegistry('parley');
-  const bus = createMemoryBus({ logger });
+  const tracing = await initTracing('parley', options.tracing);
+  const memoryBus = createMemoryBus({ logger });
+  registerBusMetrics(registry, memoryBus);
+  const bus = createTracedBus(memoryBus, { tracer: tracing.tracer });
   const presence = createMemoryPresenceStore();
   const store = await createFileTenantStore({ dataDir: options.dataDir });
   const keys = await loadSigningKeys({ dataDir: options.dataDir });
@@ -76,6 +81,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     await gateway.close();
     await auth.close();
     await Promise.allSettled([bus.close(), presence.close(), store.close()]);
+    await tracing.shutdown();
   };
   return {
     gateway,

@@ -1,2 +1,6 @@
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './tracing.ts';
+export * from './http-tracing.ts';
+export * from './connection-metrics.ts';
+export * from './exposition.ts';

@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
-import { createMemoryBus, createNatsBus, type Bus } from '@parley/bus';
-import { createLogger, createMetricsRegistry } from '@parley/observability';
+import { createMemoryBus, createNatsBus, createTracedBus, type Bus } from '@parley/bus';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
 import { readAuthConfig } from './config.ts';
@@ -13,6 +13,7 @@ import type { TenantStore } from './store/tenant-store.ts';
 const config = readAuthConfig(process.env);
 const logger = createLogger('auth', { level: config.logLevel });
 const registry = createMetricsRegistry('auth');
+const tracing = await initTracing('auth', readTracingConfig(process.env));
 
 const store: TenantStore = config.redisUrl
   ? await createRedisTenantStore({ url: config.redisUrl, onError: (error) => logger.warn({ err: error.message }, 'tenant store (Redis) connection error') })
@@ -23,6 +24,7 @@ const keys = await loadSigningKeys({
   dataDir: config.dataDir,
 });
 const bus: Bus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: 'parley-auth', logger }) : createMemoryBus();
+registerBusMetrics(registry, bus);
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');
 
@@ -43,7 +45,7 @@ if (config.demoTenant) {
 }
 
 const auth = createAuthApp(
-  { store, keys, bus, logger, metrics: registry },
+  { store, keys, bus: createTracedBus(bus, { tracer: tracing.tracer }), logger, metrics: registry },
   { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies) },
 );
 const server = serve({ fetch: auth.app.fetch, port: config.port, hostname: config.host }, (info) => {
@@ -61,7 +63,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await auth.close();
   await new Promise((resolve) => setTimeout(resolve, config.drainMs));
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await Promise.allSettled([bus.close(), store.close()]);
+  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown()]);
   process.exit(0);
 };
 process.on('SIGTERM', (s) => void shutdown(s));
