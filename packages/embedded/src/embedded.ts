@@ -4,6 +4,7 @@ import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, t
 import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
+import { createPresenceApp, createSweeper, createUserTokenVerifier } from '@parley/presence';
 import { createDemoRoutes } from './demo.ts';
 
 export interface EmbeddedOptions {
@@ -33,8 +34,8 @@ export interface Embedded {
 }
 
 /**
- * Parley in one process on one port: the gateway (WebSockets, health, metrics) with the auth API
- * and the demo page mounted behind it, all on the in-memory bus and presence store and a
+ * Parley in one process on one port: the gateway (WebSockets, health, metrics) with the auth API,
+ * the presence API and the demo page mounted behind it, all on the in-memory bus and presence store and a
  * file-backed tenant store. It does not scale beyond this process; `npm run cluster` does.
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
@@ -51,7 +52,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const demo = await ensureDemoTenant(store, { namespace: demoNamespace, dataDir: options.dataDir, ...(options.demoApiKey && { apiKey: options.demoApiKey }) });
 
   const auth = createAuthApp(
-    { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry },
+    { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry, ...(tracing.tracer && { tracer: tracing.tracer }) },
     { ...(options.adminToken && { adminToken: options.adminToken }), getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown' },
   );
   let jwksCache: { source: JSONWebKeySet; get: ReturnType<typeof createLocalJWKSet> } | undefined;
@@ -69,7 +70,25 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
           body: JSON.stringify(body),
         }))),
       );
-  const fallback: FetchHandler = async (request) => (await demoRoutes?.(request)) ?? auth.app.fetch(request);
+  // The presence API on the in-memory store; API keys are checked by the auth app in-process.
+  const presenceApi = createPresenceApp({
+    store: presence,
+    bus,
+    verifyApiKey: async (apiKey) => {
+      const res = await auth.app.fetch(new Request('http://parley.internal/v1/whoami', { headers: { authorization: `Bearer ${apiKey}` } }));
+      return res.ok ? { ns: ((await res.json()) as { ns: string }).ns } : null;
+    },
+    verifyUserToken: createUserTokenVerifier(getKey),
+    logger: logger.child({ component: 'presence' }),
+    registry,
+    ...(tracing.tracer && { tracer: tracing.tracer }),
+  });
+  const sweeper = createSweeper({ store: presence, bus, logger: logger.child({ component: 'presence' }), registry }, { originId: 'embedded' });
+  sweeper.start();
+  const isPresenceRoute = (request: Request) =>
+    request.method === 'GET' && /^\/v1\/(rooms\/[^/]+\/(members|count)|users\/[^/]+\/rooms)$/.test(new URL(request.url).pathname);
+  const fallback: FetchHandler = async (request) =>
+    (await demoRoutes?.(request)) ?? (isPresenceRoute(request) ? presenceApi.app.fetch(request) : auth.app.fetch(request));
 
   const gateway = createGateway(
     { bus, presence, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
@@ -78,8 +97,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   await gateway.listen();
 
   const close = async () => {
+    await sweeper.stop();
     await gateway.close();
-    await auth.close();
+    await Promise.all([auth.close(), presenceApi.close()]);
     await Promise.allSettled([bus.close(), presence.close(), store.close()]);
     await tracing.shutdown();
   };

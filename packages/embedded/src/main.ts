@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { envPort, readConfig, z } from '@parley/config';
-import { createLogger } from '@parley/observability';
+import { createLogger, readTracingConfig } from '@parley/observability';
 import { installSignalHandlers } from '@parley/gateway';
 import { startEmbedded } from './embedded.ts';
 
@@ -31,6 +31,7 @@ const parley = await startEmbedded({
   demoPage: config.demoPage === 'true',
   drainMs: config.drainMs,
   logger,
+  tracing: readTracingConfig(process.env),
   ...(config.demoApiKey && { demoApiKey: config.demoApiKey }),
   ...(config.adminToken && { adminToken: config.adminToken }),
 });

@@ -92,6 +92,21 @@ describe('lifecycle', () => {
     expect((await player.closed).code).toBe(CLOSE_CODES.disconnected);
   });
 
+  it('lifecycle - the presence HTTP API answers for the tenant of the API key only', async () => {
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'chat' });
+    const key = (await call('POST', '/v1/admin/tenants/chat/keys', ADMIN)).body.key as string;
+    await connect(await mint(key, 'carol', { info: { name: 'Carol' } }), ['general']);
+    await connect(await mint(key, 'carol'), ['general']);
+    const members = await call('GET', '/v1/rooms/general/members', key);
+    expect(members.status).toBe(200);
+    expect(members.body).toMatchObject({ users: 1, connections: 2, members: [{ user: 'carol', connections: 2 }] });
+    expect((await call('GET', '/v1/users/carol/rooms', key)).body).toMatchObject({ rooms: ['general'] });
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'other' });
+    const otherKey = (await call('POST', '/v1/admin/tenants/other/keys', ADMIN)).body.key as string;
+    expect((await call('GET', '/v1/rooms/general/count', otherKey)).body).toMatchObject({ users: 0, connections: 0 });
+    expect((await call('GET', '/v1/rooms/general/count', 'pk_chat_wrong')).status).toBe(401);
+  });
+
   it('lifecycle - an API key of one tenant cannot act on another tenant', async () => {
     await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'alpha' });
     await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'beta' });

@@ -116,3 +116,4 @@ export function readTracingConfig(env: Record<string, string | undefined>): Pick
   const config = readConfig(tracingSchema, TRACING_ENV, env);
   return { ...(config.endpoint !== undefined && { endpoint: config.endpoint }), ...(config.sampleRatio !== undefined && { sampleRatio: config.sampleRatio }) };
 }
+export type { Tracer } from '@opentelemetry/api';

@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { JSONWebKeySet } from 'jose';
 import { Registry } from 'prom-client';
 import type { Bus } from '@parley/bus';
-import type { Logger } from '@parley/observability';
+import { tracingMiddleware, type Logger, type Tracer } from '@parley/observability';
 import { ERRORS, ParleyError, errorBody, type ErrorCode } from '@parley/protocol';
 import { createAuthMetrics } from './auth-metrics.ts';
 import { socketClientIp } from './client-ip.ts';
@@ -38,6 +38,8 @@ export interface AuthAppDeps {
   logger: Logger;
   /** Registry for the service's metrics, served at `/metrics`. @default a new, private registry */
   metrics?: Registry;
+  /** OpenTelemetry tracer for request spans (token minting among them); none when tracing is off. */
+  tracer?: Tracer;
 }
 
 export interface AuthAppOptions {
@@ -109,6 +111,7 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
     description: 'The operator token (`PARLEY_ADMIN_TOKEN`).',
   });
 
+  app.use('*', tracingMiddleware(deps.tracer));
   app.use(
     '*',
     bodyLimit({

@@ -2,7 +2,7 @@ import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import type { Bus } from '@parley/bus';
-import type { Logger } from '@parley/observability';
+import { tracingMiddleware, type Logger, type Tracer } from '@parley/observability';
 import type { PresenceStore } from '@parley/presence-store';
 import { ERRORS, ParleyError, errorBody, type ErrorCode } from '@parley/protocol';
 import { authenticate, type PresenceEnv } from './auth-middleware.ts';
@@ -31,6 +31,8 @@ export interface PresenceAppDeps {
   logger: Logger;
   /** Served at `/metrics`; the sweeper should get the same one. */
   registry: Registry;
+  /** OpenTelemetry tracer for request spans; none when tracing is off. */
+  tracer?: Tracer;
 }
 
 export interface PresenceAppOptions {
@@ -65,6 +67,7 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
     description: 'A tenant API key (`pk_<ns>_…`) or a Parley user token (JWT).',
   });
 
+  app.use('*', tracingMiddleware(deps.tracer));
   app.use('/v1/*', async (c, next) => {
     await next();
     metrics.requests.inc({ route: routeLabel(c.req.path), status: String(c.res.status) });

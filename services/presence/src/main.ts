@@ -39,6 +39,7 @@ const presence = createPresenceApp({
   verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
   logger,
   registry,
+  tracer: tracing.tracer,
 });
 const sweeper = createSweeper({ store, bus, logger, registry }, { intervalMs: config.sweepMs, originId: `presence-${config.instanceId}` });
 sweeper.start();
