@@ -1,4 +1,5 @@
 import type { Bus } from '@parley/bus';
+import type { HistoryStore } from '@parley/history';
 import type { PresenceStore } from '@parley/presence-store';
 import type { Logger, Registry } from '@parley/observability';
 import { createGatewayCore, type GatewayCore } from './domain/gateway-core.ts';
@@ -12,6 +13,11 @@ import { attachWebSocketRoute } from './transport/ws-server.ts';
 export interface GatewayDeps {
   bus: Bus;
   presence: PresenceStore;
+  /**
+   * Room history and resume for tenants whose tokens say `hist: true` (JetStream with NATS, the
+   * memory store in one process). Without it such tenants get plain rooms and `history_unavailable`.
+   */
+  history?: HistoryStore;
   verifyToken: TokenVerifier;
   logger: Logger;
   registry: Registry;
@@ -35,6 +41,8 @@ export interface GatewayOptions {
   drainMs?: number;
   presenceHeartbeatMs?: number;
   floodCloseAfter?: number;
+  /** @default 10000: most messages one resume replays; a client that missed more gets `history_gap` and the newest. */
+  maxResumeMessages?: number;
 }
 
 export const DEFAULT_GATEWAY_PORT = 8080;
@@ -59,12 +67,13 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const metrics = createGatewayMetrics(registry);
   const app = uws.App();
   const core = createGatewayCore(
-    { bus, presence: deps.presence, verifyToken: deps.verifyToken, metrics, logger, fanout: { publish: (topic, data) => void app.publish(topic, data, false) } },
+    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: { publish: (topic, data) => void app.publish(topic, data, false) } },
     {
       gatewayId: options.gatewayId,
       maxPayloadBytes,
       ...(options.presenceHeartbeatMs !== undefined && { presenceHeartbeatMs: options.presenceHeartbeatMs }),
       ...(options.floodCloseAfter !== undefined && { floodCloseAfter: options.floodCloseAfter }),
+      ...(options.maxResumeMessages !== undefined && { maxResumeMessages: options.maxResumeMessages }),
     },
   );
   let listenSocket: us_listen_socket | undefined;
@@ -82,6 +91,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     if (closed) return { ok: false, reason: 'closed' };
     if (core.draining) return { ok: false, reason: 'draining' };
     if (bus.state !== 'connected') return { ok: false, reason: `bus ${bus.state}` };
+    const history = deps.history?.health();
+    if (history && !history.ok) return { ok: false, reason: history.reason ?? 'history unavailable' };
     return { ok: true };
   };
 

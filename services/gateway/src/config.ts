@@ -13,6 +13,7 @@ const schema = z.object({
   drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_DRAIN_MS),
   maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
+  historyReplicas: z.coerce.number().int().min(1).max(5).default(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -28,6 +29,7 @@ export const GATEWAY_ENV = {
   drainMs: 'PARLEY_DRAIN_MS',
   maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
+  historyReplicas: 'PARLEY_HISTORY_REPLICAS',
   logLevel: 'PARLEY_LOG_LEVEL',
 } as const;
 

@@ -1,7 +1,8 @@
 import { createRemoteJWKSet } from 'jose';
 import { Redis } from 'ioredis';
-import { createMemoryBus, createNatsBus, type Bus } from '@parley/bus';
-import { createLogger, createMetricsRegistry } from '@parley/observability';
+import { createMemoryBus, createNatsBus, createTracedBus, type Bus } from '@parley/bus';
+import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore } from '@parley/presence-store';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
@@ -11,16 +12,29 @@ import { installSignalHandlers } from './signals.ts';
 const config = readGatewayConfig(process.env);
 const logger = createLogger('gateway', { level: config.logLevel });
 const registry = createMetricsRegistry('gateway');
+const tracing = await initTracing('gateway', { ...readTracingConfig(process.env), instanceId: config.gatewayId });
 
-const bus: Bus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: `gateway-${config.gatewayId}`, logger }) : createMemoryBus();
-const presence: PresenceStore = config.redisUrl
-  ? createRedisPresenceStore(new Redis(config.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1 }), { ttlMs: config.presenceTtlMs })
+const natsBus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: `gateway-${config.gatewayId}`, logger }) : undefined;
+const bus: Bus = natsBus ?? createMemoryBus();
+const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1 }) : undefined;
+const presence: PresenceStore = redis
+  ? createRedisPresenceStore(redis, { ttlMs: config.presenceTtlMs })
   : createMemoryPresenceStore({ ttlMs: config.presenceTtlMs });
+registerBusMetrics(registry, bus);
+if (redis) registerRedisMetrics(registry, redis, 'presence');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; this gateway cannot reach others');
+
+let history: HistoryStore;
+if (natsBus) {
+  const jetstream = createJetStreamHistoryStore(natsBus.raw, { logger, replicas: config.historyReplicas });
+  const check = await jetstream.probe();
+  if (!check.ok) logger.warn({ reason: check.reason }, 'JetStream is not available: tenants with history will fail and make this gateway unready');
+  history = jetstream;
+} else history = createMemoryHistoryStore({ bus });
 
 const keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
 const gateway = createGateway(
-  { bus, presence, verifyToken: createTokenVerifier(keys), logger, registry },
+  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), logger, registry },
   { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, drainMs: config.drainMs, presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
 await gateway.listen();
@@ -28,5 +42,6 @@ logger.info({ port: gateway.port, gatewayId: config.gatewayId, bus: config.natsU
 
 installSignalHandlers(async () => {
   await gateway.drain();
-  await Promise.allSettled([bus.close(), presence.close()]);
+  await Promise.allSettled([history.close(), bus.close(), presence.close()]);
+  await tracing.shutdown();
 }, logger);

@@ -11,7 +11,11 @@ export function createGatewayMetrics(registry: Registry) {
     framesIn: new Counter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),
     bytesIn: new Counter({ name: 'parley_gateway_received_bytes_total', help: 'Bytes received from clients in frames', registers }),
     framesOut: new Counter({ name: 'parley_gateway_frames_sent_total', help: 'Frames sent directly to one client (replies, errors), by type', labelNames: ['type'], registers }),
+    /** Incremented by the sender of each direct frame (`Session.reply`) with its UTF-8 length. */
+    bytesOut: new Counter({ name: 'parley_gateway_sent_bytes_total', help: 'Bytes of frames sent directly to one client (replies, errors); fan-out is in parley_gateway_bus_delivered_bytes_total', registers }),
     deliveries: new Counter({ name: 'parley_gateway_bus_deliveries_total', help: 'Bus messages fanned out to local sockets, by kind', labelNames: ['kind'], registers }),
+    /** Incremented with `deliveries`: the bytes handed once to the native fan-out, whatever the number of local recipients. */
+    deliveredBytes: new Counter({ name: 'parley_gateway_bus_delivered_bytes_total', help: 'Bytes of bus messages fanned out to local sockets (once per message, not per recipient), by kind', labelNames: ['kind'], registers }),
     published: new Counter({ name: 'parley_gateway_messages_published_total', help: 'Client messages accepted and published on the bus, by kind', labelNames: ['tenant', 'kind'], registers }),
     errors: new Counter({ name: 'parley_gateway_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers }),
     rateLimited: new Counter({ name: 'parley_gateway_rate_limited_total', help: 'Frames refused by the per-connection rate limit', labelNames: ['tenant'], registers }),
@@ -27,6 +31,10 @@ export function createGatewayMetrics(registry: Registry) {
     busConnected: new Gauge({ name: 'parley_gateway_bus_connected', help: '1 when the message bus is connected', registers }),
     busStateChanges: new Counter({ name: 'parley_gateway_bus_state_changes_total', help: 'Bus state transitions, by new state', labelNames: ['state'], registers }),
     presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),
+    historyAppends: new Counter({ name: 'parley_gateway_history_appends_total', help: 'Room messages of history tenants stored (or not) before their ack', labelNames: ['tenant', 'result'], registers }),
+    historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
+    historyGaps: new Counter({ name: 'parley_gateway_history_gaps_total', help: 'Resumes told history_gap (messages after their seq no longer retained)', labelNames: ['tenant'], registers }),
+    historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one ordered consumer each) on this gateway', registers }),
     ready: new Gauge({ name: 'parley_gateway_ready', help: '1 when this gateway accepts connections', registers }),
   };
 }

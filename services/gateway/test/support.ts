@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createMemoryBus, type Bus } from '@parley/bus';
+import type { HistoryStore } from '@parley/history';
 import { createLogger, createMetricsRegistry } from '@parley/observability';
 import { createMemoryPresenceStore, type PresenceStore } from '@parley/presence-store';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants } from '@parley/protocol';
@@ -27,6 +28,9 @@ export interface MintOptions {
   info?: Record<string, unknown>;
   lim?: Record<string, number>;
   origins?: string[];
+  /** The tenant keeps history (`hist` claim), with this retention (`hret` claim). */
+  hist?: boolean;
+  hret?: { maxAgeSeconds?: number; maxMessagesPerRoom?: number; maxBytes?: number };
   iat?: number;
   jti?: string;
   issuer?: string;
@@ -42,6 +46,8 @@ export function mintToken(keys: TestKeys, o: MintOptions = {}): Promise<string> 
     ...(o.info && { info: o.info }),
     ...(o.lim && { lim: o.lim }),
     ...(o.origins && { origins: o.origins }),
+    ...(o.hist !== undefined && { hist: o.hist }),
+    ...(o.hret && { hret: o.hret }),
   })
     .setProtectedHeader({ alg: 'ES256', kid: keys.kid })
     .setSubject(o.sub ?? 'alice')
@@ -64,15 +70,16 @@ export interface TestGateway {
 /** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
 export async function startTestGateway(
   keys: TestKeys | TestKeys[],
-  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore } = {},
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore } = {},
 ): Promise<TestGateway> {
   const bus = options.bus ?? createMemoryBus();
   const presence = options.presence ?? createMemoryPresenceStore();
+  const { bus: _bus, presence: _presence, history, ...gatewayOptions } = options;
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
   const gateway = createGateway(
-    { bus, presence, verifyToken: createTokenVerifier(jwks), logger: createLogger('gateway', { level: 'silent' }), registry },
-    { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...options },
+    { bus, presence, ...(history && { history }), verifyToken: createTokenVerifier(jwks), logger: createLogger('gateway', { level: 'silent' }), registry },
+    { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...gatewayOptions },
   );
   await gateway.listen();
   return { gateway, wsUrl: `ws://127.0.0.1:${gateway.port}/v1/ws`, bus, presence, registry };

@@ -1,12 +1,15 @@
 import type { Bus, BusMessage } from '@parley/bus';
+import type { HistoryStore } from '@parley/history';
 import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
 import { CLOSE_CODES, ParleyError, controlMessageSchema, encodeServerFrame, subjects, type ServerFrame } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
+import { createHistoryFeeds } from './history-feeds.ts';
 import { createHub, type Fanout } from './hub.ts';
 import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits } from './limits.ts';
 import { createRevocationList } from './revocations.ts';
 import { Session, type ClientSocket } from './session.ts';
+import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 
 export interface GatewayCoreOptions {
@@ -16,11 +19,15 @@ export interface GatewayCoreOptions {
   presenceHeartbeatMs?: number;
   floodCloseAfter?: number;
   violationsCloseAfter?: number;
+  /** @default DEFAULT_MAX_RESUME_MESSAGES: most messages one resume replays before it reports a gap. */
+  maxResumeMessages?: number;
 }
 
 export interface GatewayCoreDeps {
   bus: Bus;
   presence: PresenceStore;
+  /** Room history for tenants whose tokens say `hist: true`; without it they get no seqs and no history. */
+  history?: HistoryStore;
   fanout: Fanout;
   verifyToken: TokenVerifier;
   metrics: GatewayMetrics;
@@ -45,12 +52,19 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
     },
   });
+  const feeds = deps.history
+    ? createHistoryFeeds(deps.history, deps.fanout, {
+        logger,
+        delivered: () => metrics.deliveries.inc({ kind: 'history' }),
+      })
+    : undefined;
   let draining = false;
 
   const userKey = (ns: string, user: string) => `${ns}\u0000${user}`;
   const updateGauges = () => {
     metrics.rooms.set(hub.roomCount());
     metrics.busSubscriptions.set(bus.subscriptionCount());
+    if (feeds) metrics.historyFeeds.set(feeds.count());
   };
 
   const sessionDeps = {
@@ -58,6 +72,10 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     bus,
     hub,
     presence,
+    ...(deps.history &&
+      feeds && {
+        history: { store: deps.history, feeds, metrics, gatewayId: options.gatewayId, maxResumeMessages: options.maxResumeMessages ?? DEFAULT_MAX_RESUME_MESSAGES },
+      }),
     verifyToken: deps.verifyToken,
     metrics,
     logger,
@@ -181,6 +199,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     async close() {
       clearInterval(heartbeatTimer);
       controlSubscription.unsubscribe();
+      feeds?.close();
     },
     encode: encodeServerFrame,
     closeCodes: CLOSE_CODES,

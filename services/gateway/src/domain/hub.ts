@@ -19,12 +19,15 @@ interface Interest {
 /**
  * Interest-based bridging between the bus and local sockets. A gateway holds exactly one bus
  * subscription per room subject (plus one for the room's presence events) while at least one
- * local connection is in the room, and one per user with a local connection; the bus subject is
+ * local connection is in the room, and one per user with a local connection. Members of history
+ * rooms take only the presence subscription: their messages come from the room's history feed
+ * (`history-feeds.ts`). The bus subject is
  * also the uWebSockets.js topic, so a bus message is fanned out with one native publish, bytes
  * unchanged (serialized once, by the publisher).
  */
 export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) {
   const rooms = new Map<string, Interest>();
+  const presences = new Map<string, Interest>();
   const users = new Map<string, Interest>();
 
   const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
@@ -59,12 +62,23 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
     userTopic(ns: string, user: string) {
       return subjects.user(ns, user);
     },
+    /** A local member joined a room whose messages come straight from the bus (no history). */
     joinRoom(ns: string, room: string) {
-      const { messages, presence } = this.roomTopics(ns, room);
-      acquire(rooms, messages, () => [bus.subscribe(messages, forwardRoom), bus.subscribe(presence, forwardPresence)]);
+      const messages = subjects.room(ns, room);
+      acquire(rooms, messages, () => [bus.subscribe(messages, forwardRoom)]);
+      this.joinPresence(ns, room);
     },
     leaveRoom(ns: string, room: string) {
       release(rooms, subjects.room(ns, room));
+      this.leavePresence(ns, room);
+    },
+    /** Presence events only: a member of a history room (its messages come from the room's history feed). */
+    joinPresence(ns: string, room: string) {
+      const presence = subjects.presence(ns, room);
+      acquire(presences, presence, () => [bus.subscribe(presence, forwardPresence)]);
+    },
+    leavePresence(ns: string, room: string) {
+      release(presences, subjects.presence(ns, room));
     },
     addUser(ns: string, user: string) {
       const topic = subjects.user(ns, user);
@@ -73,9 +87,9 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
     removeUser(ns: string, user: string) {
       release(users, subjects.user(ns, user));
     },
-    /** Rooms with local members. */
+    /** Rooms with local members (every joined room holds its presence subscription). */
     roomCount() {
-      return rooms.size;
+      return presences.size;
     },
     userCount() {
       return users.size;

@@ -8,6 +8,7 @@ import {
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Hub } from './hub.ts';
+import { SessionHistory, type HistoryDeps } from './session-history.ts';
 import { effectiveLimits, type TenantLimits } from './limits.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
@@ -16,6 +17,8 @@ import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 export interface ClientSocket {
   readonly closed: boolean;
   send(data: string | Uint8Array): void;
+  /** Bytes queued on the socket and not yet written. */
+  bufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   end(code: number, reason: string): void;
@@ -26,6 +29,8 @@ export interface SessionDeps {
   bus: Bus;
   hub: Hub;
   presence: PresenceStore;
+  /** History (store and room feeds); absent when the gateway runs without history. */
+  history?: HistoryDeps;
   verifyToken: TokenVerifier;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -54,6 +59,9 @@ export class Session {
   private refusedInARow = 0;
   private violations = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Joined rooms whose messages come from their history feed (the rest come from the bus). */
+  private readonly historyRooms = new Set<string>();
+  private historySide: SessionHistory | undefined;
 
   constructor(socket: ClientSocket, token: VerifiedToken, deps: SessionDeps) {
     this.socket = socket;
@@ -71,6 +79,13 @@ export class Session {
   }
   get closed() {
     return this.socket.closed;
+  }
+
+  /** The history side, when this token's tenant keeps history and the gateway has a store. */
+  private get history(): SessionHistory | undefined {
+    const deps = this.deps.history;
+    if (!deps || !this.token.historyEnabled) return undefined;
+    return (this.historySide ??= new SessionHistory(this, this.socket, deps));
   }
 
   open() {
@@ -142,7 +157,7 @@ export class Session {
   private dispatch(frame: ClientFrame): Promise<void> | void {
     switch (frame.type) {
       case 'join':
-        return this.join(frame.room, frame.id);
+        return this.join(frame.room, frame.id, frame.since);
       case 'leave':
         return this.leave(frame.room, frame.id);
       case 'publish':
@@ -156,7 +171,7 @@ export class Session {
       case 'ping':
         return this.reply({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
       case 'history':
-        throw new ParleyError('history_disabled');
+        return this.historyQuery(frame.room, frame.after, frame.limit, frame.id);
     }
   }
 
@@ -164,10 +179,13 @@ export class Session {
     if (!this.token.grants.allows(room, capability)) throw new ParleyError('forbidden', `the token does not grant "${capability}" on this room`);
   }
 
-  private async join(room: string, id: RequestId | undefined) {
+  /** Joins a room; `since` (resume) is honoured for tenants with history and ignored otherwise. */
+  private async join(room: string, id: RequestId | undefined, since: number | undefined) {
     this.require(room, 'subscribe');
     if (this.rooms.has(room)) throw new ParleyError('already_joined');
     if (this.rooms.size >= this.limits.maxRooms) throw new ParleyError('too_many_rooms', `at most ${this.limits.maxRooms} rooms per connection`);
+    const history = this.history;
+    if (history) return this.joinHistory(history, room, id, since);
     const topics = this.deps.hub.roomTopics(this.ns, room);
     this.rooms.add(room);
     this.deps.hub.joinRoom(this.ns, room);
@@ -178,6 +196,22 @@ export class Session {
     await this.announce(room, 'join');
   }
 
+  private async joinHistory(history: SessionHistory, room: string, id: RequestId | undefined, since: number | undefined) {
+    this.rooms.add(room);
+    this.historyRooms.add(room);
+    this.deps.hub.joinPresence(this.ns, room);
+    if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(this.deps.hub.roomTopics(this.ns, room).presence);
+    this.deps.onRoomsChanged(this);
+    let joined: boolean;
+    try {
+      joined = await history.join(room, since, id);
+    } catch (error) {
+      this.detach(room, true);
+      throw error;
+    }
+    if (joined) await this.announce(room, 'join');
+  }
+
   private async leave(room: string, id: RequestId | undefined) {
     if (!this.rooms.has(room)) throw new ParleyError('not_joined');
     await this.leaveRoom(room, true);
@@ -186,15 +220,24 @@ export class Session {
 
   /** Leaves a room; `unsubscribe` is false when the socket is already gone. */
   async leaveRoom(room: string, unsubscribe: boolean) {
+    if (!this.detach(room, unsubscribe)) return;
+    await this.announce(room, 'leave');
+  }
+
+  /** Drops the room's subscriptions and interest (no presence announcement); false if not joined. */
+  private detach(room: string, unsubscribe: boolean): boolean {
     if (unsubscribe) {
-      if (!this.rooms.delete(room)) return;
+      if (!this.rooms.delete(room)) return false;
       const topics = this.deps.hub.roomTopics(this.ns, room);
       this.socket.unsubscribe(topics.messages);
       this.socket.unsubscribe(topics.presence);
       this.deps.onRoomsChanged(this);
     }
-    this.deps.hub.leaveRoom(this.ns, room);
-    await this.announce(room, 'leave');
+    if (this.historyRooms.delete(room)) {
+      this.historySide?.leave(room, unsubscribe);
+      this.deps.hub.leavePresence(this.ns, room);
+    } else this.deps.hub.leaveRoom(this.ns, room);
+    return true;
   }
 
   /** Records presence and announces the first join / last leave of this user in the room. */
@@ -224,6 +267,11 @@ export class Session {
 
   private async publish(room: string, data: unknown, id: RequestId | undefined) {
     this.require(room, 'publish');
+    const history = this.history;
+    if (history) {
+      if (this.deps.bus.state !== 'connected') throw new ParleyError('unavailable');
+      return history.publish(room, data, id);
+    }
     const msgId = randomUUID();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user: this.user, conn: this.conn }, data, ts });
@@ -240,6 +288,14 @@ export class Session {
     await this.deps.bus.publish(subjects.user(this.ns, to), bytes, this.headers(msgId, ts));
     this.deps.metrics.published.inc({ tenant: this.ns, kind: 'direct' });
     this.reply({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+  }
+
+  private async historyQuery(room: string, after: number | undefined, limit: number | undefined, id: RequestId | undefined) {
+    this.require(room, 'history');
+    if (!this.token.historyEnabled) throw new ParleyError('history_disabled');
+    const history = this.history;
+    if (!history) throw new ParleyError('history_unavailable', 'this gateway runs without a history store');
+    await history.query(room, after, limit, id);
   }
 
   private async presenceQuery(room: string, id: RequestId | undefined) {

@@ -1,6 +1,7 @@
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { ParleyError, TOKEN_ALGORITHMS, TOKEN_AUDIENCE, TOKEN_ISSUER, compileGrants, userClaimsSchema, type CompiledGrants, type UserClaims } from '@parley/protocol';
+import type { HistoryRetention } from '@parley/history';
 import { tenantLimitsSchema, type TenantLimits } from './limits.ts';
 
 export interface VerifiedToken {
@@ -10,12 +11,22 @@ export interface VerifiedToken {
   /** Allowed `Origin`s; empty means any. */
   origins: string[];
   historyEnabled: boolean;
+  /** The tenant's history retention (`hret` claim); defaults apply to missing fields. */
+  historyRetention: Partial<HistoryRetention> | undefined;
 }
 
 const extraClaimsSchema = z.object({
   lim: tenantLimitsSchema.partial().optional(),
   origins: z.array(z.string().max(512)).max(100).optional(),
   hist: z.boolean().optional(),
+  hret: z
+    .object({
+      maxAgeSeconds: z.number().int().positive(),
+      maxMessagesPerRoom: z.number().int().positive(),
+      maxBytes: z.number().int().positive(),
+    })
+    .partial()
+    .optional(),
 });
 
 export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
@@ -49,6 +60,7 @@ export function createTokenVerifier(getKey: JWTVerifyGetKey, options: { clockTol
       limits: extra.data.lim,
       origins: extra.data.origins ?? [],
       historyEnabled: extra.data.hist ?? false,
+      historyRetention: extra.data.hret,
     };
   };
 }

@@ -132,6 +132,9 @@ function clientSocket(ws: WebSocket<SocketData>): ClientSocket {
       if (data.closed) return;
       ws.cork(() => ws.send(payload, false));
     },
+    bufferedAmount() {
+      return data.closed ? 0 : ws.getBufferedAmount();
+    },
     subscribe(topic) {
       if (!data.closed) ws.subscribe(topic);
     },

@@ -1,0 +1,137 @@
+import { withSeq, type HistoryFollower, type HistoryStore } from '@parley/history';
+import type { Logger } from '@parley/observability';
+import { subjects } from '@parley/protocol';
+import type { Fanout } from './hub.ts';
+
+/** Called with each message a feed delivers, after it was fanned out to the feed's topic. */
+export type FeedTap = (seq: number, bytes: Uint8Array) => void;
+
+/** The live history of one room on this gateway. */
+export interface RoomFeed {
+  /** The uWebSockets.js topic its messages are published on (with `seq` in the frame). */
+  readonly topic: string;
+  /** The seq of the last message published on the topic (or the tenant's position when the feed started). */
+  readonly position: number;
+  /** Sees every message from now on, right after it was published on the topic. Returns the remover. */
+  tap(fn: FeedTap): () => void;
+}
+
+/** A hold on a feed; the feed stops with its last lease. `release` is idempotent. */
+export interface FeedLease {
+  readonly feed: RoomFeed;
+  release(): void;
+}
+
+interface Entry {
+  topic: string;
+  refs: number;
+  position: number;
+  taps: Set<FeedTap>;
+  lost: Set<() => void>;
+  follower: HistoryFollower | undefined;
+  ready: Promise<void>;
+  feed: RoomFeed;
+}
+
+export const historyTopic = (ns: string, room: string) => `h:${subjects.room(ns, room)}`;
+
+/**
+ * One history follower per room with local history members, shared by all of them: each stored
+ * message of the room arrives once, in seq order, gets `"seq"` added to its bytes once, and is
+ * handed to uWebSockets.js's native fan-out on the room's history topic. Because every gateway
+ * follows the same stored log, members see the same order and the same seqs on every gateway.
+ * Taps let a resuming member see messages that arrive while it replays (see `RoomCatchUp`).
+ */
+export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options: { logger: Logger; delivered?(): void }) {
+  const entries = new Map<string, Entry>();
+
+  const stop = (entry: Entry) => {
+    if (entries.get(entry.topic) === entry) entries.delete(entry.topic);
+    entry.follower?.stop();
+    entry.follower = undefined;
+  };
+
+  const start = (ns: string, room: string, topic: string): Entry => {
+    const taps = new Set<FeedTap>();
+    const entry: Entry = {
+      topic,
+      refs: 0,
+      position: 0,
+      taps,
+      lost: new Set(),
+      follower: undefined,
+      ready: Promise.resolve(),
+      feed: {
+        topic,
+        get position() {
+          return entry.position;
+        },
+        tap(fn) {
+          taps.add(fn);
+          return () => taps.delete(fn);
+        },
+      },
+    };
+    entry.ready = (async () => {
+      entry.position = await store.position(ns);
+      const follower = await store.follow(ns, room, entry.position, {
+        message(m) {
+          if (m.seq <= entry.position) return;
+          entry.position = m.seq;
+          const bytes = withSeq(m.data, m.seq);
+          fanout.publish(topic, bytes);
+          if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
+          options.delivered?.();
+        },
+        error(error) {
+          options.logger.warn({ err: error, ns }, 'history feed of a room stopped; its members are told to rejoin');
+          stop(entry);
+          for (const lost of [...entry.lost]) lost();
+        },
+      });
+      // Everyone may have left while the follower was starting.
+      if (entry.refs === 0 || entries.get(topic) !== entry) follower.stop();
+      else entry.follower = follower;
+    })();
+    entry.ready.catch(() => stop(entry));
+    return entry;
+  };
+
+  return {
+    /**
+     * Takes a lease on the room's feed, starting it if needed; resolves once it follows the log.
+     * `lost` is called if the feed later fails for good (the member should leave and rejoin).
+     */
+    async acquire(ns: string, room: string, lost: () => void): Promise<FeedLease> {
+      const topic = historyTopic(ns, room);
+      let entry = entries.get(topic);
+      if (!entry) entries.set(topic, (entry = start(ns, room, topic)));
+      const held = entry;
+      held.refs++;
+      held.lost.add(lost);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        held.lost.delete(lost);
+        if (--held.refs === 0) stop(held);
+      };
+      try {
+        await held.ready;
+      } catch (error) {
+        release();
+        throw error;
+      }
+      return { feed: held.feed, release };
+    },
+    /** Rooms with a running feed. */
+    count() {
+      return entries.size;
+    },
+    close() {
+      for (const entry of [...entries.values()]) stop(entry);
+    },
+  };
+}
+
+export type HistoryFeeds = ReturnType<typeof createHistoryFeeds>;
