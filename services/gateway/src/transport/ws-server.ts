@@ -8,12 +8,19 @@ import type { TemplatedApp, WebSocket } from './uws.ts';
 
 /** Per-socket state, typed; `closed` guards every call that may outlive the socket. */
 interface SocketData {
-  token?: VerifiedToken;
-  refusal?: { code: ErrorCode; close: CloseReason; message?: string };
+  /** The presented token, verified after the upgrade; cleared once verified. */
+  token: string | undefined;
+  origin: string | undefined;
   session?: Session;
+  /** Frames that arrived before the token was verified, replayed in order once it is. */
+  early?: Array<{ data: ArrayBuffer; isBinary: boolean }>;
+  refused?: boolean;
   closed: boolean;
   closeReason?: string;
 }
+
+/** @default 16: frames a client may send before its `welcome`; more closes the socket (4103). */
+export const MAX_EARLY_FRAMES = 16;
 
 export interface WebSocketRouteOptions {
   path: string;
@@ -44,9 +51,13 @@ export function extractToken(protocols: string, authorization: string): string |
 }
 
 /**
- * The WebSocket route. The token is verified during the upgrade (asynchronously: headers are
- * copied out of `req` first and `onAborted` is honoured); a refused token still upgrades, so that
- * browsers, which cannot read an HTTP status, get an `error` frame and a close code that says why.
+ * The WebSocket route. The upgrade is synchronous; the token is verified right after it, in
+ * `open`. (An asynchronous upgrade would need `res.cork(() => res.upgrade(...))`, and in
+ * uWebSockets.js 20.57 that cork can close the new socket at random: uWebSockets.js #1108, fixed
+ * upstream after this release.) Frames that arrive before verification ends are kept, up to
+ * MAX_EARLY_FRAMES, and handled in order after `welcome`. A refused token still gets an open
+ * socket, so that browsers, which cannot read an HTTP status, get an `error` frame and a close
+ * code that says why.
  */
 export function attachWebSocketRoute(
   app: TemplatedApp,
@@ -54,6 +65,41 @@ export function attachWebSocketRoute(
   options: WebSocketRouteOptions,
 ) {
   const { core, verifyToken, metrics, logger } = deps;
+
+  const refuse = (ws: WebSocket<SocketData>, error: unknown) => {
+    const data = ws.getUserData();
+    const code: ErrorCode = error instanceof ParleyError ? error.code : 'internal';
+    if (!(error instanceof ParleyError)) logger.error({ err: error }, 'token verification failed unexpectedly');
+    metrics.connectionsRefused.inc({ code });
+    const close = REFUSAL_CLOSE[code] ?? 'unauthorized';
+    data.refused = true;
+    data.early = undefined;
+    data.closeReason = close;
+    ws.cork(() => {
+      ws.send(JSON.stringify({ type: 'error', ...errorBody(code, error instanceof Error ? error.message : undefined) }));
+      ws.end(CLOSE_CODES[close], code);
+    });
+  };
+
+  const authenticate = async (ws: WebSocket<SocketData>) => {
+    const data = ws.getUserData();
+    const token = data.token;
+    data.token = undefined;
+    try {
+      if (token === undefined) throw new ParleyError('token_invalid', 'no token: send it as the "parley.token.<jwt>" subprotocol');
+      const verified = await verifyToken(token);
+      if (data.closed) return;
+      core.admit(verified, data.origin);
+      const session = core.open(clientSocket(ws), verified);
+      data.session = session;
+      const early = data.early ?? [];
+      data.early = undefined;
+      // Synchronously, in order, before any later frame's `message` event can run.
+      for (const frame of early) void session.handleMessage(frame.data, frame.isBinary);
+    } catch (error) {
+      if (!data.closed) refuse(ws, error);
+    }
+  };
 
   app.ws<SocketData>(options.path, {
     maxPayloadLength: options.maxPayloadBytes,
@@ -63,48 +109,33 @@ export function attachWebSocketRoute(
     idleTimeout: options.idleTimeoutSeconds,
     sendPingsAutomatically: true,
     upgrade(res, req, context) {
-      const secKey = req.getHeader('sec-websocket-key');
       const protocols = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      const authorization = req.getHeader('authorization');
-      const origin = req.getHeader('origin') || undefined;
+      const data: SocketData = {
+        token: extractToken(protocols, req.getHeader('authorization')),
+        origin: req.getHeader('origin') || undefined,
+        closed: false,
+        early: [],
+      };
       const selected = protocols.split(',').some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : '';
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const token = extractToken(protocols, authorization);
-      const verified = token === undefined ? Promise.reject(new ParleyError('token_invalid', 'no token: send it as the "parley.token.<jwt>" subprotocol')) : verifyToken(token);
-      verified
-        .then((t): SocketData => {
-          core.admit(t, origin);
-          return { token: t, closed: false };
-        })
-        .catch((error: unknown): SocketData => {
-          const code: ErrorCode = error instanceof ParleyError ? error.code : 'internal';
-          if (!(error instanceof ParleyError)) logger.error({ err: error }, 'token verification failed unexpectedly');
-          metrics.connectionsRefused.inc({ code });
-          return { refusal: { code, close: REFUSAL_CLOSE[code] ?? 'unauthorized', ...(error instanceof Error && { message: error.message }) }, closed: false };
-        })
-        .then((data) => {
-          if (aborted) return;
-          res.cork(() => res.upgrade(data, secKey, selected, extensions, context));
-        });
+      res.upgrade(data, req.getHeader('sec-websocket-key'), selected, req.getHeader('sec-websocket-extensions'), context);
     },
     open(ws) {
-      const data = ws.getUserData();
-      if (data.refusal || !data.token) {
-        const refusal = data.refusal ?? { code: 'token_invalid', close: 'unauthorized' };
-        data.closeReason = refusal.close;
-        ws.send(JSON.stringify({ type: 'error', ...errorBody(refusal.code, refusal.message) }));
-        ws.end(CLOSE_CODES[refusal.close], refusal.code);
-        return;
-      }
-      data.session = core.open(clientSocket(ws), data.token);
+      void authenticate(ws);
     },
     message(ws, message, isBinary) {
-      const session = ws.getUserData().session;
-      if (session) void session.handleMessage(message, isBinary);
+      const data = ws.getUserData();
+      if (data.session) {
+        void data.session.handleMessage(message, isBinary);
+        return;
+      }
+      if (data.refused || !data.early) return;
+      if (data.early.length >= MAX_EARLY_FRAMES) {
+        data.closeReason = 'protocol_violation';
+        ws.end(CLOSE_CODES.protocol_violation, 'too many frames before welcome');
+        return;
+      }
+      // The message buffer is only valid during this call: keep a copy.
+      data.early.push({ data: message.slice(0), isBinary });
     },
     dropped(ws) {
       const data = ws.getUserData();
