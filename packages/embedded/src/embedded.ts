@@ -1,6 +1,7 @@
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { createMemoryBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
+import { createMemoryHistoryStore } from '@parley/history';
 import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
@@ -46,6 +47,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   registerBusMetrics(registry, memoryBus);
   const bus = createTracedBus(memoryBus, { tracer: tracing.tracer });
   const presence = createMemoryPresenceStore();
+  // Given the bus, it also stores server-side publishes to rooms of tenants with history.
+  const history = createMemoryHistoryStore({ bus: memoryBus });
   const store = await createFileTenantStore({ dataDir: options.dataDir });
   const keys = await loadSigningKeys({ dataDir: options.dataDir });
   const demoNamespace = options.demoNamespace ?? 'demo';
@@ -91,7 +94,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     (await demoRoutes?.(request)) ?? (isPresenceRoute(request) ? presenceApi.app.fetch(request) : auth.app.fetch(request));
 
   const gateway = createGateway(
-    { bus, presence, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
+    { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
     { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }) },
   );
   await gateway.listen();
@@ -100,7 +103,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     await sweeper.stop();
     await gateway.close();
     await Promise.all([auth.close(), presenceApi.close()]);
-    await Promise.allSettled([bus.close(), presence.close(), store.close()]);
+    await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close()]);
     await tracing.shutdown();
   };
   return {

@@ -107,6 +107,28 @@ describe('lifecycle', () => {
     expect((await call('GET', '/v1/rooms/general/count', 'pk_chat_wrong')).status).toBe(401);
   });
 
+  it('lifecycle - a tenant with history: acks carry seq, a reconnect with since gets what it missed, history pages', async () => {
+    await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'diary', settings: { history: { enabled: true, maxMessagesPerRoom: 50 } } });
+    const key = (await call('POST', '/v1/admin/tenants/diary/keys', ADMIN)).body.key as string;
+    const grants = { '*': ['subscribe', 'publish', 'history'] };
+    const writer = await connect(await mint(key, 'writer', { grants }), ['log']);
+    const reader = await connect(await mint(key, 'reader', { grants }), ['log']);
+    const first = await writer.request({ type: 'publish', room: 'log', data: 0 });
+    expect(typeof first.seq).toBe('number');
+    const seen = (await reader.waitFor('message')).seq as number;
+    await reader.close();
+    for (let i = 1; i <= 5; i++) await writer.request({ type: 'publish', room: 'log', data: i });
+    expect((await call('POST', '/v1/rooms/log/publish', key, { data: 'server' })).status).toBe(202);
+    const back = await connect(await mint(key, 'reader', { grants }));
+    expect(await back.request({ type: 'join', room: 'log', since: seen })).toMatchObject({ type: 'joined' });
+    const missed = [];
+    for (let i = 0; i < 6; i++) missed.push((await back.waitFor('message')).data);
+    expect(missed).toEqual([1, 2, 3, 4, 5, 'server']);
+    const page = await back.request({ type: 'history', room: 'log', limit: 3 });
+    expect(page).toMatchObject({ type: 'history', more: true });
+    expect((page.messages as Array<{ data: unknown }>).map((m) => m.data)).toEqual([4, 5, 'server']);
+  });
+
   it('lifecycle - an API key of one tenant cannot act on another tenant', async () => {
     await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'alpha' });
     await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'beta' });
