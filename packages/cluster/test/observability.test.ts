@@ -133,6 +133,8 @@ function expectGatewaySeries(metrics: Record<string, Exposition>, ns: string) {
   expect(total(metrics, 'parley_gateway_bus_deliveries_total', { kind: 'room' })).toBeGreaterThanOrEqual(1);
   expect(total(metrics, 'parley_gateway_delivery_latency_seconds_count')).toBeGreaterThanOrEqual(1);
   expect(total(metrics, 'parley_gateway_slow_consumer_closes_total')).toBe(0);
+  expect(total(metrics, 'parley_gateway_sent_bytes_total')).toBeGreaterThan(0);
+  expect(total(metrics, 'parley_gateway_bus_delivered_bytes_total', { kind: 'room' })).toBeGreaterThan(0);
   expect(total(metrics, 'parley_auth_tokens_minted_total', { tenant: ns })).toBe(2);
   expect(total(metrics, 'parley_auth_token_refusals_total', { reason: 'unauthorized' })).toBe(1);
 }

@@ -47,15 +47,19 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   const perTenant = new Map<string, number>();
   const revocations = createRevocationList();
   const hub = createHub(bus, deps.fanout, {
-    delivered(kind, _message, publishedAt) {
+    delivered(kind, message, publishedAt) {
       metrics.deliveries.inc({ kind });
+      metrics.deliveredBytes.inc({ kind }, message.data.byteLength);
       if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
     },
   });
   const feeds = deps.history
     ? createHistoryFeeds(deps.history, deps.fanout, {
         logger,
-        delivered: () => metrics.deliveries.inc({ kind: 'history' }),
+        delivered: (bytes) => {
+          metrics.deliveries.inc({ kind: 'history' });
+          metrics.deliveredBytes.inc({ kind: 'history' }, bytes);
+        },
       })
     : undefined;
   let draining = false;

@@ -42,7 +42,7 @@ export const historyTopic = (ns: string, room: string) => `h:${subjects.room(ns,
  * follows the same stored log, members see the same order and the same seqs on every gateway.
  * Taps let a resuming member see messages that arrive while it replays (see `RoomCatchUp`).
  */
-export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options: { logger: Logger; delivered?(): void }) {
+export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options: { logger: Logger; delivered?(bytes: number): void }) {
   const entries = new Map<string, Entry>();
 
   const stop = (entry: Entry) => {
@@ -81,7 +81,7 @@ export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options:
           const bytes = withSeq(m.data, m.seq);
           fanout.publish(topic, bytes);
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
-          options.delivered?.();
+          options.delivered?.(bytes.byteLength);
         },
         error(error) {
           options.logger.warn({ err: error, ns }, 'history feed of a room stopped; its members are told to rejoin');

@@ -347,8 +347,10 @@ export class Session {
 
   reply(frame: ServerFrame) {
     if (this.socket.closed) return;
+    const text = encodeServerFrame(frame);
     this.deps.metrics.framesOut.inc({ type: frame.type });
-    this.socket.send(encodeServerFrame(frame));
+    this.deps.metrics.bytesOut.inc(Buffer.byteLength(text));
+    this.socket.send(text);
   }
 
   error(code: ErrorCode, id?: RequestId, room?: string, message?: string) {

@@ -147,7 +147,7 @@ export function attachWebSocketRoute(
     close(ws, code) {
       const data = ws.getUserData();
       data.closed = true;
-      const reason = data.closeReason ?? CLOSE_REASONS.get(code) ?? (code === 1000 || code === 1001 ? 'client' : code === 1006 ? 'abnormal' : `code_${code}`);
+      const reason = data.closeReason ?? CLOSE_REASONS.get(code) ?? (code === 1000 || code === 1001 || code === 1005 ? 'client' : code === 1006 ? 'abnormal' : `code_${code}`);
       if (data.session) void core.closed(data.session, reason).catch((error: unknown) => logger.warn({ err: error }, 'session cleanup failed'));
     },
   });
