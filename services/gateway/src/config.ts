@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
+import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from './jwks.ts';
 
 const schema = z.object({
   host: z.string().default('0.0.0.0'),
@@ -10,6 +11,8 @@ const schema = z.object({
   natsUrl: z.string().optional(),
   redisUrl: z.string().optional(),
   jwksUrl: z.url(),
+  jwksMaxAgeMs: z.coerce.number().int().min(1000).default(DEFAULT_JWKS_MAX_AGE_MS),
+  jwksCooldownMs: z.coerce.number().int().min(0).default(DEFAULT_JWKS_COOLDOWN_MS),
   drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_DRAIN_MS),
   maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
@@ -26,6 +29,8 @@ export const GATEWAY_ENV = {
   natsUrl: 'NATS_URL',
   redisUrl: 'REDIS_URL',
   jwksUrl: 'PARLEY_JWKS_URL',
+  jwksMaxAgeMs: 'PARLEY_JWKS_MAX_AGE_MS',
+  jwksCooldownMs: 'PARLEY_JWKS_COOLDOWN_MS',
   drainMs: 'PARLEY_DRAIN_MS',
   maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',

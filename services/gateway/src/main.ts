@@ -1,4 +1,3 @@
-import { createRemoteJWKSet } from 'jose';
 import { Redis } from 'ioredis';
 import { createMemoryBus, createNatsBus, createTracedBus, type Bus } from '@parley/bus';
 import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
@@ -7,6 +6,7 @@ import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';
+import { createJwksKeyGetter } from './jwks.ts';
 import { installSignalHandlers } from './signals.ts';
 
 const config = readGatewayConfig(process.env);
@@ -32,7 +32,7 @@ if (natsBus) {
   history = jetstream;
 } else history = createMemoryHistoryStore({ bus });
 
-const keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+const keys = createJwksKeyGetter(config.jwksUrl, { maxAgeMs: config.jwksMaxAgeMs, cooldownMs: config.jwksCooldownMs });
 const gateway = createGateway(
   { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), logger, registry },
   { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, drainMs: config.drainMs, presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
