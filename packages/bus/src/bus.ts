@@ -46,6 +46,12 @@ export interface Bus {
   subscribe(subject: string, handler: BusHandler): BusSubscription;
   /** Calls `listener` on every state change; returns a function that removes it. */
   onStateChange(listener: (state: BusState) => void): () => void;
+  /**
+   * Resolves once the bus server has processed every subscribe and publish made before the call
+   * (NATS: one PING/PONG round trip). A subscription is active for messages published by others
+   * only after this; rejects with `unavailable` when the bus is not connected.
+   */
+  flush(): Promise<void>;
   /** Number of live subscriptions this bus instance holds. */
   subscriptionCount(): number;
   /** Flushes pending publishes and closes. */

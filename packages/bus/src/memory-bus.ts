@@ -87,6 +87,9 @@ export function createMemoryBus(options: { logger?: Logger } = {}): Bus & { disc
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    flush() {
+      return state === 'connected' ? Promise.resolve() : Promise.reject(new ParleyError('unavailable'));
+    },
     subscriptionCount() {
       let n = wildcards.size;
       for (const set of exact.values()) n += set.size;

@@ -228,6 +228,11 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    flush() {
+      if (state !== 'connected' || closing) return Promise.reject(unavailable());
+      // Rides the publish batcher's round trip: one PING/PONG covers subscriptions too.
+      return batcher.track();
+    },
     subscriptionCount() {
       return live.size;
     },

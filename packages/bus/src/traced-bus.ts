@@ -106,6 +106,9 @@ export function createTracedBus<B extends Bus>(bus: B, options: TracedBusOptions
     onStateChange(listener) {
       return bus.onStateChange(listener);
     },
+    flush() {
+      return bus.flush();
+    },
     subscriptionCount() {
       return bus.subscriptionCount();
     },

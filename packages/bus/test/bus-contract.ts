@@ -205,6 +205,18 @@ export function runBusContract(name: string, setup: () => Promise<BusHarness>) {
       onB.subscription.unsubscribe();
     });
 
+    it('bus - once flush resolves, a new subscription gets the next publish from another node', async () => {
+      for (let i = 0; i < 20; i++) {
+        const t = topic();
+        const onB = record(b, t);
+        await b.flush();
+        await a.publish(t, bytes(`n${i}`));
+        await onB.until(1);
+        expect(onB.texts()).toEqual([`n${i}`]);
+        onB.subscription.unsubscribe();
+      }
+    });
+
     it('bus - hostile room and user names never reach another room, user or tenant', async () => {
       await fc.assert(
         fc.asyncProperty(targetArb, targetArb, fc.boolean(), async (victim, attacker, tenantWide) => {

@@ -153,8 +153,11 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       const limits = effectiveLimits(token.limits, options.maxPayloadBytes);
       if ((perTenant.get(token.claims.ns) ?? 0) >= limits.maxConnections) throw new ParleyError('too_many_connections');
     },
-    /** Opens a session for an upgraded socket with an admitted token. */
-    open(socket: ClientSocket, token: VerifiedToken): Session {
+    /**
+     * Opens a session for an upgraded socket with an admitted token. The session is registered at
+     * once; `welcome` goes out when `opened` resolves (its direct-message subscription is active).
+     */
+    open(socket: ClientSocket, token: VerifiedToken): { session: Session; opened: Promise<void> } {
       const session = new Session(socket, token, sessionDeps);
       sessions.add(session);
       const key = userKey(session.ns, session.user);
@@ -164,8 +167,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       perTenant.set(session.ns, (perTenant.get(session.ns) ?? 0) + 1);
       metrics.connections.inc({ tenant: session.ns });
       metrics.connectionsOpened.inc({ tenant: session.ns });
-      session.open();
-      return session;
+      return { session, opened: session.open() };
     },
     /** Forgets a session whose socket closed; presence leaves are announced. */
     async closed(session: Session, reason: string) {

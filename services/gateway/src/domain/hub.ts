@@ -14,6 +14,8 @@ export interface HubObserver {
 interface Interest {
   count: number;
   subscriptions: BusSubscription[];
+  /** Settles once the bus server has the subscription: from then on no publish to it is missed. */
+  ready: Promise<void>;
 }
 
 /**
@@ -41,10 +43,17 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
   const forwardPresence = forward('presence');
   const forwardUser = forward('user');
 
-  const acquire = (map: Map<string, Interest>, key: string, subscribe: () => BusSubscription[]) => {
+  /** Counts one more local member; the first takes the bus subscription. Resolves once it is active. */
+  const acquire = (map: Map<string, Interest>, key: string, subscribe: () => BusSubscription[]): Promise<void> => {
     const interest = map.get(key);
-    if (interest) interest.count++;
-    else map.set(key, { count: 1, subscriptions: subscribe() });
+    if (interest) {
+      interest.count++;
+      return interest.ready;
+    }
+    // While the bus is down the subscription is made on reconnect; there is nothing to wait for.
+    const ready = bus.flush().catch(() => undefined);
+    map.set(key, { count: 1, subscriptions: subscribe(), ready });
+    return ready;
   };
   const release = (map: Map<string, Interest>, key: string) => {
     const interest = map.get(key);
@@ -63,10 +72,10 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
       return subjects.user(ns, user);
     },
     /** A local member joined a room whose messages come straight from the bus (no history). */
-    joinRoom(ns: string, room: string) {
+    /** Resolves once this gateway receives every message published to the room from now on. */
+    joinRoom(ns: string, room: string): Promise<unknown> {
       const messages = subjects.room(ns, room);
-      acquire(rooms, messages, () => [bus.subscribe(messages, forwardRoom)]);
-      this.joinPresence(ns, room);
+      return Promise.all([acquire(rooms, messages, () => [bus.subscribe(messages, forwardRoom)]), this.joinPresence(ns, room)]);
     },
     leaveRoom(ns: string, room: string) {
       release(rooms, subjects.room(ns, room));
@@ -75,14 +84,14 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
     /** Presence events only: a member of a history room (its messages come from the room's history feed). */
     joinPresence(ns: string, room: string) {
       const presence = subjects.presence(ns, room);
-      acquire(presences, presence, () => [bus.subscribe(presence, forwardPresence)]);
+      return acquire(presences, presence, () => [bus.subscribe(presence, forwardPresence)]);
     },
     leavePresence(ns: string, room: string) {
       release(presences, subjects.presence(ns, room));
     },
     addUser(ns: string, user: string) {
       const topic = subjects.user(ns, user);
-      acquire(users, topic, () => [bus.subscribe(topic, forwardUser)]);
+      return acquire(users, topic, () => [bus.subscribe(topic, forwardUser)]);
     },
     removeUser(ns: string, user: string) {
       release(users, subjects.user(ns, user));

@@ -88,10 +88,12 @@ export class Session {
     return (this.historySide ??= new SessionHistory(this, this.socket, deps));
   }
 
-  open() {
-    this.deps.hub.addUser(this.ns, this.user);
+  /** Subscribes the user's direct messages and, once that subscription is active, sends `welcome`. */
+  async open() {
+    const ready = this.deps.hub.addUser(this.ns, this.user);
     this.socket.subscribe(this.deps.hub.userTopic(this.ns, this.user));
     this.scheduleExpiry();
+    await ready;
     this.reply({
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
@@ -188,10 +190,13 @@ export class Session {
     if (history) return this.joinHistory(history, room, id, since);
     const topics = this.deps.hub.roomTopics(this.ns, room);
     this.rooms.add(room);
-    this.deps.hub.joinRoom(this.ns, room);
+    // `joined` promises every message published after it: wait until the bus has the subscription.
+    const subscribed = this.deps.hub.joinRoom(this.ns, room);
+    this.deps.onRoomsChanged(this);
+    await subscribed;
+    if (this.closed || !this.rooms.has(room)) return;
     this.socket.subscribe(topics.messages);
     if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
-    this.deps.onRoomsChanged(this);
     this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
     await this.announce(room, 'join');
   }

@@ -12,6 +12,8 @@ interface SocketData {
   token: string | undefined;
   origin: string | undefined;
   session?: Session;
+  /** True once `welcome` was sent; frames before that are kept in `early`. */
+  ready?: boolean;
   /** Frames that arrived before the token was verified, replayed in order once it is. */
   early?: Array<{ data: ArrayBuffer; isBinary: boolean }>;
   refused?: boolean;
@@ -90,8 +92,11 @@ export function attachWebSocketRoute(
       const verified = await verifyToken(token);
       if (data.closed) return;
       core.admit(verified, data.origin);
-      const session = core.open(clientSocket(ws), verified);
+      const { session, opened } = core.open(clientSocket(ws), verified);
       data.session = session;
+      await opened;
+      if (data.closed) return;
+      data.ready = true;
       const early = data.early ?? [];
       data.early = undefined;
       // Synchronously, in order, before any later frame's `message` event can run.
@@ -124,7 +129,7 @@ export function attachWebSocketRoute(
     },
     message(ws, message, isBinary) {
       const data = ws.getUserData();
-      if (data.session) {
+      if (data.ready && data.session) {
         void data.session.handleMessage(message, isBinary);
         return;
       }
