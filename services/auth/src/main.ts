@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { createMemoryBus, createNatsBus, createTracedBus, type Bus } from '@parley/bus';
+import { createMemoryBus, createNatsBus, createTracedBus, ensureControlStream, type Bus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -23,7 +23,10 @@ const keys = await loadSigningKeys({
   ...(config.activeKeyId !== undefined && { activeKeyId: config.activeKeyId }),
   dataDir: config.dataDir,
 });
-const bus: Bus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: 'parley-auth', logger }) : createMemoryBus();
+const natsBus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: 'parley-auth', logger }) : undefined;
+const bus: Bus = natsBus ?? createMemoryBus();
+// Keeps control messages so that gateways started later still refuse revoked tokens.
+if (natsBus) await ensureControlStream(natsBus.raw).catch((error: unknown) => logger.warn({ err: error }, 'no JetStream: revocations reach only the gateways running when they are made'));
 registerBusMetrics(registry, bus);
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');

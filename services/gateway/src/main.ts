@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { createMemoryBus, createNatsBus, createTracedBus, type Bus } from '@parley/bus';
+import { createMemoryBus, createNatsBus, createTracedBus, readControlLog, type Bus } from '@parley/bus';
 import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore } from '@parley/presence-store';
@@ -37,6 +37,14 @@ const gateway = createGateway(
   { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), logger, registry },
   { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, drainMs: config.drainMs, presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
+if (natsBus) {
+  // Revocations made before this gateway started (kept by the control stream when NATS has JetStream).
+  const past = await readControlLog(natsBus.raw).catch((error: unknown) => {
+    logger.warn({ err: error }, 'control log unavailable: past revocations are not known to this gateway');
+    return [];
+  });
+  for (const message of past) gateway.core.applyControl(message);
+}
 await gateway.listen();
 logger.info({ port: gateway.port, gatewayId: config.gatewayId, bus: config.natsUrl ? 'nats' : 'memory', presence: config.redisUrl ? 'redis' : 'memory' }, `gateway listening on ${gateway.url}`);
 

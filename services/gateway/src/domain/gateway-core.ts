@@ -1,4 +1,4 @@
-import type { Bus, BusMessage } from '@parley/bus';
+import { DEFAULT_CONTROL_RETENTION_SECONDS, type Bus, type BusMessage } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
 import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
 import { CLOSE_CODES, ParleyError, controlMessageSchema, encodeServerFrame, subjects, type ServerFrame } from '@parley/protocol';
@@ -108,7 +108,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       for (const s of sessions) if (s.ns === ns && s.token.claims.jti === control.jti) s.close('token_revoked', 'token revoked');
       return;
     }
-    if (control.op === 'revoke') revocations.revokeUser(ns, control.user, control.before, 24 * 3600);
+    if (control.op === 'revoke') revocations.revokeUser(ns, control.user, control.before, DEFAULT_CONTROL_RETENTION_SECONDS);
     for (const s of byUser.get(userKey(ns, control.user)) ?? []) {
       if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
       else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');
@@ -187,6 +187,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       return sessions.size;
     },
     heartbeat,
+    /** Applies a control message from elsewhere than the live subscription (the control log at start). */
+    applyControl: onControl,
     /**
      * Starts draining: new connections are refused and every client is told to reconnect
      * elsewhere (with a random delay so they do not all arrive at once). Returns a function
