@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
-import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from './jwks.ts';
+import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from '@parley/tokens';
 
 const schema = z.object({
   host: z.string().default('0.0.0.0'),

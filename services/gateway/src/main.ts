@@ -6,7 +6,7 @@ import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';
-import { createJwksKeyGetter } from './jwks.ts';
+import { createJwksKeyGetter } from '@parley/tokens';
 import { installSignalHandlers } from './signals.ts';
 
 const config = readGatewayConfig(process.env);

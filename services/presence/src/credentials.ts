@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ParleyError, TOKEN_ALGORITHMS, TOKEN_AUDIENCE, TOKEN_ISSUER, compileGrants, isNamespace, userClaimsSchema, type CompiledGrants } from '@parley/protocol';
+import type { JWTVerifyGetKey } from 'jose';
+import { ParleyError, compileGrants, isNamespace, type CompiledGrants } from '@parley/protocol';
+import { createJwksKeyGetter, verifyUserToken } from '@parley/tokens';
 
 /** A tenant API key's namespace, or `null` when the key is not valid. Throws when it cannot tell. */
 export type ApiKeyVerifier = (apiKey: string) => Promise<{ ns: string } | null>;
@@ -87,32 +88,15 @@ export function createAuthServiceKeyVerifier(authUrl: string, options: AuthServi
   };
 }
 
-/**
- * Verifies user tokens locally against the auth service's key set, with the algorithm list,
- * issuer, audience and required claims pinned (no `alg: none`, no HMAC, no token without `exp`).
- */
+/** Verifies user tokens locally against the auth service's key set (see `verifyUserToken`). */
 export function createUserTokenVerifier(getKey: JWTVerifyGetKey, options: { clockToleranceSeconds?: number } = {}): UserTokenVerifier {
   return async (token) => {
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, getKey, {
-        algorithms: [...TOKEN_ALGORITHMS],
-        issuer: TOKEN_ISSUER,
-        audience: TOKEN_AUDIENCE,
-        requiredClaims: ['exp'],
-        clockTolerance: options.clockToleranceSeconds ?? 5,
-      }));
-    } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new ParleyError('token_expired', undefined, { cause: error });
-      throw new ParleyError('token_invalid', `token refused: ${(error as { code?: string }).code ?? (error as Error).name}`, { cause: error });
-    }
-    const claims = userClaimsSchema.safeParse(payload);
-    if (!claims.success) throw new ParleyError('token_invalid', 'token claims do not match the Parley token format');
-    return { ns: claims.data.ns, user: claims.data.sub, grants: compileGrants(claims.data.grants) };
+    const { claims } = await verifyUserToken(token, getKey, options);
+    return { ns: claims.ns, user: claims.sub, grants: compileGrants(claims.grants) };
   };
 }
 
 /** A user token verifier on the auth service's JWKS (`PARLEY_JWKS_URL`), fetched and cached by jose. */
 export function createJwksUserTokenVerifier(jwksUrl: string): UserTokenVerifier {
-  return createUserTokenVerifier(createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 }));
+  return createUserTokenVerifier(createJwksKeyGetter(jwksUrl));
 }

@@ -1,6 +1,7 @@
-import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
-import { ParleyError, TOKEN_ALGORITHMS, TOKEN_AUDIENCE, TOKEN_ISSUER, compileGrants, userClaimsSchema, type CompiledGrants, type UserClaims } from '@parley/protocol';
+import { ParleyError, compileGrants, type CompiledGrants, type UserClaims } from '@parley/protocol';
+import { verifyUserToken } from '@parley/tokens';
 import type { HistoryRetention } from '@parley/history';
 import { tenantLimitsSchema, type TenantLimits } from './limits.ts';
 
@@ -32,31 +33,17 @@ const extraClaimsSchema = z.object({
 export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
 
 /**
- * Verifies a user token locally against the auth service's key set. The algorithm list, issuer,
- * audience and required claims are pinned: `alg: none`, HMAC with a public key, a foreign issuer
- * or audience, and tokens without expiry are all refused.
+ * Verifies a user token locally against the auth service's key set (pinned algorithms, issuer,
+ * audience, required claims: see `verifyUserToken`) and reads the tenant settings it carries.
  */
 export function createTokenVerifier(getKey: JWTVerifyGetKey, options: { clockToleranceSeconds?: number } = {}): TokenVerifier {
   return async (token) => {
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, getKey, {
-        algorithms: [...TOKEN_ALGORITHMS],
-        issuer: TOKEN_ISSUER,
-        audience: TOKEN_AUDIENCE,
-        requiredClaims: ['exp', 'iat', 'sub', 'jti'],
-        clockTolerance: options.clockToleranceSeconds ?? 5,
-      }));
-    } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new ParleyError('token_expired', undefined, { cause: error });
-      throw new ParleyError('token_invalid', `token refused: ${(error as { code?: string }).code ?? (error as Error).name}`, { cause: error });
-    }
-    const claims = userClaimsSchema.safeParse(payload);
+    const { claims, payload } = await verifyUserToken(token, getKey, options);
     const extra = extraClaimsSchema.safeParse(payload);
-    if (!claims.success || !extra.success) throw new ParleyError('token_invalid', 'token claims do not match the Parley token format');
+    if (!extra.success) throw new ParleyError('token_invalid', 'token claims do not match the Parley token format');
     return {
-      claims: claims.data,
-      grants: compileGrants(claims.data.grants),
+      claims,
+      grants: compileGrants(claims.grants),
       limits: extra.data.lim,
       origins: extra.data.origins ?? [],
       historyEnabled: extra.data.hist ?? false,

@@ -6,7 +6,7 @@ import { createMemoryBus } from '@parley/bus';
 import { createMemoryPresenceStore } from '@parley/presence-store';
 import { connectClient } from '@parley/testkit';
 import { createGateway, createTokenVerifier } from '../../src/index.ts';
-import { createJwksKeyGetter } from '../../src/jwks.ts';
+import { createJwksKeyGetter } from '@parley/tokens';
 import { createTestKeys, mintToken } from '../support.ts';
 
 describe('jwks', () => {

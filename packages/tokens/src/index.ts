@@ -1,0 +1,2 @@
+export { DEFAULT_CLOCK_TOLERANCE_SECONDS, verifyUserToken } from './verify-user-token.ts';
+export { createJwksKeyGetter, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from './jwks-key-getter.ts';
