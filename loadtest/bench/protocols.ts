@@ -1,0 +1,134 @@
+import type { LeanSocket } from './lean-ws.ts';
+
+/** The systems the benchmark compares. */
+export type SystemName = 'parley' | 'uws-nats' | 'socketio-redis' | 'centrifugo';
+export const SYSTEMS: SystemName[] = ['parley', 'uws-nats', 'socketio-redis', 'centrifugo'];
+
+/** Per-connection protocol state kept by the load generator. */
+export interface ConnState {
+  room: string;
+  token: string | undefined;
+  ready: boolean;
+  onReady(): void;
+  onError(): void;
+  nextId: number;
+}
+
+/**
+ * How the load generator speaks one system's wire protocol: the upgrade path and headers, the
+ * handshake up to "joined the room", how a publish is framed, and how many room messages a
+ * received frame carries (Centrifugo batches several pushes per frame, one per line).
+ */
+export interface Protocol {
+  path: string;
+  headers(token: string | undefined): Record<string, string>;
+  open(socket: LeanSocket, conn: ConnState): void;
+  /** Handles one text frame; returns the number of room messages it delivered. */
+  frame(buf: Buffer, start: number, end: number, socket: LeanSocket, conn: ConnState): number;
+  publish(room: string, payload: string, conn: ConnState): string;
+}
+
+const ch = (c: string) => c.charCodeAt(0);
+const M = ch('m');
+const J = ch('j');
+const W = ch('w');
+const E = ch('e');
+
+/** Parley (and the bare bridge, which speaks a subset of it): `{"type":"<t>…` has the type's first letter at index 9. */
+const parley: Protocol = {
+  path: '/v1/ws',
+  headers: (token) => ({ 'Sec-WebSocket-Protocol': token ? `parley.v1, parley.token.${token}` : 'parley.v1' }),
+  open() {},
+  frame(buf, start, end, socket, conn) {
+    if (end - start < 10) return 0;
+    const t = buf[start + 9];
+    if (t === M) return 1;
+    if (t === W) socket.send(`{"type":"join","room":"${conn.room}"}`);
+    else if (t === J) conn.onReady();
+    else if (t === E) conn.onError();
+    return 0;
+  },
+  publish: (room, payload) => `{"type":"publish","room":"${room}","data":${payload}}`,
+};
+
+/** The bare bridge answers the same frames (welcome, joined, ack, message) without auth. */
+const uwsNats: Protocol = { ...parley, headers: () => ({ 'Sec-WebSocket-Protocol': 'parley.v1' }) };
+
+/** Socket.IO v4 over a plain WebSocket: Engine.IO packets `0` open, `2` ping, `4` message; Socket.IO `0` connect, `2` event. */
+const socketio: Protocol = {
+  path: '/socket.io/?EIO=4&transport=websocket',
+  headers: () => ({}),
+  open() {},
+  frame(buf, start, end, socket, conn) {
+    const p0 = buf[start];
+    if (p0 === ch('2') && end - start === 1) {
+      socket.send('3');
+      return 0;
+    }
+    if (p0 === ch('0')) {
+      socket.send('40');
+      return 0;
+    }
+    if (p0 !== ch('4')) return 0;
+    const p1 = buf[start + 1];
+    if (p1 === ch('2')) {
+      // 42["message",…] / 42["joined"]
+      const e = buf[start + 4];
+      if (e === M) return 1;
+      if (e === J) conn.onReady();
+      return 0;
+    }
+    if (p1 === ch('0')) socket.send(`42["join","${conn.room}"]`);
+    else if (p1 === ch('4')) conn.onError();
+    return 0;
+  },
+  publish: (room, payload) => `42["publish","${room}",${payload}]`,
+};
+
+/** Centrifugo's JSON protocol: one command or reply per line; pushes `{"push":…}`; `{}` is a ping to answer with `{}`. */
+const centrifugo: Protocol = {
+  path: '/connection/websocket',
+  headers: () => ({}),
+  open(socket, conn) {
+    socket.send(`{"id":1,"connect":{"token":"${conn.token}","name":"bench"}}`);
+  },
+  frame(buf, start, end, socket, conn) {
+    let delivered = 0;
+    let lineStart = start;
+    while (lineStart < end) {
+      let lineEnd = buf.indexOf(10, lineStart);
+      if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+      const length = lineEnd - lineStart;
+      if (length === 2 && buf[lineStart] === ch('{') && buf[lineStart + 1] === ch('}')) socket.send('{}');
+      else if (buf[lineStart + 2] === ch('p') && buf[lineStart + 3] === ch('u')) delivered++;
+      else if (buf[lineStart + 2] === ch('i')) {
+        // {"id":1,"connect":…} / {"id":2,"subscribe":…} / {"id":N,"error":…}
+        const id = buf[lineStart + 6];
+        const isError = buf.indexOf('"error"', lineStart) >= 0 && buf.indexOf('"error"', lineStart) < lineEnd;
+        if (isError) conn.onError();
+        else if (id === ch('1') && buf[lineStart + 7] === ch(',')) socket.send(`{"id":2,"subscribe":{"channel":"${conn.room}"}}`);
+        else if (id === ch('2') && buf[lineStart + 7] === ch(',')) conn.onReady();
+      }
+      lineStart = lineEnd + 1;
+    }
+    return delivered;
+  },
+  publish: (room, payload, conn) => `{"id":${conn.nextId++},"publish":{"channel":"${room}","data":${payload}}}`,
+};
+
+export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uwsNats, 'socketio-redis': socketio, centrifugo };
+
+const QUOTE_T = Buffer.from('"t":');
+
+/** The integer after the first `"t":` in a frame (the publisher's timestamp in µs), or -1. */
+export function readTimestamp(buf: Buffer, start: number, end: number): number {
+  const at = buf.indexOf(QUOTE_T, start);
+  if (at < 0 || at >= end) return -1;
+  let value = 0;
+  for (let i = at + 4; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) break;
+    value = value * 10 + (c - 48);
+  }
+  return value;
+}
