@@ -22,21 +22,36 @@ deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the 
 echo "[test] image smoke (the Dockerfile's install and start steps, in a temporary folder)"
 if scripts/image-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] image smoke failed"; fi
 
-echo "[test] vitest"
-rm -f test-results/vitest.json
-npx vitest run "$@"
-vitest_rc=$?
-counts=$(node -e '
-  const fs = require("node:fs");
-  try {
-    const r = JSON.parse(fs.readFileSync("test-results/vitest.json", "utf8"));
-    const failedSuites = r.testResults.filter((s) => s.status === "failed" && s.assertionResults.length === 0).length;
-    console.log(r.numPassedTests, r.numFailedTests + failedSuites);
-  } catch { console.log("0 1"); }
-')
-read -r vp vf <<<"$counts"
-passed=$((passed + vp)) failed=$((failed + vf))
-[ "$vitest_rc" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+# Runs vitest and adds its counts; a crashed file counts as a failure.
+vitest() { # json-report, vitest arguments…
+  local report=$1; shift
+  rm -f "$report"
+  npx vitest run --outputFile.json="$report" "$@"
+  local rc=$? counts vp vf
+  counts=$(REPORT="$report" node -e '
+    const fs = require("node:fs");
+    try {
+      const r = JSON.parse(fs.readFileSync(process.env.REPORT, "utf8"));
+      const failedSuites = r.testResults.filter((s) => s.status === "failed" && s.assertionResults.length === 0).length;
+      console.log(r.numPassedTests, r.numFailedTests + failedSuites);
+    } catch { console.log("0 1"); }
+  ')
+  read -r vp vf <<<"$counts"
+  passed=$((passed + vp)) failed=$((failed + vf))
+  [ "$rc" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+  return 0
+}
+
+if [ $# -gt 0 ]; then
+  echo "[test] vitest $*"
+  vitest test-results/vitest.json "$@"
+else
+  echo "[test] vitest (everything but the load guard, files in parallel)"
+  vitest test-results/vitest.json --exclude 'loadtest/test/**'
+  # The throughput and latency guard measures: it runs alone, with the machine otherwise idle.
+  echo "[test] vitest: the load guard, alone"
+  vitest test-results/guard.json loadtest/test
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
