@@ -120,17 +120,15 @@ export class LeanSocket {
     this.socket.destroy();
   }
 
-  /** Debug: bytes held back waiting for the rest of a frame when the connection ended. */
+  /** For failure reports: bytes held back waiting for the rest of a frame, and timings. */
   get pendingBytes() {
     return this.pending?.length ?? 0;
   }
-  rawTail = '';
   readonly createdAt = performance.now();
   lastDataAt = 0;
 
   private onData(chunk: Buffer) {
     this.lastDataAt = performance.now();
-    if (process.env.LEAN_WS_DEBUG) this.rawTail = (this.rawTail + chunk.toString('latin1')).slice(-400);
     let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     let offset = 0;

@@ -8,6 +8,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A paced step whose median latency exceeds this (or twice the first step's) is queueing: past the paced peak. */
 export const PACED_HEALTHY_P50_MS = 5;
+/**
+ * A paced step that delivers less than this share of what was offered did not keep up. Not
+ * closer to 1: at the lightest steps a few bursts of 500 deliveries fall in or out of the window.
+ */
+export const PACED_MIN_DELIVERED = 0.9;
+/** The lightest paced step offers at least this many publishes per second (all rooms together). */
+export const PACED_MIN_PUBLISHES = 25;
 
 export interface FanoutConfig {
   rooms: number;
@@ -107,9 +114,10 @@ export async function measureFanout(system: RunningSystem, config: FanoutConfig)
 
     // Paced publishing: messages leave one by one at a fixed rate, as in a chat, so neither the
     // servers nor the generator get the batching of the closed loop. The sweep climbs by
-    // fractions of the closed-loop peak until a step no longer keeps up (delivered < 98 % of
-    // offered, or a median over PACED_HEALTHY_P50_MS and over twice the first step's: a queue); the paced peak is the highest
-    // healthy step, and latency is then measured at half of it.
+    // fractions of the closed-loop peak until a step no longer keeps up (delivered under
+    // PACED_MIN_DELIVERED of offered, or a median over PACED_HEALTHY_P50_MS and over twice the
+    // first step's: a queue); the paced peak is the highest healthy step, and latency is then
+    // measured at half of it.
     const pacedStep = async (fraction: number, offered: number): Promise<PacedStep> => {
       await pool.publishRate(offered / (config.members + 1) / config.rooms);
       await sleep(1000);
@@ -127,16 +135,20 @@ export async function measureFanout(system: RunningSystem, config: FanoutConfig)
     // first, lightest step: queueing shows as a median that doubles.
     let baseP50 = 0;
     const healthy = (step: PacedStep) =>
-      step.deliveriesPerSecond >= 0.98 * step.offeredPerSecond && (step.latency?.p50Ms ?? Infinity) <= Math.max(PACED_HEALTHY_P50_MS, 2 * baseP50);
+      step.deliveriesPerSecond >= PACED_MIN_DELIVERED * step.offeredPerSecond && (step.latency?.p50Ms ?? Infinity) <= Math.max(PACED_HEALTHY_P50_MS, 2 * baseP50);
     const steps: PacedStep[] = [];
-    for (const fraction of config.pacedFractions) {
+    // At least PACED_MIN_PUBLISHES per second: with fewer, a burst more or less in the window
+    // moves the delivered count by several percent.
+    const floor = PACED_MIN_PUBLISHES * (config.members + 1);
+    const fractions = [...new Set(config.pacedFractions.map((f) => Math.round(Math.max(f, floor / peakRate) * 1000) / 1000))].sort((a, b) => a - b);
+    for (const fraction of fractions) {
       const step = await pacedStep(fraction, peakRate * fraction);
       if (steps.length === 0) baseP50 = step.latency?.p50Ms ?? 0;
       steps.push(step);
       if (!healthy(step)) break;
     }
     const pacedPeak = Math.max(0, ...steps.filter(healthy).map((s) => s.offeredPerSecond));
-    const half = pacedPeak > 0 ? await pacedStep(pacedPeak / peakRate / 2, pacedPeak / 2) : undefined;
+    const half = pacedPeak > 0 ? await pacedStep(Math.round((pacedPeak / peakRate / 2) * 1000) / 1000, pacedPeak / 2) : undefined;
     const sent = await pool.stopPublishing();
     const accounting = await pool.settleAndAccount(sent);
     const final = await pool.stats();

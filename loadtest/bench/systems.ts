@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,7 +150,41 @@ async function startSocketIo(options: StartOptions): Promise<RunningSystem> {
   const started = await startNodes(options, redis, (i, port) =>
     startNode(`socketio-${i + 1}`, node, nodeArgs('socketio-server.ts'), { PORT: String(port), REDIS_URL: redis.url, PEERS_DIR: options.peersDir! }, port, options.logDir),
   );
+  try {
+    await checkSocketIoWithItsClient(options.peersDir, started.ports);
+  } catch (error) {
+    await started.stop();
+    throw error;
+  }
   return { name: 'socketio-redis', ...started, tokens: async (users) => users.map(() => undefined) };
+}
+
+/**
+ * Before measuring Socket.IO with the lean generator's own Engine.IO framing, the official
+ * `socket.io-client` checks the setup: a message published on one node reaches a member on the
+ * other, through the Redis adapter.
+ */
+async function checkSocketIoWithItsClient(peersDir: string, ports: number[]) {
+  const { io } = createRequire(join(peersDir, 'package.json'))('socket.io-client') as {
+    io: (url: string, options: object) => { on(e: string, f: (...a: unknown[]) => void): void; once(e: string, f: (...a: unknown[]) => void): void; emit(e: string, ...a: unknown[]): void; close(): void };
+  };
+  const [a, b] = [ports[0]!, ports[ports.length - 1]!].map((port) => io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false }));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('socket.io-client check: no message across nodes within 5 s')), 5000);
+      a!.on('message', (data) => {
+        if ((data as { check?: boolean }).check) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      a!.once('joined', () => b!.emit('publish', 'check-room', { check: true }));
+      a!.emit('join', 'check-room');
+    });
+  } finally {
+    a!.close();
+    b!.close();
+  }
 }
 
 /** An HS256 connection token as Centrifugo expects (`sub`, `exp`). */

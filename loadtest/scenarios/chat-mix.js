@@ -54,11 +54,11 @@ export function setup() {
 }
 
 export function chat(data) {
-  // One user per VU, so a user has at most one live session and its sequence numbers hold.
   const i = (exec.vu.idInTest - 1) % USERS;
   const rooms = [`chat-${i % ROOMS}`, `chat-${(i + Math.floor(ROOMS / 2) + 1) % ROOMS}`];
   const peer = `chat-${(i + 1) % USERS}`;
-  const id = `u${i}-${exec.vu.iterationInScenario}`;
+  // Unique per session (VU ids are global, so two VUs may map to the same user `i`).
+  const id = `v${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
   const timers = [];
   const seqs = [0, 0];
   let turn = 0;

@@ -24,6 +24,8 @@ const P99_MS = envNumber('P99_MS', 250);
 const RSS_GROWTH_MB = envNumber('RSS_GROWTH_MB', 64);
 const ROOMS = Math.max(1, Math.ceil(USERS / ROOM_SIZE));
 const ms = (s) => `${Math.max(1, Math.round(s * 1000))}ms`;
+const ANNOUNCER_START_S = Math.min(5, DURATION_S * 0.1);
+const ANNOUNCER_DURATION_S = DURATION_S * 0.85;
 
 const rssMb = new Trend('parley_gateway_rss_mb');
 const rssGrowthMb = new Trend('parley_gateway_rss_growth_mb');
@@ -46,8 +48,8 @@ export const options = {
       executor: 'constant-vus',
       exec: 'announcer',
       vus: 1,
-      startTime: ms(Math.min(5, DURATION_S * 0.1)),
-      duration: ms(DURATION_S * 0.85),
+      startTime: ms(ANNOUNCER_START_S),
+      duration: ms(ANNOUNCER_DURATION_S),
       gracefulStop: '3s',
     },
     monitor: {
@@ -72,6 +74,7 @@ export function setup() {
   const users = Array.from({ length: USERS }, (_, i) => `soak-${i}`);
   console.log(`soak: ${USERS} users for ${DURATION_S}s, sessions of ${SESSION_S}s, ${SHARED_ROOM_RATE}/s into the shared room`);
   return {
+    t0: Date.now(),
     tokens: {
       ...mintTokens(cluster, users, { 'soak-*': ['subscribe', 'publish', 'presence'] }),
       ...mintTokens(cluster, ['soak-announcer'], { 'soak-*': ['publish'] }),
@@ -82,7 +85,8 @@ export function setup() {
 export function user(data) {
   const i = (exec.vu.idInTest - 1) % USERS;
   const room = `soak-${i % ROOMS}`;
-  const id = `u${i}-${exec.vu.iterationInScenario}`;
+  // Unique per session (VU ids are global, so two VUs may map to the same user `i`).
+  const id = `v${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
   let seq = 0;
   let timer;
   const conn = connect(wsUrl(cluster.gateways[i % cluster.gateways.length]), data.tokens[`soak-${i}`], {
@@ -100,7 +104,12 @@ export function user(data) {
 }
 
 export function announcer(data) {
-  const id = `a${exec.vu.iterationInScenario}`;
+  const scenarioEnd = data.t0 + (ANNOUNCER_START_S + ANNOUNCER_DURATION_S) * 1000;
+  if (scenarioEnd - Date.now() < 3000) {
+    sleep(Math.max(0, (scenarioEnd - Date.now()) / 1000));
+    return;
+  }
+  const id = `a${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
   let seq = 0;
   let timer;
   const conn = connect(wsUrl(cluster.gateways[cluster.gateways.length - 1]), data.tokens['soak-announcer'], {
@@ -109,10 +118,11 @@ export function announcer(data) {
     },
     onClose: () => clearInterval(timer),
   });
+  // Sessions end before the scenario does, so that k6 never has to interrupt one.
   setTimeout(() => {
     clearInterval(timer);
     setTimeout(() => conn.close(), 300);
-  }, Math.min(30, DURATION_S / 4) * 1000);
+  }, Math.max(0, Math.min(Math.min(30, DURATION_S / 4) * 1000, scenarioEnd - Date.now() - 1000)));
 }
 
 const firstRss = {};

@@ -181,7 +181,10 @@ export function connect(url, token, handlers = {}) {
         if (data && data.p !== undefined && typeof data.s === 'number') {
           const key = frame.type === 'message' ? `${frame.room}:${data.p}` : `direct:${data.p}`;
           const last = lastSeq.get(key);
-          if (last !== undefined && data.s > last + 1) metrics.lost.add(data.s - last - 1);
+          if (last !== undefined && data.s > last + 1) {
+            metrics.lost.add(data.s - last - 1);
+            console.warn(`lost: ${key} jumped from ${last} to ${data.s} on ${url}`);
+          }
           if (last === undefined || data.s > last) lastSeq.set(key, data.s);
         }
         break;
