@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNats, startNatsCluster, startRedis, type NatsCluster, type NatsProcess, type ServerProcess } from '@parley/testkit';
-import { ServiceProcess } from './service-process.ts';
+import { ServiceProcess, productionCommand } from './service-process.ts';
 
 export interface ClusterOptions {
   /** @default 3 */
@@ -79,7 +79,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const jwksUrl = `${authUrl}/.well-known/jwks.json`;
   const auth = new ServiceProcess({
     name: 'auth',
-    entry: 'services/auth/src/main.ts',
+    args: productionCommand('auth'),
     url: authUrl,
     output: out('auth'),
     env: { ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
@@ -89,7 +89,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const presencePort = await port(11);
   const presence = new ServiceProcess({
     name: 'presence',
-    entry: 'services/presence/src/main.ts',
+    args: productionCommand('presence'),
     url: `http://127.0.0.1:${presencePort}`,
     output: out('presence'),
     env: { ...common, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
@@ -101,7 +101,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const gatewayPort = await port(index - 1);
     const gateway = new ServiceProcess({
       name: `gateway-${index}`,
-      entry: 'services/gateway/src/main.ts',
+      args: productionCommand('gateway'),
       url: `http://127.0.0.1:${gatewayPort}`,
       output: out(`gateway-${index}`),
       env: { ...common, PORT: String(gatewayPort), HOST: '127.0.0.1', PARLEY_GATEWAY_ID: `gateway-${index}`, PARLEY_JWKS_URL: jwksUrl, ...options.gatewayEnv },

@@ -1,14 +1,28 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+export type ServiceName = 'gateway' | 'auth' | 'presence';
+
+/**
+ * The production command of a service (`deploy/helm/parley/env-contract.json`, also the image's
+ * CMD): its Node flags and entry point, so local processes run exactly as pods do.
+ */
+export function productionCommand(service: ServiceName): string[] {
+  const contract = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/helm/parley/env-contract.json'), 'utf8')) as { services: Record<ServiceName, { command: string[] }> };
+  const command = contract.services[service].command;
+  if (command[0] !== 'node') throw new Error(`env-contract.json: the ${service} command must start with "node"`);
+  return command.slice(1);
+}
+
 export interface ServiceProcessOptions {
   /** Short name used in output lines: gateway-1, auth, presence. */
   name: string;
-  /** Entry point relative to the repository root. */
-  entry: string;
+  /** Node arguments after `node`: flags and the entry point, relative to the repository root. */
+  args: string[];
   env: Record<string, string>;
   /** URL whose `/readyz` must answer 200. */
   url: string;
@@ -38,8 +52,8 @@ export class ServiceProcess {
 
   /** Starts the process and resolves once `/readyz` answers 200 (or rejects after `timeoutMs`). */
   async start(timeoutMs = 20_000) {
-    const { entry, env, output, name } = this.options;
-    this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry], {
+    const { args, env, output, name } = this.options;
+    this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

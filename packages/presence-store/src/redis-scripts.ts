@@ -38,10 +38,12 @@ local conns = {}
 for i = 3, #ARGV, 3 do conns[#conns + 1] = ARGV[i] end
 -- One call per kind of write for the whole batch: per-call overhead dominates otherwise.
 local prevs = redis.call('HMGET', d, unpack(conns))
-local out, zc, zu, hs, zl, seen = {}, {}, {}, {}, {}, {}
+local out, zc, zu, hs, zl, seen, written = {}, {}, {}, {}, {}, {}, {}
 for k = 1, #conns do
   local i = 3 * k
-  local conn, uk, value, prev = ARGV[i], ARGV[i + 1], ARGV[i + 2], prevs[k]
+  local conn, uk, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  -- An id written earlier in this batch counts as stored.
+  local prev = written[conn] or prevs[k]
   if prev and string.sub(prev, 1, #uk + 1) ~= uk .. '|' then
     out[k] = 2
   else
@@ -49,6 +51,7 @@ for k = 1, #conns do
     if not prev and not seen[uk] and redis.call('ZLEXCOUNT', l, '[' .. uk .. ':', '(' .. uk .. ';') == 0 then first = 1 end
     seen[uk] = true
     out[k] = first
+    written[conn] = value
     zc[#zc + 1] = exp
     zc[#zc + 1] = conn
     if not prev then

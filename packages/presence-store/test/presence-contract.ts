@@ -46,6 +46,31 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       await h?.teardown();
     });
 
+    it('presence - adds issued together (a burst of joins) keep their order: one join per user, conflicts refused alone', async () => {
+      const ns = freshNs();
+      const { store } = h;
+      const results = await Promise.allSettled([
+        store.add(conn(ns, 'lobby', 'ann', 'b1')),
+        store.add(conn(ns, 'lobby', 'ann', 'b2')),
+        store.add(conn(ns, 'lobby', 'bob', 'b3')),
+        store.add(conn(ns, 'lobby', 'eve', 'b3')),
+        store.add(conn(ns, 'other', 'ann', 'b4')),
+        store.remove({ ns, room: 'lobby', user: 'ann', conn: 'b1' }),
+      ]);
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as ParleyError).code))).toEqual([
+        { firstForUser: true },
+        { firstForUser: false },
+        { firstForUser: true },
+        'conflict',
+        { firstForUser: true },
+        { lastForUser: false },
+      ]);
+      expect(sortMembers(await store.members(ns, 'lobby'))).toEqual([
+        { user: 'ann', connections: 1 },
+        { user: 'bob', connections: 1 },
+      ]);
+    });
+
     it('presence - the first connection of a user joins and the last one leaves', async () => {
       const ns = freshNs();
       const { store } = h;

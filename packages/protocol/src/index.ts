@@ -6,3 +6,4 @@ export * from './claims.ts';
 export * from './frames.ts';
 export * from './codec.ts';
 export * from './control.ts';
+export * from './ids.ts';

@@ -44,6 +44,8 @@ export function fromSubjectToken(token: string): string {
 export const subjects = {
   room: (ns: string, room: string) => `chat.${ns}.${subjectToken(room)}`,
   user: (ns: string, user: string) => `user.${ns}.${subjectToken(user)}`,
+  /** Every user's direct messages in a namespace (a gateway with many of its users takes this one). */
+  allUsers: (ns: string) => `user.${ns}.*`,
   presence: (ns: string, room: string) => `presence.${ns}.${subjectToken(room)}`,
   control: (ns: string) => `ctl.${ns}`,
   allControl: () => 'ctl.*',

@@ -295,6 +295,10 @@ image: {{ include "parley.image" .root }}
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
 args:
   - node
+  {{- if eq .component "gateway" }}
+  {{- /* A small young generation: see "Memory" in docs/operations.md (env-contract.json). */}}
+  - --max-semi-space-size=4
+  {{- end }}
   - services/{{ .component }}/src/main.ts
 securityContext:
   {{- toYaml .root.Values.securityContext | nindent 2 }}

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP } from '@parley/bus';
 import {
@@ -7,6 +6,7 @@ import {
   encodeControlMessage,
   encodeDirectFrame,
   encodeRoomMessageFrame,
+  newId,
   subjects,
   type ControlMessage,
 } from '@parley/protocol';
@@ -71,7 +71,7 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       const { room } = c.req.valid('param');
       const { data } = c.req.valid('json');
       const ns = c.get('ns');
-      const msgId = randomUUID();
+      const msgId = newId();
       const ts = deps.now();
       const bytes = encodeRoomMessageFrame({ room, msgId, from: SERVER_SENDER, data, ts });
       checkSize(bytes, c.get('tenant').settings.maxFrameBytes);
@@ -96,7 +96,7 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
     async (c) => {
       const { user } = c.req.valid('param');
       const { data } = c.req.valid('json');
-      const msgId = randomUUID();
+      const msgId = newId();
       const ts = deps.now();
       const bytes = encodeDirectFrame({ msgId, from: SERVER_SENDER, data, ts });
       checkSize(bytes, c.get('tenant').settings.maxFrameBytes);

@@ -5,8 +5,9 @@ import { CLOSE_CODES, ParleyError, controlMessageSchema, encodeServerFrame, subj
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import { createHistoryFeeds } from './history-feeds.ts';
+import { createExpiryWheel } from './expiry-wheel.ts';
 import { createHub, type Fanout } from './hub.ts';
-import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits } from './limits.ts';
+import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits, type TenantLimits } from './limits.ts';
 import { createRevocationList } from './revocations.ts';
 import { Session, type ClientSocket } from './session.ts';
 import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
@@ -21,6 +22,8 @@ export interface GatewayCoreOptions {
   violationsCloseAfter?: number;
   /** @default DEFAULT_MAX_RESUME_MESSAGES: most messages one resume replays before it reports a gap. */
   maxResumeMessages?: number;
+  /** @default DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT (see hub.ts). */
+  userSubscriptionsPerTenant?: number;
 }
 
 export interface GatewayCoreDeps {
@@ -35,6 +38,8 @@ export interface GatewayCoreDeps {
 }
 
 export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
+/** Presence entries per heartbeat round trip. */
+const HEARTBEAT_CHUNK = 1000;
 
 /**
  * The gateway's domain: sessions by connection and by user, interest-based bus subscriptions,
@@ -43,16 +48,35 @@ export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
 export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOptions) {
   const { bus, presence, metrics, logger } = deps;
   const sessions = new Set<Session>();
-  const byUser = new Map<string, Set<Session>>();
+  /** A user's sessions on this gateway: most users have one, kept without a Set. */
+  const byUser = new Map<string, Session | Set<Session>>();
   const perTenant = new Map<string, number>();
   const revocations = createRevocationList();
-  const hub = createHub(bus, deps.fanout, {
-    delivered(kind, message, publishedAt) {
-      metrics.deliveries.inc({ kind });
-      metrics.deliveredBytes.inc({ kind }, message.data.byteLength);
-      if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+  const hub = createHub(
+    bus,
+    deps.fanout,
+    {
+      delivered(kind, message, publishedAt) {
+        metrics.deliveries.inc({ kind });
+        metrics.deliveredBytes.inc({ kind }, message.data.byteLength);
+        if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+      },
     },
-  });
+    options.userSubscriptionsPerTenant === undefined ? {} : { userSubscriptionsPerTenant: options.userSubscriptionsPerTenant },
+  );
+  const expiry = createExpiryWheel<Session>((session) => session.expire());
+  const defaultLimits = effectiveLimits(undefined, options.maxPayloadBytes);
+  const limitsByClaim = new WeakMap<object, TenantLimits>();
+  const limitsOf = (token: VerifiedToken): TenantLimits => {
+    if (!token.limits) return defaultLimits;
+    let limits = limitsByClaim.get(token.limits);
+    if (!limits) limitsByClaim.set(token.limits, (limits = effectiveLimits(token.limits, options.maxPayloadBytes)));
+    return limits;
+  };
+  const sessionsOf = (ns: string, user: string): Iterable<Session> => {
+    const found = byUser.get(userKey(ns, user));
+    return found === undefined ? [] : found instanceof Set ? found : [found];
+  };
   const feeds = deps.history
     ? createHistoryFeeds(deps.history, deps.fanout, {
         logger,
@@ -81,9 +105,10 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         history: { store: deps.history, feeds, metrics, gatewayId: options.gatewayId, maxResumeMessages: options.maxResumeMessages ?? DEFAULT_MAX_RESUME_MESSAGES },
       }),
     verifyToken: deps.verifyToken,
+    expiry,
+    limitsOf,
     metrics,
     logger,
-    maxPayloadBytes: options.maxPayloadBytes,
     floodCloseAfter: options.floodCloseAfter ?? DEFAULT_FLOOD_CLOSE_AFTER,
     violationsCloseAfter: options.violationsCloseAfter ?? DEFAULT_VIOLATIONS_CLOSE_AFTER,
     onRoomsChanged: updateGauges,
@@ -109,7 +134,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       return;
     }
     if (control.op === 'revoke') revocations.revokeUser(ns, control.user, control.before, DEFAULT_CONTROL_RETENTION_SECONDS);
-    for (const s of byUser.get(userKey(ns, control.user)) ?? []) {
+    for (const s of sessionsOf(ns, control.user)) {
       if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
       else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');
       else if (control.op === 'kick' && s.rooms.has(control.room)) {
@@ -120,19 +145,28 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   };
   const controlSubscription = bus.subscribe(subjects.allControl(), onControl);
 
+  /**
+   * Refreshes every local presence entry, in chunks sent one after another: one batch for all
+   * connections would hold tens of megabytes at once on a busy gateway, which the heap then keeps.
+   */
   const heartbeat = async () => {
-    const entries: PresenceConnection[] = [];
+    let chunk: PresenceConnection[] = [];
+    const send = async () => {
+      const entries = chunk;
+      chunk = [];
+      try {
+        await presence.heartbeat(entries);
+      } catch (error) {
+        metrics.presenceErrors.inc({ op: 'heartbeat' });
+        logger.warn({ err: error }, 'presence heartbeat failed');
+      }
+    };
     for (const s of sessions) {
       const info = s.token.claims.info;
-      for (const room of s.rooms) entries.push({ ns: s.ns, room, user: s.user, conn: s.conn, gateway: options.gatewayId, ...(info && { info }) });
+      for (const room of s.rooms) chunk.push({ ns: s.ns, room, user: s.user, conn: s.conn, gateway: options.gatewayId, ...(info && { info }) });
+      if (chunk.length >= HEARTBEAT_CHUNK) await send();
     }
-    if (entries.length === 0) return;
-    try {
-      await presence.heartbeat(entries);
-    } catch (error) {
-      metrics.presenceErrors.inc({ op: 'heartbeat' });
-      logger.warn({ err: error }, 'presence heartbeat failed');
-    }
+    if (chunk.length > 0) await send();
   };
   const heartbeatTimer = setInterval(() => void heartbeat(), options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS);
   heartbeatTimer.unref();
@@ -150,7 +184,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       if (draining) throw new ParleyError('shutting_down');
       if (revocations.isRevoked(token)) throw new ParleyError('token_revoked');
       if (origin !== undefined && token.origins.length > 0 && !token.origins.includes(origin)) throw new ParleyError('origin_not_allowed');
-      const limits = effectiveLimits(token.limits, options.maxPayloadBytes);
+      const limits = limitsOf(token);
       if ((perTenant.get(token.claims.ns) ?? 0) >= limits.maxConnections) throw new ParleyError('too_many_connections');
     },
     /**
@@ -161,9 +195,10 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       const session = new Session(socket, token, sessionDeps);
       sessions.add(session);
       const key = userKey(session.ns, session.user);
-      let set = byUser.get(key);
-      if (!set) byUser.set(key, (set = new Set()));
-      set.add(session);
+      const others = byUser.get(key);
+      if (others === undefined) byUser.set(key, session);
+      else if (others instanceof Set) others.add(session);
+      else byUser.set(key, new Set([others, session]));
       perTenant.set(session.ns, (perTenant.get(session.ns) ?? 0) + 1);
       metrics.connections.inc({ tenant: session.ns });
       metrics.connectionsOpened.inc({ tenant: session.ns });
@@ -173,9 +208,12 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     async closed(session: Session, reason: string) {
       if (!sessions.delete(session)) return;
       const key = userKey(session.ns, session.user);
-      const set = byUser.get(key);
-      set?.delete(session);
-      if (set?.size === 0) byUser.delete(key);
+      const others = byUser.get(key);
+      if (others === session) byUser.delete(key);
+      else if (others instanceof Set) {
+        others.delete(session);
+        if (others.size === 1) byUser.set(key, others.values().next().value!);
+      }
       const left = (perTenant.get(session.ns) ?? 1) - 1;
       if (left === 0) perTenant.delete(session.ns);
       else perTenant.set(session.ns, left);
@@ -206,6 +244,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     },
     async close() {
       clearInterval(heartbeatTimer);
+      expiry.close();
       controlSubscription.unsubscribe();
       feeds?.close();
     },

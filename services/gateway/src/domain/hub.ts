@@ -19,18 +19,37 @@ interface Interest {
 }
 
 /**
+ * @default 1000: distinct local users of one tenant up to which a gateway subscribes each user's
+ * direct-message subject; past it, one wildcard subscription takes all of the tenant's direct
+ * messages. A bus subscription costs about 1.4 KB of client memory, so this bounds that cost per
+ * tenant, at the price of receiving (and dropping, natively) direct messages for users connected
+ * elsewhere.
+ */
+export const DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT = 1000;
+
+interface TenantUsers {
+  /** Local connections of the tenant (each `addUser` not yet removed). */
+  connections: number;
+  /** One subscription per user while the tenant has few local users; undefined once the wildcard is live. */
+  exact: Map<string, Interest> | undefined;
+  wildcard: { subscription: BusSubscription; ready: Promise<void>; live: boolean } | undefined;
+}
+
+/**
  * Interest-based bridging between the bus and local sockets. A gateway holds exactly one bus
  * subscription per room subject (plus one for the room's presence events) while at least one
- * local connection is in the room, and one per user with a local connection. Members of history
- * rooms take only the presence subscription: their messages come from the room's history feed
- * (`history-feeds.ts`). The bus subject is
- * also the uWebSockets.js topic, so a bus message is fanned out with one native publish, bytes
- * unchanged (serialized once, by the publisher).
+ * local connection is in the room, and, per tenant, one per user with a local connection, or one
+ * wildcard for all of the tenant's users once there are more than `userSubscriptionsPerTenant`
+ * of them. Members of history rooms take only the presence subscription: their messages come
+ * from the room's history feed (`history-feeds.ts`). The bus subject is also the uWebSockets.js
+ * topic, so a bus message is fanned out with one native publish, bytes unchanged (serialized
+ * once, by the publisher).
  */
-export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) {
+export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, options: { userSubscriptionsPerTenant?: number } = {}) {
+  const userSubscriptionsPerTenant = options.userSubscriptionsPerTenant ?? DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT;
   const rooms = new Map<string, Interest>();
   const presences = new Map<string, Interest>();
-  const users = new Map<string, Interest>();
+  const tenants = new Map<string, TenantUsers>();
 
   const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
     fanout.publish(message.subject, message.data);
@@ -63,8 +82,31 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
     for (const s of interest.subscriptions) s.unsubscribe();
   };
 
-  return {
-    /** Topics a member socket subscribes to: room messages and the room's presence events. */
+  /**
+   * Replaces a tenant's per-user subscriptions with one wildcard, without losing or doubling a
+   * message: until the bus confirms the wildcard, its copies are dropped and the per-user
+   * subscriptions deliver; in the same step that makes the wildcard live, they are unsubscribed
+   * (the bus delivers in order on one connection, so each message is taken exactly once).
+   */
+  const switchToWildcard = (ns: string, tenant: TenantUsers) => {
+    const wildcard: NonNullable<TenantUsers['wildcard']> = {
+      live: false,
+      subscription: bus.subscribe(subjects.allUsers(ns), (message) => {
+        if (wildcard.live) forwardUser(message);
+      }),
+      ready: bus
+        .flush()
+        .catch(() => undefined)
+        .then(() => {
+          wildcard.live = true;
+          for (const interest of tenant.exact?.values() ?? []) for (const s of interest.subscriptions) s.unsubscribe();
+          tenant.exact = undefined;
+        }),
+    };
+    tenant.wildcard = wildcard;
+  };
+
+  return {    /** Topics a member socket subscribes to: room messages and the room's presence events. */
     roomTopics(ns: string, room: string) {
       return { messages: subjects.room(ns, room), presence: subjects.presence(ns, room) };
     },
@@ -89,19 +131,38 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}) 
     leavePresence(ns: string, room: string) {
       release(presences, subjects.presence(ns, room));
     },
-    addUser(ns: string, user: string) {
-      const topic = subjects.user(ns, user);
-      return acquire(users, topic, () => [bus.subscribe(topic, forwardUser)]);
+    /** A local connection of the user; resolves once this gateway receives the user's direct messages. */
+    addUser(ns: string, user: string): Promise<void> {
+      let tenant = tenants.get(ns);
+      if (!tenant) tenants.set(ns, (tenant = { connections: 0, exact: new Map(), wildcard: undefined }));
+      tenant.connections++;
+      const exact = tenant.exact;
+      // A user already subscribed keeps that subscription until the wildcard is live.
+      if (exact && (exact.has(user) || (!tenant.wildcard && exact.size < userSubscriptionsPerTenant))) {
+        const topic = subjects.user(ns, user);
+        return acquire(exact, user, () => [bus.subscribe(topic, forwardUser)]);
+      }
+      if (!tenant.wildcard) switchToWildcard(ns, tenant);
+      return tenant.wildcard!.ready;
     },
     removeUser(ns: string, user: string) {
-      release(users, subjects.user(ns, user));
+      const tenant = tenants.get(ns);
+      if (!tenant) return;
+      if (tenant.exact) release(tenant.exact, user);
+      if (--tenant.connections > 0) return;
+      tenants.delete(ns);
+      tenant.wildcard?.subscription.unsubscribe();
+      for (const interest of tenant.exact?.values() ?? []) for (const s of interest.subscriptions) s.unsubscribe();
     },
     /** Rooms with local members (every joined room holds its presence subscription). */
     roomCount() {
       return presences.size;
     },
-    userCount() {
-      return users.size;
+    /** Bus subscriptions held for direct messages (per user, or one wildcard per tenant). */
+    userSubscriptionCount() {
+      let count = 0;
+      for (const t of tenants.values()) count += (t.exact?.size ?? 0) + (t.wildcard ? 1 : 0);
+      return count;
     },
   };
 }

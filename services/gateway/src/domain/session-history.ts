@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP } from '@parley/bus';
 import { resolveRetention, type HistoryStore, type HistoryTenant, type StoredMessage } from '@parley/history';
-import { ParleyError, encodeRoomMessageFrame, type CLOSE_CODES, type ErrorCode, type RequestId, type RoomMessage, type ServerFrame } from '@parley/protocol';
+import { ParleyError, encodeRoomMessageFrame, newId, type CLOSE_CODES, type ErrorCode, type RequestId, type RoomMessage, type ServerFrame } from '@parley/protocol';
 import type { GatewayMetrics } from '../metrics.ts';
 import { RoomCatchUp } from './history-catch-up.ts';
 import type { FeedLease, HistoryFeeds } from './history-feeds.ts';
@@ -184,7 +183,7 @@ export class SessionHistory {
   async publish(room: string, data: unknown, id: RequestId | undefined) {
     const { store, metrics, gatewayId } = this.deps;
     const { ns, user, conn } = this.host;
-    const msgId = randomUUID();
+    const msgId = newId();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user, conn }, data, ts });
     let seq: number;

@@ -1,15 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP, type Bus } from '@parley/bus';
 import type { PresenceStore } from '@parley/presence-store';
 import {
   CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientFrame, encodeDirectFrame, encodeRoomMessageFrame, encodeServerFrame,
-  errorBody, isUserId, subjects, type ClientFrame, type ErrorCode, type RequestId, type ServerFrame,
+  errorBody, isUserId, newId, subjects, type ClientFrame, type ErrorCode, type RequestId, type ServerFrame
 } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Hub } from './hub.ts';
 import { SessionHistory, type HistoryDeps } from './session-history.ts';
-import { effectiveLimits, type TenantLimits } from './limits.ts';
+import type { TenantLimits } from './limits.ts';
+import type { ExpiryWheel } from './expiry-wheel.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 
@@ -32,9 +32,12 @@ export interface SessionDeps {
   /** History (store and room feeds); absent when the gateway runs without history. */
   history?: HistoryDeps;
   verifyToken: TokenVerifier;
+  /** Closes sessions whose token expired. */
+  expiry: ExpiryWheel<Session>;
+  /** The effective limits of a token (shared between tokens with equal `lim` claims). */
+  limitsOf(token: VerifiedToken): TenantLimits;
   metrics: GatewayMetrics;
   logger: Logger;
-  maxPayloadBytes: number;
   floodCloseAfter: number;
   violationsCloseAfter: number;
   /** Called when a session's membership changes, so the core can track it for presence beats. */
@@ -49,7 +52,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * frame. Frames are validated once here; replies echo the request `id`.
  */
 export class Session {
-  readonly conn = randomUUID();
+  readonly conn = newId();
   readonly rooms = new Set<string>();
   token: VerifiedToken;
   limits: TenantLimits;
@@ -58,16 +61,15 @@ export class Session {
   private bucket: TokenBucket;
   private refusedInARow = 0;
   private violations = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
   /** Joined rooms whose messages come from their history feed (the rest come from the bus). */
-  private readonly historyRooms = new Set<string>();
+  private historyRooms: Set<string> | undefined;
   private historySide: SessionHistory | undefined;
 
   constructor(socket: ClientSocket, token: VerifiedToken, deps: SessionDeps) {
     this.socket = socket;
     this.token = token;
     this.deps = deps;
-    this.limits = effectiveLimits(token.limits, deps.maxPayloadBytes);
+    this.limits = deps.limitsOf(token);
     this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
   }
 
@@ -92,7 +94,7 @@ export class Session {
   async open() {
     const ready = this.deps.hub.addUser(this.ns, this.user);
     this.socket.subscribe(this.deps.hub.userTopic(this.ns, this.user));
-    this.scheduleExpiry();
+    this.deps.expiry.add(this, this.token.claims.exp);
     await ready;
     this.reply({
       type: 'welcome',
@@ -107,7 +109,7 @@ export class Session {
 
   /** Cleans up after the socket closed (for whatever reason). */
   async closedByTransport() {
-    clearTimeout(this.expiryTimer);
+    this.deps.expiry.remove(this, this.token.claims.exp);
     this.deps.hub.removeUser(this.ns, this.user);
     const rooms = [...this.rooms];
     this.rooms.clear();
@@ -117,6 +119,11 @@ export class Session {
 
   close(reason: keyof typeof CLOSE_CODES, message: string) {
     this.socket.end(CLOSE_CODES[reason], message);
+  }
+
+  /** Called by the expiry wheel once the token's `exp` has passed. */
+  expire() {
+    this.close('token_expired', 'token expired; refresh it before exp');
   }
 
   async handleMessage(data: ArrayBuffer, isBinary: boolean): Promise<void> {
@@ -203,7 +210,7 @@ export class Session {
 
   private async joinHistory(history: SessionHistory, room: string, id: RequestId | undefined, since: number | undefined) {
     this.rooms.add(room);
-    this.historyRooms.add(room);
+    (this.historyRooms ??= new Set()).add(room);
     this.deps.hub.joinPresence(this.ns, room);
     if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(this.deps.hub.roomTopics(this.ns, room).presence);
     this.deps.onRoomsChanged(this);
@@ -238,7 +245,7 @@ export class Session {
       this.socket.unsubscribe(topics.presence);
       this.deps.onRoomsChanged(this);
     }
-    if (this.historyRooms.delete(room)) {
+    if (this.historyRooms?.delete(room)) {
       this.historySide?.leave(room, unsubscribe);
       this.deps.hub.leavePresence(this.ns, room);
     } else this.deps.hub.leaveRoom(this.ns, room);
@@ -277,7 +284,7 @@ export class Session {
       if (this.deps.bus.state !== 'connected') throw new ParleyError('unavailable');
       return history.publish(room, data, id);
     }
-    const msgId = randomUUID();
+    const msgId = newId();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user: this.user, conn: this.conn }, data, ts });
     await this.deps.bus.publish(subjects.room(this.ns, room), bytes, this.headers(msgId, ts));
@@ -287,7 +294,7 @@ export class Session {
 
   private async direct(to: string, data: unknown, id: RequestId | undefined) {
     if (!isUserId(to)) throw new ParleyError('invalid_user');
-    const msgId = randomUUID();
+    const msgId = newId();
     const ts = Date.now();
     const bytes = encodeDirectFrame({ msgId, from: { user: this.user, conn: this.conn }, data, ts });
     await this.deps.bus.publish(subjects.user(this.ns, to), bytes, this.headers(msgId, ts));
@@ -320,10 +327,11 @@ export class Session {
     if (next.claims.ns !== this.ns || next.claims.sub !== this.user) throw new ParleyError('forbidden', 'a refreshed token must be for the same user and namespace');
     if (this.deps.isRevoked(next)) throw new ParleyError('token_revoked');
     if (this.closed) return;
+    this.deps.expiry.remove(this, this.token.claims.exp);
     this.token = next;
-    this.limits = effectiveLimits(next.limits, this.deps.maxPayloadBytes);
+    this.limits = this.deps.limitsOf(next);
     this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
-    this.scheduleExpiry();
+    this.deps.expiry.add(this, next.claims.exp);
     for (const room of [...this.rooms]) {
       if (!next.grants.allows(room, 'subscribe')) {
         await this.leaveRoom(room, true);
@@ -331,14 +339,6 @@ export class Session {
       }
     }
     this.reply({ type: 'ack', ...(id !== undefined && { id }) });
-  }
-
-  private scheduleExpiry() {
-    clearTimeout(this.expiryTimer);
-    const ms = this.token.claims.exp * 1000 - Date.now();
-    // setTimeout overflows above 2^31-1 ms; tokens are short-lived, but clamp anyway.
-    this.expiryTimer = setTimeout(() => this.close('token_expired', 'token expired; refresh it before exp'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
-    this.expiryTimer.unref();
   }
 
   private headers(msgId: string, ts: number) {

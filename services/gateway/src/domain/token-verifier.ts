@@ -1,16 +1,31 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
-import { ParleyError, compileGrants, type CompiledGrants, type UserClaims } from '@parley/protocol';
+import { ParleyError, compileGrants, type CompiledGrants, type UserInfo } from '@parley/protocol';
 import { verifyUserToken } from '@parley/tokens';
 import type { HistoryRetention } from '@parley/history';
+import { createInterner } from './interner.ts';
 import { tenantLimitsSchema, type TenantLimits } from './limits.ts';
 
+/** The claims a session keeps (the raw `grants` are compiled into `VerifiedToken.grants`). */
+export interface TokenClaims {
+  sub: string;
+  ns: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  info?: UserInfo;
+}
+
+/**
+ * A verified token as a session holds it. Everything but the identity is shared between tokens
+ * with equal values, so an idle connection costs little memory.
+ */
 export interface VerifiedToken {
-  claims: UserClaims;
+  claims: TokenClaims;
   grants: CompiledGrants;
   limits: Partial<TenantLimits> | undefined;
   /** Allowed `Origin`s; empty means any. */
-  origins: string[];
+  origins: readonly string[];
   historyEnabled: boolean;
   /** The tenant's history retention (`hret` claim); defaults apply to missing fields. */
   historyRetention: Partial<HistoryRetention> | undefined;
@@ -32,22 +47,40 @@ const extraClaimsSchema = z.object({
 
 export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
 
+/** Distinct grant sets, tenants' settings and namespaces kept for sharing. */
+const INTERNED_VALUES = 10_000;
+const NO_ORIGINS: readonly string[] = Object.freeze([]);
+
 /**
  * Verifies a user token locally against the auth service's key set (pinned algorithms, issuer,
  * audience, required claims: see `verifyUserToken`) and reads the tenant settings it carries.
  */
 export function createTokenVerifier(getKey: JWTVerifyGetKey, options: { clockToleranceSeconds?: number } = {}): TokenVerifier {
+  const grantsOf = createInterner<CompiledGrants>(INTERNED_VALUES);
+  const settingsOf = createInterner<Omit<VerifiedToken, 'claims' | 'grants'>>(INTERNED_VALUES);
+  const namespaceOf = createInterner<string>(INTERNED_VALUES);
   return async (token) => {
     const { claims, payload } = await verifyUserToken(token, getKey, options);
     const extra = extraClaimsSchema.safeParse(payload);
     if (!extra.success) throw new ParleyError('token_invalid', 'token claims do not match the Parley token format');
+    const { lim, origins, hist, hret } = extra.data;
+    const settings = settingsOf(JSON.stringify([lim, origins, hist, hret]), () => ({
+      limits: lim,
+      origins: origins ? Object.freeze(origins) : NO_ORIGINS,
+      historyEnabled: hist ?? false,
+      historyRetention: hret,
+    }));
     return {
-      claims,
-      grants: compileGrants(claims.grants),
-      limits: extra.data.lim,
-      origins: extra.data.origins ?? [],
-      historyEnabled: extra.data.hist ?? false,
-      historyRetention: extra.data.hret,
+      claims: {
+        sub: claims.sub,
+        ns: namespaceOf(claims.ns, () => claims.ns),
+        jti: claims.jti,
+        iat: claims.iat,
+        exp: claims.exp,
+        ...(claims.info && { info: claims.info }),
+      },
+      grants: grantsOf(JSON.stringify(claims.grants), () => compileGrants(claims.grants)),
+      ...settings,
     };
   };
 }

@@ -11,14 +11,14 @@ interface SocketData {
   /** The presented token, verified after the upgrade; cleared once verified. */
   token: string | undefined;
   origin: string | undefined;
-  session?: Session;
+  session: Session | undefined;
   /** True once `welcome` was sent; frames before that are kept in `early`. */
-  ready?: boolean;
+  ready: boolean;
   /** Frames that arrived before the token was verified, replayed in order once it is. */
-  early?: Array<{ data: ArrayBuffer; isBinary: boolean }>;
-  refused?: boolean;
+  early: Array<{ data: ArrayBuffer; isBinary: boolean }> | undefined;
+  refused: boolean;
   closed: boolean;
-  closeReason?: string;
+  closeReason: string | undefined;
 }
 
 /** @default 16: frames a client may send before its `welcome`; more closes the socket (4103). */
@@ -92,7 +92,8 @@ export function attachWebSocketRoute(
       const verified = await verifyToken(token);
       if (data.closed) return;
       core.admit(verified, data.origin);
-      const { session, opened } = core.open(clientSocket(ws), verified);
+      data.origin = undefined;
+      const { session, opened } = core.open(new UwsClientSocket(ws), verified);
       data.session = session;
       await opened;
       if (data.closed) return;
@@ -115,11 +116,16 @@ export function attachWebSocketRoute(
     sendPingsAutomatically: true,
     upgrade(res, req, context) {
       const protocols = req.getHeader('sec-websocket-protocol');
+      // Every field set here, so that all sockets share one compact object shape.
       const data: SocketData = {
         token: extractToken(protocols, req.getHeader('authorization')),
         origin: req.getHeader('origin') || undefined,
+        session: undefined,
+        ready: false,
+        early: undefined,
+        refused: false,
         closed: false,
-        early: [],
+        closeReason: undefined,
       };
       const selected = protocols.split(',').some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : '';
       res.upgrade(data, req.getHeader('sec-websocket-key'), selected, req.getHeader('sec-websocket-extensions'), context);
@@ -133,7 +139,8 @@ export function attachWebSocketRoute(
         void data.session.handleMessage(message, isBinary);
         return;
       }
-      if (data.refused || !data.early) return;
+      if (data.refused) return;
+      data.early ??= [];
       if (data.early.length >= MAX_EARLY_FRAMES) {
         data.closeReason = 'protocol_violation';
         ws.end(CLOSE_CODES.protocol_violation, 'too many frames before welcome');
@@ -158,29 +165,36 @@ export function attachWebSocketRoute(
   });
 }
 
-function clientSocket(ws: WebSocket<SocketData>): ClientSocket {
-  const data = ws.getUserData();
-  return {
-    get closed() {
-      return data.closed;
-    },
-    send(payload) {
-      if (data.closed) return;
-      ws.cork(() => ws.send(payload, false));
-    },
-    bufferedAmount() {
-      return data.closed ? 0 : ws.getBufferedAmount();
-    },
-    subscribe(topic) {
-      if (!data.closed) ws.subscribe(topic);
-    },
-    unsubscribe(topic) {
-      if (!data.closed) ws.unsubscribe(topic);
-    },
-    end(code, reason) {
-      if (data.closed) return;
-      data.closeReason ??= CLOSE_REASONS.get(code);
-      ws.end(code, reason);
-    },
-  };
+/** The domain's view of a uWebSockets.js socket; one small object per connection, methods shared. */
+class UwsClientSocket implements ClientSocket {
+  private readonly ws: WebSocket<SocketData>;
+  private readonly data: SocketData;
+
+  constructor(ws: WebSocket<SocketData>) {
+    this.ws = ws;
+    this.data = ws.getUserData();
+  }
+
+  get closed() {
+    return this.data.closed;
+  }
+  send(payload: string | Uint8Array) {
+    if (this.data.closed) return;
+    const ws = this.ws;
+    ws.cork(() => ws.send(payload, false));
+  }
+  bufferedAmount() {
+    return this.data.closed ? 0 : this.ws.getBufferedAmount();
+  }
+  subscribe(topic: string) {
+    if (!this.data.closed) this.ws.subscribe(topic);
+  }
+  unsubscribe(topic: string) {
+    if (!this.data.closed) this.ws.unsubscribe(topic);
+  }
+  end(code: number, reason: string) {
+    if (this.data.closed) return;
+    this.data.closeReason ??= CLOSE_REASONS.get(code);
+    this.ws.end(code, reason);
+  }
 }
