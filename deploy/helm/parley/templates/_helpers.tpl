@@ -296,8 +296,9 @@ imagePullPolicy: {{ .root.Values.image.pullPolicy }}
 args:
   - node
   {{- if eq .component "gateway" }}
-  {{- /* A small young generation: see "Memory" in docs/operations.md (env-contract.json). */}}
+  {{- /* A small young generation and a slowly growing heap: "Memory" in docs/operations.md. */}}
   - --max-semi-space-size=4
+  - --heap-growing-percent=20
   {{- end }}
   - services/{{ .component }}/src/main.ts
 securityContext:

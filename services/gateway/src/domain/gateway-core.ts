@@ -62,7 +62,16 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
       },
     },
-    options.userSubscriptionsPerTenant === undefined ? {} : { userSubscriptionsPerTenant: options.userSubscriptionsPerTenant },
+    {
+      ...(options.userSubscriptionsPerTenant !== undefined && { userSubscriptionsPerTenant: options.userSubscriptionsPerTenant }),
+      // A direct message goes to the user's sessions from here: a uWebSockets.js topic per user
+      // would cost native memory on every connection for the few messages most users get.
+      deliverToUser(subject, data) {
+        const found = byUser.get(subject);
+        if (found instanceof Set) for (const s of found) s.deliver(data);
+        else found?.deliver(data);
+      },
+    },
   );
   const expiry = createExpiryWheel<Session>((session) => session.expire());
   const defaultLimits = effectiveLimits(undefined, options.maxPayloadBytes);
@@ -88,7 +97,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     : undefined;
   let draining = false;
 
-  const userKey = (ns: string, user: string) => `${ns}\u0000${user}`;
+  /** Sessions are found by their user's direct-message subject (what a direct message arrives on). */
+  const userKey = (ns: string, user: string) => subjects.user(ns, user);
   const updateGauges = () => {
     metrics.rooms.set(hub.roomCount());
     metrics.busSubscriptions.set(bus.subscriptionCount());

@@ -45,14 +45,25 @@ interface TenantUsers {
  * topic, so a bus message is fanned out with one native publish, bytes unchanged (serialized
  * once, by the publisher).
  */
-export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, options: { userSubscriptionsPerTenant?: number } = {}) {
+export interface HubOptions {
+  userSubscriptionsPerTenant?: number;
+  /**
+   * Hands a direct message (its subject is `subjects.user(ns, user)`) to the user's local
+   * sockets. Default: a fan-out publish on the subject as a topic.
+   */
+  deliverToUser?: (subject: string, data: Uint8Array) => void;
+}
+
+export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, options: HubOptions = {}) {
   const userSubscriptionsPerTenant = options.userSubscriptionsPerTenant ?? DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT;
+  const deliverToUser = options.deliverToUser ?? ((subject: string, data: Uint8Array) => fanout.publish(subject, data));
   const rooms = new Map<string, Interest>();
   const presences = new Map<string, Interest>();
   const tenants = new Map<string, TenantUsers>();
 
   const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
-    fanout.publish(message.subject, message.data);
+    if (kind === 'user') deliverToUser(message.subject, message.data);
+    else fanout.publish(message.subject, message.data);
     if (observer.delivered) {
       const ts = message.headers[HEADER_TIMESTAMP];
       observer.delivered(kind, message, ts === undefined ? undefined : Number(ts));
@@ -109,9 +120,6 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
   return {    /** Topics a member socket subscribes to: room messages and the room's presence events. */
     roomTopics(ns: string, room: string) {
       return { messages: subjects.room(ns, room), presence: subjects.presence(ns, room) };
-    },
-    userTopic(ns: string, user: string) {
-      return subjects.user(ns, user);
     },
     /** A local member joined a room whose messages come straight from the bus (no history). */
     /** Resolves once this gateway receives every message published to the room from now on. */

@@ -93,7 +93,6 @@ export class Session {
   /** Subscribes the user's direct messages and, once that subscription is active, sends `welcome`. */
   async open() {
     const ready = this.deps.hub.addUser(this.ns, this.user);
-    this.socket.subscribe(this.deps.hub.userTopic(this.ns, this.user));
     this.deps.expiry.add(this, this.token.claims.exp);
     await ready;
     this.reply({
@@ -348,6 +347,11 @@ export class Session {
   private violation(code: ErrorCode, message?: string, id?: RequestId) {
     this.error(code, id, undefined, message);
     if (++this.violations >= this.deps.violationsCloseAfter) this.close('protocol_violation', 'too many invalid frames');
+  }
+
+  /** A direct message to this user, as serialized once by its sender. */
+  deliver(bytes: Uint8Array) {
+    this.socket.send(bytes);
   }
 
   reply(frame: ServerFrame) {
