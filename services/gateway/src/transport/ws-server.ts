@@ -21,6 +21,9 @@ interface SocketData {
   closeReason: string | undefined;
 }
 
+/** @default 10000: how long a slow consumer may take to read what is buffered before its 4002 close. */
+export const SLOW_CONSUMER_GRACE_MS = 10_000;
+
 /** @default 16: frames a client may send before its `welcome`; more closes the socket (4103). */
 export const MAX_EARLY_FRAMES = 16;
 
@@ -93,7 +96,7 @@ export function attachWebSocketRoute(
       if (data.closed) return;
       core.admit(verified, data.origin);
       data.origin = undefined;
-      const { session, opened } = core.open(new UwsClientSocket(ws), verified);
+      const { session, opened } = core.open(new UwsClientSocket(ws, closeSlowConsumer), verified);
       data.session = session;
       await opened;
       if (data.closed) return;
@@ -105,6 +108,34 @@ export function attachWebSocketRoute(
     } catch (error) {
       if (!data.closed) refuse(ws, error);
     }
+  };
+
+  /**
+   * A frame was dropped for backpressure (by a publish, or a send: see UwsClientSocket): the
+   * client is a slow consumer. It gets nothing more (its topics are dropped, sends skipped), and
+   * the socket ends with 4002 once what is already buffered has drained below the limit, so the
+   * close frame fits behind it (uWebSockets.js drops any frame, a close too, while the buffer is
+   * over the limit); a client that reads nothing for SLOW_CONSUMER_GRACE_MS is cut off (1006).
+   * All of this runs on the next turn of the event loop: ending or unsubscribing a socket inside
+   * the `dropped` callback, while a publish walks the topic's subscribers, crashes the process
+   * (SIGSEGV, uWebSockets.js 20.57).
+   */
+  const closeSlowConsumer = (ws: WebSocket<SocketData>) => {
+    const data = ws.getUserData();
+    if (data.closed || data.closeReason === 'slow_consumer') return;
+    data.closeReason = 'slow_consumer';
+    if (data.session) metrics.slowConsumers.inc({ tenant: data.session.ns });
+    setImmediate(() => {
+      if (data.closed) return;
+      for (const topic of ws.getTopics()) ws.unsubscribe(topic);
+      endDrainedSlowConsumer(ws);
+      setTimeout(() => {
+        if (!data.closed) ws.close();
+      }, SLOW_CONSUMER_GRACE_MS).unref();
+    });
+  };
+  const endDrainedSlowConsumer = (ws: WebSocket<SocketData>) => {
+    if (ws.getBufferedAmount() < options.maxBackpressureBytes) ws.end(CLOSE_CODES.slow_consumer, 'send buffer overflow: read faster, then reconnect and resume');
   };
 
   app.ws<SocketData>(options.path, {
@@ -149,12 +180,10 @@ export function attachWebSocketRoute(
       // The message buffer is only valid during this call: keep a copy.
       data.early.push({ data: message.slice(0), isBinary });
     },
-    dropped(ws) {
+    dropped: closeSlowConsumer,
+    drain(ws) {
       const data = ws.getUserData();
-      if (data.closed || data.closeReason === 'slow_consumer') return;
-      data.closeReason = 'slow_consumer';
-      if (data.session) metrics.slowConsumers.inc({ tenant: data.session.ns });
-      ws.end(CLOSE_CODES.slow_consumer, 'send buffer overflow: read faster, then reconnect and resume');
+      if (!data.closed && data.closeReason === 'slow_consumer') endDrainedSlowConsumer(ws);
     },
     close(ws, code) {
       const data = ws.getUserData();
@@ -169,25 +198,32 @@ export function attachWebSocketRoute(
 class UwsClientSocket implements ClientSocket {
   private readonly ws: WebSocket<SocketData>;
   private readonly data: SocketData;
+  private readonly onDropped: (ws: WebSocket<SocketData>) => void;
 
-  constructor(ws: WebSocket<SocketData>) {
+  constructor(ws: WebSocket<SocketData>, onDropped: (ws: WebSocket<SocketData>) => void) {
     this.ws = ws;
     this.data = ws.getUserData();
+    this.onDropped = onDropped;
   }
 
   get closed() {
     return this.data.closed;
   }
   send(payload: string | Uint8Array) {
-    if (this.data.closed) return;
+    // A slow consumer gets nothing more: its close follows what is already buffered.
+    if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
     const ws = this.ws;
-    ws.cork(() => ws.send(payload, false));
+    let status = 0;
+    ws.cork(() => (status = ws.send(payload, false)));
+    // 2: dropped for backpressure. Nothing accepted may vanish silently: the socket is closed as
+    // a slow consumer (uWebSockets.js may also report it through `dropped`; either way once).
+    if (status === 2) this.onDropped(ws);
   }
   bufferedAmount() {
     return this.data.closed ? 0 : this.ws.getBufferedAmount();
   }
   subscribe(topic: string) {
-    if (!this.data.closed) this.ws.subscribe(topic);
+    if (!this.data.closed && this.data.closeReason !== 'slow_consumer') this.ws.subscribe(topic);
   }
   unsubscribe(topic: string) {
     if (!this.data.closed) this.ws.unsubscribe(topic);
