@@ -184,8 +184,13 @@ async function main(argv: string[]): Promise<void> {
     for (const helper of [redis, nats]) if (helper) helpers.push(helper.child);
     log(redis && nats ? `NATS ${nats.url} and Redis ${redis.url} started` : 'nats-server or redis-server not installed: services use their in-memory adapters');
 
+    // Chosen before any service listens, so a free port can come back twice: keep them distinct.
     const ports = new Map<Service, number>();
-    for (const service of services) ports.set(service, await freePort());
+    for (const service of services) {
+      let port = await freePort();
+      while ([...ports.values()].includes(port)) port = await freePort();
+      ports.set(service, port);
+    }
     const authUrl = `http://127.0.0.1:${ports.get('auth') ?? (await freePort())}`;
 
     for (const service of services) {

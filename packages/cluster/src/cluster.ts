@@ -66,7 +66,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const demoNamespace = options.demoNamespace ?? 'demo';
   const demoApiKey = options.demoApiKey ?? process.env.PARLEY_DEMO_API_KEY ?? generateDemoApiKey(demoNamespace);
   const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
-  const port = async (offset: number) => (options.basePort ? options.basePort + offset : freePort());
+  // Ports are chosen before the services listen, so the kernel may offer one twice: keep them distinct.
+  const handedOut = new Set<number>();
+  const port = async (offset: number) => {
+    if (options.basePort) return options.basePort + offset;
+    let free = await freePort();
+    while (handedOut.has(free)) free = await freePort();
+    handedOut.add(free);
+    return free;
+  };
   const out = (name: string) => (logDir ? join(logDir, `${name}.log`) : 'inherit');
 
   const jetstream = options.jetstream ?? true;
