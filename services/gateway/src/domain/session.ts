@@ -201,10 +201,15 @@ export class Session {
     this.deps.onRoomsChanged(this);
     await subscribed;
     if (this.closed || !this.rooms.has(room)) return;
-    this.socket.subscribe(topics.messages);
-    if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
-    this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
-    await this.announce(room, 'join');
+    // `joined` also promises that presence queries list this connection.
+    const first = await this.recordPresence(room, 'join');
+    if (!this.closed && this.rooms.has(room)) {
+      this.socket.subscribe(topics.messages);
+      if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
+      this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
+    }
+    // Even when it left meanwhile: its leave is published after this join, never before.
+    if (first) await this.publishPresenceEvent(room, 'join');
   }
 
   private async joinHistory(history: SessionHistory, room: string, id: RequestId | undefined, since: number | undefined) {
@@ -253,20 +258,30 @@ export class Session {
 
   /** Records presence and announces the first join / last leave of this user in the room. */
   private async announce(room: string, kind: 'join' | 'leave') {
-    const { presence, bus, gatewayId, metrics, logger } = this.deps;
+    if (await this.recordPresence(room, kind)) await this.publishPresenceEvent(room, kind);
+  }
+
+  /**
+   * Adds or removes this connection's presence entry; true when it was the user's first join or
+   * last leave in the room (an event to publish). A failure is logged and counted: the heartbeat
+   * re-asserts entries.
+   */
+  private async recordPresence(room: string, kind: 'join' | 'leave'): Promise<boolean> {
+    const { presence, gatewayId, metrics, logger } = this.deps;
     const key = { ns: this.ns, room, user: this.user, conn: this.conn };
-    let announce: boolean;
     try {
-      if (kind === 'join') {
-        const info = this.token.claims.info;
-        announce = (await presence.add({ ...key, gateway: gatewayId, ...(info && { info }) })).firstForUser;
-      } else announce = (await presence.remove(key)).lastForUser;
+      if (kind === 'leave') return (await presence.remove(key)).lastForUser;
+      const info = this.token.claims.info;
+      return (await presence.add({ ...key, gateway: gatewayId, ...(info && { info }) })).firstForUser;
     } catch (error) {
       metrics.presenceErrors.inc({ op: kind });
       logger.warn({ err: error, ns: this.ns }, `presence ${kind} failed; the heartbeat will re-assert it`);
-      return;
+      return false;
     }
-    if (!announce) return;
+  }
+
+  private async publishPresenceEvent(room: string, kind: 'join' | 'leave') {
+    const { bus, gatewayId, logger } = this.deps;
     const frame: ServerFrame =
       kind === 'join'
         ? { type: 'presence.join', room, user: this.user, ...(this.token.claims.info && { info: this.token.claims.info }) }
