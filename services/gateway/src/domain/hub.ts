@@ -22,8 +22,8 @@ interface Interest {
  * @default 1000: distinct local users of one tenant up to which a gateway subscribes each user's
  * direct-message subject; past it, one wildcard subscription takes all of the tenant's direct
  * messages. A bus subscription costs about 1.4 KB of client memory, so this bounds that cost per
- * tenant, at the price of receiving (and dropping, natively) direct messages for users connected
- * elsewhere.
+ * tenant, at the price of receiving (and dropping: no local session) direct messages for users
+ * connected elsewhere.
  */
 export const DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT = 1000;
 
@@ -41,9 +41,10 @@ interface TenantUsers {
  * local connection is in the room, and, per tenant, one per user with a local connection, or one
  * wildcard for all of the tenant's users once there are more than `userSubscriptionsPerTenant`
  * of them. Members of history rooms take only the presence subscription: their messages come
- * from the room's history feed (`history-feeds.ts`). The bus subject is also the uWebSockets.js
- * topic, so a bus message is fanned out with one native publish, bytes unchanged (serialized
- * once, by the publisher).
+ * from the room's history feed (`history-feeds.ts`). A room's (and its presence events') bus
+ * subject is also the uWebSockets.js topic, so a bus message is fanned out with one native
+ * publish, bytes unchanged (serialized once, by the publisher); a direct message goes to
+ * `deliverToUser`, which finds the user's sessions.
  */
 export interface HubOptions {
   userSubscriptionsPerTenant?: number;
@@ -117,7 +118,8 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
     tenant.wildcard = wildcard;
   };
 
-  return {    /** Topics a member socket subscribes to: room messages and the room's presence events. */
+  return {
+    /** Topics a member socket subscribes to: room messages and the room's presence events. */
     roomTopics(ns: string, room: string) {
       return { messages: subjects.room(ns, room), presence: subjects.presence(ns, room) };
     },
