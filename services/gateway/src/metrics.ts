@@ -28,6 +28,11 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     rooms: new Gauge({ name: 'parley_gateway_rooms', help: 'Rooms with at least one local member', registers }),
     busSubscriptions: new Gauge({ name: 'parley_gateway_bus_subscriptions', help: 'Bus subscriptions held by this gateway', registers }),
+    directWildcards: new Gauge({
+      name: 'parley_gateway_direct_message_wildcards',
+      help: 'Tenants whose direct messages this gateway takes with one wildcard subscription (past 1,000 local users of the tenant)',
+      registers,
+    }),
     busConnected: new Gauge({ name: 'parley_gateway_bus_connected', help: '1 when the message bus is connected', registers }),
     busStateChanges: new Counter({ name: 'parley_gateway_bus_state_changes_total', help: 'Bus state transitions, by new state', labelNames: ['state'], registers }),
     presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),

@@ -102,6 +102,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   const updateGauges = () => {
     metrics.rooms.set(hub.roomCount());
     metrics.busSubscriptions.set(bus.subscriptionCount());
+    metrics.directWildcards.set(hub.wildcardTenantCount());
     if (feeds) metrics.historyFeeds.set(feeds.count());
   };
 
@@ -212,7 +213,9 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       perTenant.set(session.ns, (perTenant.get(session.ns) ?? 0) + 1);
       metrics.connections.inc({ tenant: session.ns });
       metrics.connectionsOpened.inc({ tenant: session.ns });
-      return { session, opened: session.open() };
+      const opened = session.open();
+      updateGauges();
+      return { session, opened };
     },
     /** Forgets a session whose socket closed; presence leaves are announced. */
     async closed(session: Session, reason: string) {
@@ -229,7 +232,9 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       else perTenant.set(session.ns, left);
       metrics.connections.dec({ tenant: session.ns });
       metrics.connectionsClosed.inc({ reason });
-      await session.closedByTransport();
+      const cleaned = session.closedByTransport();
+      updateGauges();
+      await cleaned;
     },
     sessionCount() {
       return sessions.size;

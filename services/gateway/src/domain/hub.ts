@@ -168,6 +168,12 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
     roomCount() {
       return presences.size;
     },
+    /** Tenants whose direct messages this gateway takes with one wildcard subscription. */
+    wildcardTenantCount() {
+      let count = 0;
+      for (const t of tenants.values()) if (t.wildcard) count++;
+      return count;
+    },
     /** Bus subscriptions held for direct messages (per user, or one wildcard per tenant). */
     userSubscriptionCount() {
       let count = 0;

@@ -57,6 +57,7 @@ describe('hub - direct-message subscriptions per tenant', () => {
     // The fourth distinct user switches the tenant to one wildcard subscription.
     await hub.addUser('acme', 'u4');
     expect(hub.userSubscriptionCount()).toBe(1);
+    expect(hub.wildcardTenantCount()).toBe(1);
     await new Promise((r) => setTimeout(r, 100));
     sending = false;
     await publishing;
@@ -76,6 +77,7 @@ describe('hub - direct-message subscriptions per tenant', () => {
     for (const u of [...users, 'u4']) hub.removeUser('acme', u);
     hub.removeUser('other', 'x');
     expect(hub.userSubscriptionCount()).toBe(0);
+    expect(hub.wildcardTenantCount()).toBe(0);
     expect(gateway.subscriptionCount()).toBe(0);
   });
 
