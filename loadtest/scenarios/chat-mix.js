@@ -6,7 +6,7 @@
 // (2000), PRESENCE_MS (4000), DIRECT_MS (3000), P99_MS (250), PRESENCE_P95_MS (250).
 import exec from 'k6/execution';
 import { clearInterval, setInterval, setTimeout } from 'k6/timers';
-import { CORRECTNESS_THRESHOLDS, clusterFromEnv, connect, envNumber, mintTokens, payload, runSeconds, wsUrl } from './lib/parley.js';
+import { CORRECTNESS_THRESHOLDS, clusterFromEnv, connect, envNumber, mintTokens, stageDuration, payload, runSeconds, wsUrl } from './lib/parley.js';
 
 const cluster = clusterFromEnv();
 const DURATION_S = runSeconds(30);
@@ -19,7 +19,6 @@ const DIRECT_MS = envNumber('DIRECT_MS', 3000);
 const P99_MS = envNumber('P99_MS', 250);
 const PRESENCE_P95_MS = envNumber('PRESENCE_P95_MS', 250);
 const ROOMS = Math.max(1, Math.ceil(USERS / ROOM_SIZE));
-const ms = (s) => `${Math.max(1, Math.round(s * 1000))}ms`;
 
 export const options = {
   scenarios: {
@@ -28,9 +27,9 @@ export const options = {
       exec: 'chat',
       startVUs: 0,
       stages: [
-        { duration: ms(DURATION_S * 0.2), target: USERS },
-        { duration: ms(DURATION_S * 0.6), target: USERS },
-        { duration: ms(DURATION_S * 0.2), target: 0 },
+        { duration: stageDuration(DURATION_S * 0.2), target: USERS },
+        { duration: stageDuration(DURATION_S * 0.6), target: USERS },
+        { duration: stageDuration(DURATION_S * 0.2), target: 0 },
       ],
       gracefulRampDown: `${SESSION_S + 2}s`,
       gracefulStop: `${SESSION_S + 2}s`,

@@ -11,7 +11,7 @@ import exec from 'k6/execution';
 import { Trend } from 'k6/metrics';
 import { sleep } from 'k6';
 import { clearInterval, setInterval, setTimeout } from 'k6/timers';
-import { CORRECTNESS_THRESHOLDS, clusterFromEnv, connect, envNumber, mintTokens, payload, runSeconds, wsUrl } from './lib/parley.js';
+import { CORRECTNESS_THRESHOLDS, clusterFromEnv, connect, envNumber, mintTokens, stageDuration, payload, runSeconds, wsUrl } from './lib/parley.js';
 
 const cluster = clusterFromEnv();
 const DURATION_S = runSeconds(600);
@@ -23,7 +23,6 @@ const SHARED_ROOM_RATE = envNumber('SHARED_ROOM_RATE', 5);
 const P99_MS = envNumber('P99_MS', 250);
 const RSS_GROWTH_MB = envNumber('RSS_GROWTH_MB', 64);
 const ROOMS = Math.max(1, Math.ceil(USERS / ROOM_SIZE));
-const ms = (s) => `${Math.max(1, Math.round(s * 1000))}ms`;
 const ANNOUNCER_START_S = Math.min(5, DURATION_S * 0.1);
 const ANNOUNCER_DURATION_S = DURATION_S * 0.85;
 
@@ -37,9 +36,9 @@ export const options = {
       exec: 'user',
       startVUs: 0,
       stages: [
-        { duration: ms(DURATION_S * 0.1), target: USERS },
-        { duration: ms(DURATION_S * 0.85), target: USERS },
-        { duration: ms(DURATION_S * 0.05), target: 0 },
+        { duration: stageDuration(DURATION_S * 0.1), target: USERS },
+        { duration: stageDuration(DURATION_S * 0.85), target: USERS },
+        { duration: stageDuration(DURATION_S * 0.05), target: 0 },
       ],
       gracefulRampDown: `${Math.ceil(SESSION_S) + 2}s`,
       gracefulStop: `${Math.ceil(SESSION_S) + 2}s`,
@@ -48,15 +47,15 @@ export const options = {
       executor: 'constant-vus',
       exec: 'announcer',
       vus: 1,
-      startTime: ms(ANNOUNCER_START_S),
-      duration: ms(ANNOUNCER_DURATION_S),
+      startTime: stageDuration(ANNOUNCER_START_S),
+      duration: stageDuration(ANNOUNCER_DURATION_S),
       gracefulStop: '3s',
     },
     monitor: {
       executor: 'constant-vus',
       exec: 'monitor',
       vus: 1,
-      duration: ms(DURATION_S),
+      duration: stageDuration(DURATION_S),
       gracefulStop: '6s',
     },
   },

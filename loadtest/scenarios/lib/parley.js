@@ -21,6 +21,11 @@ export function clusterFromEnv() {
 }
 
 /** A number from the environment, or the default. */
+/** A k6 duration string for `seconds` (at least 1 ms): stage lengths computed from DURATION. */
+export function stageDuration(seconds) {
+  return `${Math.max(1, Math.round(seconds * 1000))}ms`;
+}
+
 export function envNumber(name, fallback) {
   const raw = __ENV[name];
   if (raw === undefined || raw === '') return fallback;
