@@ -118,14 +118,24 @@ const centrifugo: Protocol = {
 
 export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uwsNats, 'socketio-redis': socketio, centrifugo };
 
-const QUOTE_T = Buffer.from('"t":');
+/**
+ * The payload's timestamp key. `~` appears in no system's envelope, so the timestamp is found
+ * with one byte search (memchr): a search for `"t":` would stop at every quote of the envelope
+ * before the payload, and cost more for systems with longer envelopes (the load generator must
+ * spend the same per message on every system).
+ */
+export const TIMESTAMP_KEY = '~';
+const TILDE = TIMESTAMP_KEY.charCodeAt(0);
 
-/** The integer after the first `"t":` in a frame (the publisher's timestamp in µs), or -1. */
+/** The publisher's payload: its monotonic timestamp in µs and a sequence number. */
+export const benchPayload = (micros: number, seq: number) => `{"${TIMESTAMP_KEY}":${micros},"s":${seq}}`;
+
+/** The integer after the payload's `"~":` in a frame (the publisher's timestamp in µs), or -1. */
 export function readTimestamp(buf: Buffer, start: number, end: number): number {
-  const at = buf.indexOf(QUOTE_T, start);
-  if (at < 0 || at >= end) return -1;
+  const at = buf.indexOf(TILDE, start);
+  if (at < 0 || at + 3 >= end) return -1;
   let value = 0;
-  for (let i = at + 4; i < end; i++) {
+  for (let i = at + 3; i < end; i++) {
     const c = buf[i]!;
     if (c < 48 || c > 57) break;
     value = value * 10 + (c - 48);

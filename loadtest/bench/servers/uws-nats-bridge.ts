@@ -3,8 +3,9 @@
 // clients to drive it (welcome, join → joined, publish → ack, message), so that the benchmark
 // and the CI guard can measure Parley against it with the same load generator.
 // Environment: PORT, NATS_URL, and BRIDGE_ENVELOPE=parley to wrap messages in an envelope of the
-// same size as Parley's (msgId, from.user, from.conn, ts), to separate bytes from work.
-import { randomUUID } from 'node:crypto';
+// same size as Parley's (ts, msgId and from.conn of 22 characters, from.user), to separate bytes
+// from work.
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { connect } from '@nats-io/transport-node';
 import type * as UWS from 'uWebSockets.js';
@@ -14,7 +15,7 @@ const nc = await connect({ servers: process.env.NATS_URL!, maxReconnectAttempts:
 const decoder = new TextDecoder();
 const members = new Map<string, number>();
 const parleySized = process.env.BRIDGE_ENVELOPE === 'parley';
-const conn = randomUUID();
+const conn = randomBytes(16).toString('base64url');
 
 const app = uws.App().ws<object>('/v1/ws', {
   maxPayloadLength: 64 * 1024,
@@ -38,7 +39,7 @@ const app = uws.App().ws<object>('/v1/ws', {
       ws.send(`{"type":"joined","room":${JSON.stringify(frame.room)}${id}}`);
     } else if (frame.type === 'publish') {
       const message = parleySized
-        ? { type: 'message', room: frame.room, msgId: randomUUID(), from: { user: 'bench-user', conn }, data: frame.data, ts: Date.now() }
+        ? { type: 'message', ts: Date.now(), room: frame.room, msgId: randomBytes(16).toString('base64url'), from: { user: 'bench-user', conn }, data: frame.data }
         : { type: 'message', room: frame.room, data: frame.data };
       nc.publish(`room.${frame.room}`, JSON.stringify(message));
       ws.send(`{"type":"ack"${id}}`);

@@ -29,6 +29,12 @@ export interface BusSubscription {
 /** `connected`: publishes go through. `reconnecting`: publishes fail with `unavailable`. `closed`: for good. */
 export type BusState = 'connected' | 'reconnecting' | 'closed';
 
+/** What a publisher says about a message, for observability only. */
+export interface PublishedMessageInfo {
+  /** The Parley message id (`messaging.message.id` on the publish span). */
+  msgId?: string;
+}
+
 export interface Bus {
   readonly state: BusState;
   /**
@@ -37,8 +43,11 @@ export interface Bus {
    * `unavailable` when the bus is not connected. A rejected publish was not delivered by this
    * call; a resolved one was handed to every subscriber connected at that moment (at most once).
    * Messages published by one caller are delivered to each subscriber in publish order.
+   * `about` describes the message to decorators (tracing) and is not transmitted: a message
+   * whose frame carries its own id and time needs no headers, which cost a bus client several
+   * times the work of the publish itself.
    */
-  publish(subject: string, data: Uint8Array, headers?: BusHeaders): Promise<void>;
+  publish(subject: string, data: Uint8Array, headers?: BusHeaders, about?: PublishedMessageInfo): Promise<void>;
   /**
    * Subscribes to `subject` (wildcards allowed). The handler runs outside the publisher's call
    * stack. Subscriptions survive reconnects: the implementation re-establishes them.

@@ -2,7 +2,7 @@ import {
   ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace,
   type Attributes, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type Tracer,
 } from '@opentelemetry/api';
-import { HEADER_MSG_ID, type Bus, type BusHandler, type BusHeaders, type BusMessage, type BusSubscription } from './bus.ts';
+import { HEADER_MSG_ID, type Bus, type BusHandler, type BusHeaders, type BusMessage, type BusSubscription, type PublishedMessageInfo } from './bus.ts';
 
 export interface TracedBusOptions {
   /** The tracer; undefined (tracing off) returns the bus itself, undecorated. */
@@ -39,7 +39,8 @@ export function subjectPrefix(subject: string): string {
  * Decorates a bus with OpenTelemetry spans, following the messaging semantic conventions.
  *
  * - `publish` runs in a PRODUCER span `publish <kind.ns>` (ended when the bus accepted the
- *   message or refused it) and injects its context into a copy of the headers (`traceparent`).
+ *   message or refused it) and injects its context into a copy of the headers (`traceparent`),
+ *   with the message id of `about` as `Parley-Msg-Id` when the headers have none.
  * - each delivery to a `subscribe` handler runs in a CONSUMER span `process <kind.ns>`, a child of
  *   the context extracted from the headers (a new trace when there is none), and active while the
  *   handler runs, so logs and spans made inside it join the publisher's trace on another node.
@@ -54,14 +55,14 @@ export function createTracedBus<B extends Bus>(bus: B, options: TracedBusOptions
   if (!tracer) return bus;
   const propagator: Pick<TextMapPropagator, 'inject' | 'extract'> = options.propagator ?? propagation;
 
-  const attributes = (destination: string, operation: string, message: { data: Uint8Array; headers?: BusHeaders | undefined }): Attributes => {
+  const attributes = (destination: string, operation: string, message: { data: Uint8Array; headers?: BusHeaders | undefined }, about?: PublishedMessageInfo): Attributes => {
     const attrs: Attributes = {
       'messaging.system': 'nats',
       'messaging.destination.name': destination,
       'messaging.operation.type': operation,
       'messaging.message.body.size': message.data.byteLength,
     };
-    const id = message.headers?.[HEADER_MSG_ID];
+    const id = message.headers?.[HEADER_MSG_ID] ?? about?.msgId;
     if (id !== undefined) attrs['messaging.message.id'] = id;
     return attrs;
   };
@@ -85,12 +86,13 @@ export function createTracedBus<B extends Bus>(bus: B, options: TracedBusOptions
     get state() {
       return bus.state;
     },
-    publish(subject: string, data: Uint8Array, headers?: BusHeaders) {
+    publish(subject: string, data: Uint8Array, headers?: BusHeaders, about?: PublishedMessageInfo) {
       const destination = subjectPrefix(subject);
-      const span = tracer.startSpan(`publish ${destination}`, { kind: SpanKind.PRODUCER, attributes: attributes(destination, 'send', { data, headers }) });
-      const carrier: BusHeaders = { ...headers };
+      const span = tracer.startSpan(`publish ${destination}`, { kind: SpanKind.PRODUCER, attributes: attributes(destination, 'send', { data, headers }, about) });
+      // Headers travel anyway for the context: the consumer span gets the message id from them too.
+      const carrier: BusHeaders = about?.msgId === undefined ? { ...headers } : { [HEADER_MSG_ID]: about.msgId, ...headers };
       propagator.inject(trace.setSpan(context.active(), span), carrier, setter);
-      return bus.publish(subject, data, carrier).then(
+      return bus.publish(subject, data, carrier, about).then(
         () => span.end(),
         (error: unknown) => {
           span.recordException(error as Error);

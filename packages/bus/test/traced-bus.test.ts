@@ -65,6 +65,18 @@ describe('traced bus', () => {
     expect(JSON.stringify(spans.map((s) => [s.name, s.attributes]))).not.toContain(encodedRoom);
   });
 
+  it('traced bus - a message id given beside the headers names both spans and travels in the headers', async () => {
+    const bus = createTracedBus(createMemoryBus(), { tracer: tracing.tracer });
+    const seen = new Promise<BusMessage>((resolve) => bus.subscribe('chat.acme.x', resolve));
+    await bus.publish('chat.acme.x', bytes('x'), undefined, { msgId: 'm-3' });
+    expect((await seen).headers[HEADER_MSG_ID]).toBe('m-3');
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => [s.kind, s.attributes['messaging.message.id']])).toEqual([
+      [SpanKind.PRODUCER, 'm-3'],
+      [SpanKind.CONSUMER, 'm-3'],
+    ]);
+  });
+
   it('traced bus - the caller headers are not modified', async () => {
     const bus = createTracedBus(createMemoryBus(), { tracer: tracing.tracer });
     const headers = { [HEADER_MSG_ID]: 'm-2' };

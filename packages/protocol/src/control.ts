@@ -24,10 +24,32 @@ const encoder = new TextEncoder();
 
 /**
  * The bytes of a `message` frame as clients receive it. Gateways forward these bytes unchanged
- * to every local member of the room: one serialization per message, not one per socket.
+ * to every local member of the room: one serialization per message, not one per socket. `ts`
+ * comes right after `type`, so that a receiving gateway reads it from the bytes
+ * (`roomMessageTimestamp`) instead of from a bus header or a parse.
  */
 export function encodeRoomMessageFrame(message: RoomMessage): Uint8Array {
-  return encoder.encode(JSON.stringify({ type: 'message', ...message }));
+  const { ts, room, msgId, from, data, seq } = message;
+  return encoder.encode(JSON.stringify({ type: 'message', ts, room, msgId, from, data, ...(seq !== undefined && { seq }) }));
+}
+
+const ROOM_MESSAGE_PREFIX = encoder.encode('{"type":"message","ts":');
+/** Digits of a millisecond timestamp until the year 2286. */
+const MAX_TS_DIGITS = 13;
+
+/** The `ts` of a frame made by `encodeRoomMessageFrame`, read from its bytes; undefined for any other bytes. */
+export function roomMessageTimestamp(bytes: Uint8Array): number | undefined {
+  const prefix = ROOM_MESSAGE_PREFIX;
+  if (bytes.byteLength <= prefix.length) return undefined;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return undefined;
+  let ts = 0;
+  let i = prefix.length;
+  for (const end = Math.min(bytes.byteLength, i + MAX_TS_DIGITS); i < end; i++) {
+    const digit = bytes[i]! - 48;
+    if (digit < 0 || digit > 9) break;
+    ts = ts * 10 + digit;
+  }
+  return i > prefix.length && bytes[i] === 44 /* , */ ? ts : undefined;
 }
 
 export function encodeDirectFrame(message: { msgId: string; from: Sender; data: unknown; ts: number }): Uint8Array {

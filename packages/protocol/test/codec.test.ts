@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ERRORS, decodeClientFrame, fromSubjectToken, isRoomName, subjectToken, subjects } from '../src/index.ts';
+import { ERRORS, decodeClientFrame, encodeDirectFrame, encodeRoomMessageFrame, fromSubjectToken, isRoomName, roomMessageTimestamp, subjectToken, subjects } from '../src/index.ts';
 
 describe('codec', () => {
   it('codec - never throws and always answers a frame or a registered error code, for any string', () => {
@@ -69,5 +69,19 @@ describe('names', () => {
   it('names - room names refuse dots, wildcards, white space and overlong names', () => {
     for (const bad of ['a.b', '*', '>', 'a b', 'x'.repeat(129), '', 'a\u0000b']) expect(isRoomName(bad), bad).toBe(false);
     for (const good of ['lobby', 'game-42', 'team:blue', 'café', '房间', 'a/b#c']) expect(isRoomName(good), good).toBe(true);
+  });
+  it('message frames - the timestamp is read back from the bytes, and nothing else passes for a message frame', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 9_999_999_999_999 }), fc.jsonValue(), fc.option(fc.nat(), { nil: undefined }), (ts, data, seq) => {
+        const bytes = encodeRoomMessageFrame({ room: 'r', msgId: 'm', from: { user: 'u', conn: 'c' }, data, ts, ...(seq !== undefined && { seq }) });
+        expect(roomMessageTimestamp(bytes)).toBe(ts);
+        expect(JSON.parse(new TextDecoder().decode(bytes))).toEqual({ type: 'message', ts, room: 'r', msgId: 'm', from: { user: 'u', conn: 'c' }, data: JSON.parse(JSON.stringify(data)), ...(seq !== undefined && { seq }) });
+      }),
+    );
+    const enc = (text: string) => new TextEncoder().encode(text);
+    for (const other of ['', '{"type":"message","ts":', '{"type":"message","ts":}', '{"type":"message","ts":"1"}', '{"type":"message","ts":12', '{"type":"messages","ts":1,', '{"type":"message","ts":12345678901234,']) {
+      expect(roomMessageTimestamp(enc(other)), other).toBeUndefined();
+    }
+    expect(roomMessageTimestamp(encodeDirectFrame({ msgId: 'm', from: { user: 'u' }, data: 1, ts: 5 }))).toBeUndefined();
   });
 });

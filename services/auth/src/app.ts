@@ -52,8 +52,6 @@ export interface AuthAppOptions {
   getClientIp?: (c: Context) => string;
   /** Failed API-key / admin-token attempts allowed per client address. */
   failureLimit?: FailureLimiterOptions;
-  /** Origin header value of bus messages from this service. @default 'auth' */
-  originId?: string;
   /** @default 262144 */
   maxBodyBytes?: number;
   /** Clock in milliseconds (tests). @default Date.now */
@@ -91,7 +89,6 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
     getClientIp: options.getClientIp ?? socketClientIp,
     adminToken: options.adminToken,
     now: options.now ?? Date.now,
-    originId: options.originId ?? 'auth',
     isClosing: () => closing,
   };
 

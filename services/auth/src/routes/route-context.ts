@@ -31,8 +31,6 @@ export interface RouteDeps {
   adminToken: string | undefined;
   /** Milliseconds since the epoch. */
   now: () => number;
-  /** Sent as the origin header of bus messages published by this service. */
-  originId: string;
   isClosing: () => boolean;
 }
 

@@ -1,5 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP } from '@parley/bus';
+import type { PublishedMessageInfo } from '@parley/bus';
 import {
   ParleyError,
   SERVER_SENDER,
@@ -37,9 +37,9 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
   app.use('/v1/users/:user/disconnect', count('disconnect'));
   app.use('/v1/users/:user/revoke', count('revoke'));
 
-  const publish = async (subject: string, bytes: Uint8Array, headers?: Record<string, string>) => {
+  const publish = async (subject: string, bytes: Uint8Array, about?: PublishedMessageInfo) => {
     try {
-      await deps.bus.publish(subject, bytes, headers);
+      await deps.bus.publish(subject, bytes, undefined, about);
     } catch (error) {
       if (error instanceof ParleyError) throw error;
       throw new ParleyError('unavailable', undefined, { cause: error });
@@ -51,7 +51,6 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       throw new ParleyError('frame_too_large', `the message is ${bytes.byteLength} bytes; the tenant allows ${maxFrameBytes}`);
     }
   };
-  const messageHeaders = (msgId: string, ts: number) => ({ [HEADER_MSG_ID]: msgId, [HEADER_ORIGIN]: deps.originId, [HEADER_TIMESTAMP]: String(ts) });
   const common = { security: [{ ApiKey: [] }], middleware: [apiKey], tags: ['server'] };
 
   app.openapi(
@@ -75,7 +74,7 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       const ts = deps.now();
       const bytes = encodeRoomMessageFrame({ room, msgId, from: SERVER_SENDER, data, ts });
       checkSize(bytes, c.get('tenant').settings.maxFrameBytes);
-      await publish(subjects.room(ns, room), bytes, messageHeaders(msgId, ts));
+      await publish(subjects.room(ns, room), bytes, { msgId });
       return c.json({ msgId }, 202);
     },
   );
@@ -100,7 +99,7 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       const ts = deps.now();
       const bytes = encodeDirectFrame({ msgId, from: SERVER_SENDER, data, ts });
       checkSize(bytes, c.get('tenant').settings.maxFrameBytes);
-      await publish(subjects.user(c.get('ns'), user), bytes, messageHeaders(msgId, ts));
+      await publish(subjects.user(c.get('ns'), user), bytes, { msgId });
       return c.json({ msgId }, 202);
     },
   );

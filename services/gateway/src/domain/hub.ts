@@ -1,5 +1,5 @@
-import { HEADER_TIMESTAMP, type Bus, type BusMessage, type BusSubscription } from '@parley/bus';
-import { subjects } from '@parley/protocol';
+import type { Bus, BusMessage, BusSubscription } from '@parley/bus';
+import { roomMessageTimestamp, subjects } from '@parley/protocol';
 
 /** Native fan-out to local sockets subscribed to a topic (uWebSockets.js `app.publish`). */
 export interface Fanout {
@@ -65,10 +65,7 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
   const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
     if (kind === 'user') deliverToUser(message.subject, message.data);
     else fanout.publish(message.subject, message.data);
-    if (observer.delivered) {
-      const ts = message.headers[HEADER_TIMESTAMP];
-      observer.delivered(kind, message, ts === undefined ? undefined : Number(ts));
-    }
+    if (observer.delivered) observer.delivered(kind, message, kind === 'room' ? roomMessageTimestamp(message.data) : undefined);
   };
   const forwardRoom = forward('room');
   const forwardPresence = forward('presence');

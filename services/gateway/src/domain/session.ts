@@ -1,4 +1,4 @@
-import { HEADER_MSG_ID, HEADER_ORIGIN, HEADER_TIMESTAMP, type Bus } from '@parley/bus';
+import { HEADER_ORIGIN, type Bus } from '@parley/bus';
 import type { PresenceStore } from '@parley/presence-store';
 import {
   CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientFrame, encodeDirectFrame, encodeRoomMessageFrame, encodeServerFrame,
@@ -301,7 +301,7 @@ export class Session {
     const msgId = newId();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user: this.user, conn: this.conn }, data, ts });
-    await this.deps.bus.publish(subjects.room(this.ns, room), bytes, this.headers(msgId, ts));
+    await this.deps.bus.publish(subjects.room(this.ns, room), bytes, undefined, { msgId });
     this.deps.metrics.published.inc({ tenant: this.ns, kind: 'room' });
     this.reply({ type: 'ack', msgId, ...(id !== undefined && { id }) });
   }
@@ -311,7 +311,7 @@ export class Session {
     const msgId = newId();
     const ts = Date.now();
     const bytes = encodeDirectFrame({ msgId, from: { user: this.user, conn: this.conn }, data, ts });
-    await this.deps.bus.publish(subjects.user(this.ns, to), bytes, this.headers(msgId, ts));
+    await this.deps.bus.publish(subjects.user(this.ns, to), bytes, undefined, { msgId });
     this.deps.metrics.published.inc({ tenant: this.ns, kind: 'direct' });
     this.reply({ type: 'ack', msgId, ...(id !== undefined && { id }) });
   }
@@ -353,10 +353,6 @@ export class Session {
       }
     }
     this.reply({ type: 'ack', ...(id !== undefined && { id }) });
-  }
-
-  private headers(msgId: string, ts: number) {
-    return { [HEADER_MSG_ID]: msgId, [HEADER_ORIGIN]: this.deps.gatewayId, [HEADER_TIMESTAMP]: String(ts) };
   }
 
   private violation(code: ErrorCode, message?: string, id?: RequestId) {
