@@ -1,8 +1,10 @@
 import type { LeanSocket } from './lean-ws.ts';
 
 /** The systems the benchmark compares. */
-export type SystemName = 'parley' | 'uws-nats' | 'socketio-redis' | 'centrifugo';
-export const SYSTEMS: SystemName[] = ['parley', 'uws-nats', 'socketio-redis', 'centrifugo'];
+export type SystemName = 'parley' | 'uws-nats' | 'uws-nats-envelope' | 'socketio-redis' | 'centrifugo';
+export const SYSTEMS: SystemName[] = ['parley', 'uws-nats', 'uws-nats-envelope', 'socketio-redis', 'centrifugo'];
+/** Systems whose idle memory is not measured: the same server as another one (`uws-nats`). */
+export const SKIP_IDLE = new Set<SystemName>(['uws-nats-envelope']);
 
 /** Per-connection protocol state kept by the load generator. */
 export interface ConnState {
@@ -116,7 +118,7 @@ const centrifugo: Protocol = {
   publish: (room, payload, conn) => `{"id":${conn.nextId++},"publish":{"channel":"${room}","data":${payload}}}`,
 };
 
-export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uwsNats, 'socketio-redis': socketio, centrifugo };
+export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uwsNats, 'uws-nats-envelope': uwsNats, 'socketio-redis': socketio, centrifugo };
 
 /**
  * The payload's timestamp key. `~` appears in no system's envelope, so the timestamp is found

@@ -1,7 +1,8 @@
 // `npm run bench`: the peak benchmark. Fan-out deliveries/s across two nodes, latency at half of
 // that peak, silent-drop accounting, and memory per idle connection, for Parley and its peers
-// (a bare uWebSockets.js + NATS bridge, Socket.IO + Redis adapter, Centrifugo), in the same run,
-// with the same load generator, on loopback. Writes loadtest/results/bench-<time>.json.
+// (a bare uWebSockets.js + NATS bridge, alone and sending Parley-sized messages, Socket.IO +
+// Redis adapter, Centrifugo), in the same run, with the same load generator, on loopback. Writes
+// loadtest/results/bench-<time>.json.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { RESULTS_DIR } from '../src/report.ts';
 import { machineInfo } from './machine.ts';
 import { ensureCentrifugo, ensureNpmPeers, peerVersions } from './peers.ts';
 import { measureFanout, measureIdle, type FanoutConfig, type FanoutResult, type IdleResult } from './phases.ts';
-import { SYSTEMS, type SystemName } from './protocols.ts';
+import { SKIP_IDLE, SYSTEMS, type SystemName } from './protocols.ts';
 import { startSystem, type StartOptions } from './systems.ts';
 import { formatBench, summarizeRuns, type SystemRuns } from './summary.ts';
 
@@ -92,7 +93,7 @@ for (let run = 1; run <= runs; run++) {
       runs.errors.push(`fan-out run ${run}: ${(error as Error).message}`);
       console.error(`[bench]   failed: ${(error as Error).message}`);
     }
-    if (!values['skip-idle']) {
+    if (!values['skip-idle'] && !SKIP_IDLE.has(name)) {
       console.error(`[bench] run ${run}/${values.runs}: ${name} idle memory (${idleCount.toLocaleString('en-US')} connections, 1 node)`);
       try {
         const system = await startSystem(name, { ...options, nodes: 1 });

@@ -115,7 +115,9 @@ export function formatBench(summary: BenchSummary, machine: MachineInfo): string
   }
   lines.push('', '| system | paced sweep, × closed-loop peak: median p50 / p99 ms (delivered ÷ offered), runs that reached the step |', '|---|---|');
   for (const [name, s] of Object.entries(summary.systems)) {
-    const steps = Object.keys(s.pacedP99Ms).map((f) => `${f}: ${s.pacedP50Ms[f]?.median ?? '-'} / ${s.pacedP99Ms[f]?.median ?? '-'} (${s.pacedDeliveryRatio[f]?.median ?? '-'}) n=${s.pacedP99Ms[f]?.n ?? 0}`);
+    const ms = (v: Spread | undefined) => (v ? v.median.toFixed(2) : '-');
+    const fractions = Object.keys(s.pacedP99Ms).sort((a, b) => Number(a) - Number(b));
+    const steps = fractions.map((f) => `${f}: ${ms(s.pacedP50Ms[f])} / ${ms(s.pacedP99Ms[f])} (${s.pacedDeliveryRatio[f]?.median ?? '-'}) n=${s.pacedP99Ms[f]?.n ?? 0}`);
     lines.push(`| ${name} | ${steps.join('; ')} |`);
   }
   lines.push('', ...Object.entries(summary.ratios).map(([k, v]) => `${k}: ${v}×`));

@@ -138,10 +138,16 @@ async function startNodes(options: StartOptions, broker: ServerProcess, makeNode
 const node = process.execPath;
 const nodeArgs = (script: string) => ['--disable-warning=ExperimentalWarning', join(HERE, 'servers', script)];
 
-async function startUwsNats(options: StartOptions): Promise<RunningSystem> {
+/**
+ * The bare bridge; `uws-nats-envelope` is the same bridge wrapping each message in an envelope of
+ * the size of Parley's (ts, msgId, from), so that its ratio to Parley is Parley's work alone and
+ * its ratio to `uws-nats` is the cost of the bytes.
+ */
+async function startUwsNats(options: StartOptions, name: 'uws-nats' | 'uws-nats-envelope'): Promise<RunningSystem> {
   const nats = await startNats();
-  const started = await startNodes(options, nats, (i, port) => startNode(`uws-nats-${i + 1}`, node, nodeArgs('uws-nats-bridge.ts'), { PORT: String(port), NATS_URL: nats.url, ...(process.env.BRIDGE_ENVELOPE && { BRIDGE_ENVELOPE: process.env.BRIDGE_ENVELOPE }) }, port, options.logDir));
-  return { name: 'uws-nats', ...started, tokens: async (users) => users.map(() => undefined) };
+  const env = { NATS_URL: nats.url, ...(name === 'uws-nats-envelope' && { BRIDGE_ENVELOPE: 'parley' }) };
+  const started = await startNodes(options, nats, (i, port) => startNode(`${name}-${i + 1}`, node, nodeArgs('uws-nats-bridge.ts'), { PORT: String(port), ...env }, port, options.logDir));
+  return { name, ...started, tokens: async (users) => users.map(() => undefined) };
 }
 
 async function startSocketIo(options: StartOptions): Promise<RunningSystem> {
@@ -223,7 +229,8 @@ export function startSystem(name: SystemName, options: StartOptions): Promise<Ru
     case 'parley':
       return startParley(options);
     case 'uws-nats':
-      return startUwsNats(options);
+    case 'uws-nats-envelope':
+      return startUwsNats(options, name);
     case 'socketio-redis':
       return startSocketIo(options);
     case 'centrifugo':
