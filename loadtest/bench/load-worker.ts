@@ -83,9 +83,10 @@ function open(spec: { port: number; room: string; token?: string; publisher: boo
             const t = readTimestamp(buf, start, end);
             if (t > 0) record(histogram, nowMicros() - t);
           }
-          if (conn.publisher && publishing) {
+          if (conn.publisher) {
+            // Counted back even after a stop, so that the next closed-loop round starts from 0.
             conn.inflight = Math.max(0, conn.inflight - n);
-            if (window > 0) while (conn.inflight < window) publishOne(conn);
+            if (publishing && window > 0) while (conn.inflight < window) publishOne(conn);
           }
         },
         close: (code) => {

@@ -51,9 +51,19 @@ export interface PacedStep {
   cpu: Record<string, number>;
 }
 
+/** One closed-loop window: deliveries/s and CPU (% of a core) by process group. */
+export interface ClosedLoopRound {
+  deliveriesPerSecond: number;
+  cpu: Record<string, number>;
+}
+
 export interface FanoutResult {
   connections: number;
-  peak: { deliveriesPerSecond: number; publishesPerSecond: number; cpu: Record<string, number> };
+  /**
+   * The closed-loop peak of this run: the median of its rounds, each measured in turn with the
+   * other systems' rounds (`rounds`, in order), and the mean CPU over them.
+   */
+  peak: { deliveriesPerSecond: number; publishesPerSecond: number; cpu: Record<string, number>; rounds: number[] };
   /** Highest paced rate that kept up without queueing (0: none did). */
   pacedPeakPerSecond: number;
   /** Paced at half of `pacedPeakPerSecond`. */
@@ -63,6 +73,16 @@ export interface FanoutResult {
   accounting: Accounting;
 }
 
+/** A system's fan-out load: its connections, open and joined, in the load generator. */
+export interface FanoutLoad {
+  system: RunningSystem;
+  config: FanoutConfig;
+  pool: LoadPool;
+  connections: number;
+  groups: Record<string, number[]>;
+  close(): Promise<void>;
+}
+
 async function connectOrThrow(pool: LoadPool, system: RunningSystem, specs: ConnSpec[]) {
   const connected = await pool.connect(system.name, specs);
   if (connected.failed > 0) throw new Error(`${connected.failed} of ${specs.length} connections failed: ${connected.firstError}`);
@@ -70,13 +90,9 @@ async function connectOrThrow(pool: LoadPool, system: RunningSystem, specs: Conn
 
 /**
  * Fan-out across nodes: `rooms` rooms of `members` subscribers spread evenly over the nodes, one
- * publisher per room (on one node, so half of every room is across the broker). Peak: every
- * publisher keeps `window` messages in flight, so the rate settles at what the whole system
- * (servers, broker, load generator on the same cores) sustains. Then half of that peak is
- * offered at a fixed rate and publish-to-delivery latency is sampled. Finally every connection's
- * count is checked against what was published to its room.
+ * publisher per room (on one node, so half of every room is across the broker).
  */
-export async function measureFanout(system: RunningSystem, config: FanoutConfig): Promise<FanoutResult> {
+export async function connectFanout(system: RunningSystem, config: FanoutConfig): Promise<FanoutLoad> {
   const nodes = system.ports.length;
   const specs: ConnSpec[] = [];
   const users: string[] = [];
@@ -93,76 +109,96 @@ export async function measureFanout(system: RunningSystem, config: FanoutConfig)
     const token = tokens[i];
     if (token !== undefined) s.token = token;
   });
-
   const pool = new LoadPool(config.workers);
-  const groups = { nodes: system.nodePids, brokers: system.brokerPids, generator: pool.pids };
   try {
     await connectOrThrow(pool, system, specs);
-
-    await pool.publishWindow(config.window);
-    await sleep(config.warmupMs);
-    const before = await pool.stats();
-    const meter = cpuMeter(groups);
-    const started = performance.now();
-    await sleep(config.measureMs);
-    const after = await pool.stats(true);
-    const seconds = (performance.now() - started) / 1000;
-    const peakCpu = meter();
-    const peakRate = (after.received - before.received) / seconds;
-    const sentAtPeak = await pool.stopPublishing();
-    await pool.settleAndAccount(sentAtPeak, 500, 10_000);
-
-    // Paced publishing: messages leave one by one at a fixed rate, as in a chat, so neither the
-    // servers nor the generator get the batching of the closed loop. The sweep climbs by
-    // fractions of the closed-loop peak until a step no longer keeps up (delivered under
-    // PACED_MIN_DELIVERED of offered, or a median over PACED_HEALTHY_P50_MS and over twice the
-    // first step's: a queue); the paced peak is the highest healthy step, and latency is then
-    // measured at half of it.
-    const pacedStep = async (fraction: number, offered: number): Promise<PacedStep> => {
-      await pool.publishRate(offered / (config.members + 1) / config.rooms);
-      await sleep(1000);
-      const b = await pool.stats(true);
-      const m = cpuMeter(groups);
-      const t = performance.now();
-      await sleep(config.measureMs);
-      const a = await pool.stats(true);
-      const s = (performance.now() - t) / 1000;
-      const cpu = m();
-      await pool.settleAndAccount(await pool.stopPublishing(), 500, 10_000);
-      return { fraction, offeredPerSecond: Math.round(offered), deliveriesPerSecond: Math.round((a.received - b.received) / s), latency: a.latency, cpu };
-    };
-    // A system whose single burst already takes longer (Socket.IO) is judged against its own
-    // first, lightest step: queueing shows as a median that doubles.
-    let baseP50 = 0;
-    const healthy = (step: PacedStep) =>
-      step.deliveriesPerSecond >= PACED_MIN_DELIVERED * step.offeredPerSecond && (step.latency?.p50Ms ?? Infinity) <= Math.max(PACED_HEALTHY_P50_MS, 2 * baseP50);
-    const steps: PacedStep[] = [];
-    // At least PACED_MIN_PUBLISHES per second: with fewer, a burst more or less in the window
-    // moves the delivered count by several percent.
-    const floor = PACED_MIN_PUBLISHES * (config.members + 1);
-    const fractions = [...new Set(config.pacedFractions.map((f) => Math.round(Math.max(f, floor / peakRate) * 1000) / 1000))].sort((a, b) => a - b);
-    for (const fraction of fractions) {
-      const step = await pacedStep(fraction, peakRate * fraction);
-      if (steps.length === 0) baseP50 = step.latency?.p50Ms ?? 0;
-      steps.push(step);
-      if (!healthy(step)) break;
-    }
-    const pacedPeak = Math.max(0, ...steps.filter(healthy).map((s) => s.offeredPerSecond));
-    const half = pacedPeak > 0 ? await pacedStep(Math.round((pacedPeak / peakRate / 2) * 1000) / 1000, pacedPeak / 2) : undefined;
-    const sent = await pool.stopPublishing();
-    const accounting = await pool.settleAndAccount(sent);
-    const final = await pool.stats();
-    return {
-      connections: specs.length,
-      peak: { deliveriesPerSecond: Math.round(peakRate), publishesPerSecond: Math.round(peakRate / (config.members + 1)), cpu: peakCpu },
-      pacedPeakPerSecond: pacedPeak,
-      half,
-      steps,
-      accounting: { ...accounting, closeCodes: final.closes, errors: final.errors },
-    };
-  } finally {
+  } catch (error) {
     await pool.close();
+    throw error;
   }
+  return { system, config, pool, connections: specs.length, groups: { nodes: system.nodePids, brokers: system.brokerPids, generator: pool.pids }, close: () => pool.close() };
+}
+
+/**
+ * One closed-loop window: every publisher keeps `window` messages in flight, so the rate
+ * settles at what the whole system (servers, broker, load generator on the same cores)
+ * sustains; then publishing stops and the system drains. The benchmark measures the systems'
+ * rounds in turn, so that each ratio compares windows minutes apart at most.
+ */
+export async function measureClosedLoop(load: FanoutLoad): Promise<ClosedLoopRound> {
+  const { pool, config, groups } = load;
+  await pool.publishWindow(config.window);
+  await sleep(config.warmupMs);
+  const before = await pool.stats();
+  const meter = cpuMeter(groups);
+  const started = performance.now();
+  await sleep(config.measureMs);
+  const after = await pool.stats(true);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = meter();
+  await pool.settleAndAccount(await pool.stopPublishing(), 500, 10_000);
+  return { deliveriesPerSecond: Math.round((after.received - before.received) / seconds), cpu };
+}
+
+/**
+ * After the closed-loop rounds: publishers send at a fixed rate, half of the paced peak is
+ * offered and publish-to-delivery latency is sampled; finally every connection's count is
+ * checked against what was published to its room (over the whole run, rounds included).
+ */
+export async function measurePaced(load: FanoutLoad, rounds: ClosedLoopRound[]): Promise<FanoutResult> {
+  const { pool, config, groups } = load;
+  const rates = rounds.map((r) => r.deliveriesPerSecond);
+  const peakRate = [...rates].sort((a, b) => a - b)[rates.length >> 1]!;
+  const peakCpu = Object.fromEntries(Object.keys(groups).map((g) => [g, Math.round(rounds.reduce((s, r) => s + (r.cpu[g] ?? 0), 0) / rounds.length)]));
+
+  // Paced publishing: messages leave one by one at a fixed rate, as in a chat, so neither the
+  // servers nor the generator get the batching of the closed loop. The sweep climbs by
+  // fractions of the closed-loop peak until a step no longer keeps up (delivered under
+  // PACED_MIN_DELIVERED of offered, or a median over PACED_HEALTHY_P50_MS and over twice the
+  // first step's: a queue); the paced peak is the highest healthy step, and latency is then
+  // measured at half of it.
+  const pacedStep = async (fraction: number, offered: number): Promise<PacedStep> => {
+    await pool.publishRate(offered / (config.members + 1) / config.rooms);
+    await sleep(1000);
+    const b = await pool.stats(true);
+    const m = cpuMeter(groups);
+    const t = performance.now();
+    await sleep(config.measureMs);
+    const a = await pool.stats(true);
+    const s = (performance.now() - t) / 1000;
+    const cpu = m();
+    await pool.settleAndAccount(await pool.stopPublishing(), 500, 10_000);
+    return { fraction, offeredPerSecond: Math.round(offered), deliveriesPerSecond: Math.round((a.received - b.received) / s), latency: a.latency, cpu };
+  };
+  // A system whose single burst already takes longer (Socket.IO) is judged against its own
+  // first, lightest step: queueing shows as a median that doubles.
+  let baseP50 = 0;
+  const healthy = (step: PacedStep) =>
+    step.deliveriesPerSecond >= PACED_MIN_DELIVERED * step.offeredPerSecond && (step.latency?.p50Ms ?? Infinity) <= Math.max(PACED_HEALTHY_P50_MS, 2 * baseP50);
+  const steps: PacedStep[] = [];
+  // At least PACED_MIN_PUBLISHES per second: with fewer, a burst more or less in the window
+  // moves the delivered count by several percent.
+  const floor = PACED_MIN_PUBLISHES * (config.members + 1);
+  const fractions = [...new Set(config.pacedFractions.map((f) => Math.round(Math.max(f, floor / peakRate) * 1000) / 1000))].sort((a, b) => a - b);
+  for (const fraction of fractions) {
+    const step = await pacedStep(fraction, peakRate * fraction);
+    if (steps.length === 0) baseP50 = step.latency?.p50Ms ?? 0;
+    steps.push(step);
+    if (!healthy(step)) break;
+  }
+  const pacedPeak = Math.max(0, ...steps.filter(healthy).map((s) => s.offeredPerSecond));
+  const half = pacedPeak > 0 ? await pacedStep(Math.round((pacedPeak / peakRate / 2) * 1000) / 1000, pacedPeak / 2) : undefined;
+  const sent = await pool.stopPublishing();
+  const accounting = await pool.settleAndAccount(sent);
+  const final = await pool.stats();
+  return {
+    connections: load.connections,
+    peak: { deliveriesPerSecond: peakRate, publishesPerSecond: Math.round(peakRate / (config.members + 1)), cpu: peakCpu, rounds: rates },
+    pacedPeakPerSecond: pacedPeak,
+    half,
+    steps,
+    accounting: { ...accounting, closeCodes: final.closes, errors: final.errors },
+  };
 }
 
 export interface IdleResult {

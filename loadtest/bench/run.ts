@@ -10,15 +10,16 @@ import { parseArgs } from 'node:util';
 import { RESULTS_DIR } from '../src/report.ts';
 import { machineInfo } from './machine.ts';
 import { ensureCentrifugo, ensureNpmPeers, peerVersions } from './peers.ts';
-import { measureFanout, measureIdle, type FanoutConfig, type FanoutResult, type IdleResult } from './phases.ts';
+import { connectFanout, measureClosedLoop, measureIdle, measurePaced, type ClosedLoopRound, type FanoutConfig, type FanoutLoad, type FanoutResult, type IdleResult } from './phases.ts';
 import { SKIP_IDLE, SYSTEMS, type SystemName } from './protocols.ts';
-import { startSystem, type StartOptions } from './systems.ts';
+import { startSystem, type RunningSystem, type StartOptions } from './systems.ts';
 import { formatBench, summarizeRuns, type SystemRuns } from './summary.ts';
 
 const { values } = parseArgs({
   options: {
     systems: { type: 'string', default: SYSTEMS.join(',') },
     runs: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     rooms: { type: 'string', default: '8' },
     members: { type: 'string', default: '500' },
     window: { type: 'string', default: '32' },
@@ -31,7 +32,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`usage: npm run bench -- [--systems ${SYSTEMS.join(',')}] [--runs 3] [--rooms 8] [--members 500] [--window 32]
+  console.log(`usage: npm run bench -- [--systems ${SYSTEMS.join(',')}] [--runs 3] [--rounds 3] [--rooms 8] [--members 500] [--window 32]
                        [--idle 15000] [--idle-users <distinct users; default one per connection>] [--workers 2] [--measure-ms 3000] [--skip-idle]`);
   process.exit(0);
 }
@@ -43,6 +44,7 @@ const int = (name: keyof typeof values) => {
   return n;
 };
 const runs = int('runs');
+const roundsPerRun = int('rounds');
 const idleCount = int('idle');
 const workers = int('workers');
 const fanout: FanoutConfig = { rooms: int('rooms'), members: int('members'), window: int('window'), warmupMs: 2000, measureMs: int('measure-ms'), pacedFractions: [0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5], latencyEvery: 4, workers };
@@ -71,47 +73,88 @@ if (systems.includes('centrifugo')) {
 
 const results: Record<string, SystemRuns> = {};
 for (const s of systems) results[s] = { fanout: [], idle: [], errors: [] };
+const runnable = systems.filter((name) => name !== 'centrifugo' || centrifugoBin);
+const startOptions = (logDir: string): StartOptions => ({ nodes: 2, logDir, ...(peersDir && { peersDir }), ...(centrifugoBin && { centrifugoBin }) });
+const logDirs = new Map<SystemName, string>(runnable.map((name) => [name, mkdtempSync(join(tmpdir(), `parley-bench-${name}-`))]));
+const fail = (name: SystemName, what: string, error: unknown) => {
+  results[name]!.errors.push(`${what}: ${(error as Error).message}`);
+  console.error(`[bench]   ${name} failed: ${(error as Error).message}`);
+};
 
 for (let run = 1; run <= runs; run++) {
-  for (const name of systems) {
-    if (name === 'centrifugo' && !centrifugoBin) continue;
-    const logDir = mkdtempSync(join(tmpdir(), `parley-bench-${name}-`));
-    const options: StartOptions = { nodes: 2, logDir, ...(peersDir && { peersDir }), ...(centrifugoBin && { centrifugoBin }) };
-    const runs = results[name]!;
-    const failuresBefore = runs.errors.length;
-    console.error(`[bench] run ${run}/${values.runs}: ${name} fan-out (${fanout.rooms} rooms × ${fanout.members} subscribers, 2 nodes)`);
-    try {
-      const system = await startSystem(name, options);
+  // Every system is started and connected at once; their closed-loop rounds then take turns
+  // (a different one first in every round), so that the machine's speed, which drifts by up to
+  // ±25 % over minutes on a shared host, weighs on all of them alike.
+  console.error(`[bench] run ${run}/${runs}: starting ${runnable.join(', ')} (2 nodes each, ${fanout.rooms} rooms × ${fanout.members} subscribers)`);
+  const loads = new Map<SystemName, { system: RunningSystem; load: FanoutLoad | undefined }>();
+  try {
+    for (const name of runnable) {
       try {
-        const result: FanoutResult = await measureFanout(system, fanout);
-        runs.fanout.push(result);
-        console.error(`[bench]   peak ${result.peak.deliveriesPerSecond.toLocaleString('en-US')} deliveries/s (cpu ${JSON.stringify(result.peak.cpu)}), paced peak ${result.pacedPeakPerSecond.toLocaleString('en-US')}/s, p50/p99 at half ${result.half?.latency?.p50Ms ?? '-'}/${result.half?.latency?.p99Ms ?? '-'} ms, silent drops ${result.accounting.silentMissing}`);
+        const system = await startSystem(name, startOptions(logDirs.get(name)!));
+        loads.set(name, { system, load: undefined });
+        loads.get(name)!.load = await connectFanout(system, fanout);
+      } catch (error) {
+        fail(name, `fan-out run ${run}`, error);
+      }
+    }
+    const rounds = new Map<SystemName, ClosedLoopRound[]>();
+    for (let round = 0; round < roundsPerRun; round++) {
+      const live = runnable.filter((name) => loads.get(name)?.load);
+      for (const name of live.map((_, i) => live[(i + round) % live.length]!)) {
+        try {
+          const result = await measureClosedLoop(loads.get(name)!.load!);
+          rounds.set(name, [...(rounds.get(name) ?? []), result]);
+          console.error(`[bench]   round ${round + 1}/${roundsPerRun} ${name}: ${result.deliveriesPerSecond.toLocaleString('en-US')} deliveries/s (cpu ${JSON.stringify(result.cpu)})`);
+        } catch (error) {
+          fail(name, `closed loop, run ${run}`, error);
+          await closeLoad(loads, name);
+        }
+      }
+    }
+    for (const name of runnable) {
+      const entry = loads.get(name);
+      if (!entry?.load || !rounds.get(name)?.length) continue;
+      try {
+        const result: FanoutResult = await measurePaced(entry.load, rounds.get(name)!);
+        results[name]!.fanout.push({ ...result, run });
+        console.error(`[bench]   ${name}: peak ${result.peak.deliveriesPerSecond.toLocaleString('en-US')} deliveries/s, paced peak ${result.pacedPeakPerSecond.toLocaleString('en-US')}/s, p50/p99 at half ${result.half?.latency?.p50Ms ?? '-'}/${result.half?.latency?.p99Ms ?? '-'} ms, silent drops ${result.accounting.silentMissing}`);
+      } catch (error) {
+        fail(name, `paced, run ${run}`, error);
+      }
+      await closeLoad(loads, name);
+    }
+  } finally {
+    for (const name of loads.keys()) await closeLoad(loads, name);
+  }
+  if (values['skip-idle']) continue;
+  for (const name of runnable.filter((n) => !SKIP_IDLE.has(n))) {
+    console.error(`[bench] run ${run}/${runs}: ${name} idle memory (${idleCount.toLocaleString('en-US')} connections, 1 node)`);
+    try {
+      const system = await startSystem(name, { ...startOptions(logDirs.get(name)!), nodes: 1 });
+      try {
+        const result: IdleResult = await measureIdle(system, idleCount, workers, values['idle-users'] ? { users: int('idle-users') } : {});
+        results[name]!.idle.push(result);
+        console.error(`[bench]   ${result.bytesPerConnection} bytes RSS per idle connection`);
       } finally {
         await system.stop();
       }
     } catch (error) {
-      runs.errors.push(`fan-out run ${run}: ${(error as Error).message}`);
-      console.error(`[bench]   failed: ${(error as Error).message}`);
+      fail(name, `idle run ${run}`, error);
     }
-    if (!values['skip-idle'] && !SKIP_IDLE.has(name)) {
-      console.error(`[bench] run ${run}/${values.runs}: ${name} idle memory (${idleCount.toLocaleString('en-US')} connections, 1 node)`);
-      try {
-        const system = await startSystem(name, { ...options, nodes: 1 });
-        try {
-          const result: IdleResult = await measureIdle(system, idleCount, workers, values['idle-users'] ? { users: int('idle-users') } : {});
-          runs.idle.push(result);
-          console.error(`[bench]   ${result.bytesPerConnection} bytes RSS per idle connection`);
-        } finally {
-          await system.stop();
-        }
-      } catch (error) {
-        runs.errors.push(`idle run ${run}: ${(error as Error).message}`);
-        console.error(`[bench]   failed: ${(error as Error).message}`);
-      }
-    }
-    if (runs.errors.length === failuresBefore) rmSync(logDir, { recursive: true, force: true });
-    else console.error(`[bench]   logs kept in ${logDir}`);
   }
+}
+for (const [name, dir] of logDirs) {
+  if (results[name]!.errors.length === 0) rmSync(dir, { recursive: true, force: true });
+  else console.error(`[bench] ${name}: logs kept in ${dir}`);
+}
+
+/** Closes a system's connections and stops it (once). */
+async function closeLoad(loads: Map<SystemName, { system: RunningSystem; load: FanoutLoad | undefined }>, name: SystemName) {
+  const entry = loads.get(name);
+  if (!entry) return;
+  loads.delete(name);
+  await entry.load?.close().catch(() => undefined);
+  await entry.system.stop().catch(() => undefined);
 }
 
 const summary = summarizeRuns(results);

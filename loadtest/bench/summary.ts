@@ -2,7 +2,8 @@ import type { MachineInfo } from './machine.ts';
 import type { FanoutResult, IdleResult } from './phases.ts';
 
 export interface SystemRuns {
-  fanout: FanoutResult[];
+  /** One per run the system completed; `run` numbers them from 1. */
+  fanout: Array<FanoutResult & { run: number }>;
   idle: IdleResult[];
   errors: string[];
 }
@@ -80,19 +81,26 @@ export function summarizeRuns(results: Record<string, SystemRuns>) {
       failures: runs.errors,
     };
   }
-  const ratios: Record<string, number> = {};
-  for (const [label, pick] of [
-    ['closed-loop peak', (s: SystemSummary) => s.peakDeliveriesPerSecond?.median],
-    ['paced peak', (s: SystemSummary) => s.pacedPeakPerSecond?.median],
-  ] as const) {
-    const parley = systems.parley && pick(systems.parley);
-    if (!parley) continue;
-    for (const [name, s] of Object.entries(systems)) {
-      const other = pick(s);
-      if (name !== 'parley' && other) ratios[`${label}: parley / ${name}`] = Math.round((parley / other) * 100) / 100;
-    }
+  // Closed loop: Parley's rate over the other system's in the same round of the same run (the
+  // rounds of a run take turns, minutes apart at most), as median and spread.
+  const pairedRatios: Record<string, Spread | undefined> = {};
+  const parleyRuns = results.parley?.fanout ?? [];
+  for (const [name, runs] of Object.entries(results)) {
+    if (name === 'parley') continue;
+    const ratios = runs.fanout.flatMap((other) => {
+      const parley = parleyRuns.find((p) => p.run === other.run);
+      if (!parley) return [];
+      return other.peak.rounds.flatMap((rate, i) => (parley.peak.rounds[i] && rate ? [Math.round((parley.peak.rounds[i] / rate) * 100) / 100] : []));
+    });
+    pairedRatios[`closed-loop peak, round by round: parley / ${name}`] = spread(ratios);
   }
-  return { systems, ratios };
+  const ratios: Record<string, number> = {};
+  const parleyPaced = systems.parley?.pacedPeakPerSecond?.median;
+  for (const [name, s] of Object.entries(systems)) {
+    const other = s.pacedPeakPerSecond?.median;
+    if (parleyPaced && name !== 'parley' && other) ratios[`paced peak (medians): parley / ${name}`] = Math.round((parleyPaced / other) * 100) / 100;
+  }
+  return { systems, pairedRatios, ratios };
 }
 
 export type BenchSummary = ReturnType<typeof summarizeRuns>;
@@ -120,7 +128,8 @@ export function formatBench(summary: BenchSummary, machine: MachineInfo): string
     const steps = fractions.map((f) => `${f}: ${ms(s.pacedP50Ms[f])} / ${ms(s.pacedP99Ms[f])} (${s.pacedDeliveryRatio[f]?.median ?? '-'}) n=${s.pacedP99Ms[f]?.n ?? 0}`);
     lines.push(`| ${name} | ${steps.join('; ')} |`);
   }
-  lines.push('', ...Object.entries(summary.ratios).map(([k, v]) => `${k}: ${v}×`));
+  lines.push('', ...Object.entries(summary.pairedRatios).map(([k, v]) => `${k}: ${fmt(v, 2, '×')}`));
+  lines.push(...Object.entries(summary.ratios).map(([k, v]) => `${k}: ${v}×`));
   for (const [name, s] of Object.entries(summary.systems)) for (const f of s.failures) lines.push(`${name} failed: ${f}`);
   return lines.join('\n');
 }
