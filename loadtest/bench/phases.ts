@@ -126,10 +126,16 @@ export async function connectFanout(system: RunningSystem, config: FanoutConfig)
  * rounds in turn, so that each ratio compares windows minutes apart at most.
  */
 export async function measureClosedLoop(load: FanoutLoad): Promise<ClosedLoopRound> {
+  const { deliveriesPerSecond, cpu } = await measureWindow(load, () => load.pool.publishWindow(load.config.window), load.config.warmupMs);
+  return { deliveriesPerSecond, cpu };
+}
+
+/** Starts publishing, waits `warmupMs`, measures over `measureMs`, stops and lets the system drain. */
+async function measureWindow(load: FanoutLoad, startPublishing: () => Promise<void>, warmupMs: number) {
   const { pool, config, groups } = load;
-  await pool.publishWindow(config.window);
-  await sleep(config.warmupMs);
-  const before = await pool.stats();
+  await startPublishing();
+  await sleep(warmupMs);
+  const before = await pool.stats(true);
   const meter = cpuMeter(groups);
   const started = performance.now();
   await sleep(config.measureMs);
@@ -137,7 +143,7 @@ export async function measureClosedLoop(load: FanoutLoad): Promise<ClosedLoopRou
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter();
   await pool.settleAndAccount(await pool.stopPublishing(), 500, 10_000);
-  return { deliveriesPerSecond: Math.round((after.received - before.received) / seconds), cpu };
+  return { deliveriesPerSecond: Math.round((after.received - before.received) / seconds), cpu, latency: after.latency };
 }
 
 /**
@@ -158,17 +164,8 @@ export async function measurePaced(load: FanoutLoad, rounds: ClosedLoopRound[]):
   // first step's: a queue); the paced peak is the highest healthy step, and latency is then
   // measured at half of it.
   const pacedStep = async (fraction: number, offered: number): Promise<PacedStep> => {
-    await pool.publishRate(offered / (config.members + 1) / config.rooms);
-    await sleep(1000);
-    const b = await pool.stats(true);
-    const m = cpuMeter(groups);
-    const t = performance.now();
-    await sleep(config.measureMs);
-    const a = await pool.stats(true);
-    const s = (performance.now() - t) / 1000;
-    const cpu = m();
-    await pool.settleAndAccount(await pool.stopPublishing(), 500, 10_000);
-    return { fraction, offeredPerSecond: Math.round(offered), deliveriesPerSecond: Math.round((a.received - b.received) / s), latency: a.latency, cpu };
+    const window = await measureWindow(load, () => pool.publishRate(offered / (config.members + 1) / config.rooms), 1000);
+    return { fraction, offeredPerSecond: Math.round(offered), ...window };
   };
   // A system whose single burst already takes longer (Socket.IO) is judged against its own
   // first, lightest step: queueing shows as a median that doubles.
