@@ -44,8 +44,8 @@ export interface Bus {
    * call; a resolved one was handed to every subscriber connected at that moment (at most once).
    * Messages published by one caller are delivered to each subscriber in publish order.
    * `about` describes the message to decorators (tracing) and is not transmitted: a message
-   * whose frame carries its own id and time needs no headers, which cost a bus client several
-   * times the work of the publish itself.
+   * whose frame carries its own id and time needs no headers, which make a NATS publish 2–3
+   * times costlier (docs/architecture.md, "What a publish result means").
    */
   publish(subject: string, data: Uint8Array, headers?: BusHeaders, about?: PublishedMessageInfo): Promise<void>;
   /**
