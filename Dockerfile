@@ -55,4 +55,4 @@ CMD ["node", "services/presence/src/main.ts"]
 FROM runtime AS gateway
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "deploy/docker/healthcheck.mjs", "8080"]
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=20", "services/gateway/src/main.ts"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=20", "services/gateway/src/main.ts"]

@@ -71,7 +71,8 @@ export class TenantLog {
       if (known) return { seq: known.seq, duplicate: true };
     }
     const room = this.room(roomName, true);
-    const entry: LogEntry = { seq: ++this.seq, data, ts: now, size: data.byteLength + ENTRY_OVERHEAD_BYTES, room, dead: false };
+    // A copy: `data` may be a view into a shared pool (see `encodeRoomMessageFrame`), which would stay alive with it.
+    const entry: LogEntry = { seq: ++this.seq, data: data.slice(), ts: now, size: data.byteLength + ENTRY_OVERHEAD_BYTES, room, dead: false };
     room.entries.push(entry);
     this.fifo.push(entry);
     this.bytes += entry.size;

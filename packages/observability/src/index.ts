@@ -4,3 +4,4 @@ export * from './tracing.ts';
 export * from './http-tracing.ts';
 export * from './connection-metrics.ts';
 export * from './exposition.ts';
+export * from './hot-counter.ts';

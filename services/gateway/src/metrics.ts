@@ -1,6 +1,10 @@
+import { HotCounter } from '@parley/observability';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-/** Gateway metrics; names follow `parley_gateway_<name>_<unit>`. Labels are bounded: tenants yes, rooms and users never. */
+/**
+ * Gateway metrics; names follow `parley_gateway_<name>_<unit>`. Labels are bounded: tenants yes,
+ * rooms and users never. Counters touched for every message are `HotCounter`s.
+ */
 export function createGatewayMetrics(registry: Registry) {
   const registers = [registry];
   return {
@@ -8,15 +12,15 @@ export function createGatewayMetrics(registry: Registry) {
     connectionsOpened: new Counter({ name: 'parley_gateway_connections_opened_total', help: 'Accepted WebSocket connections', labelNames: ['tenant'], registers }),
     connectionsClosed: new Counter({ name: 'parley_gateway_connections_closed_total', help: 'Closed WebSocket connections by reason', labelNames: ['reason'], registers }),
     connectionsRefused: new Counter({ name: 'parley_gateway_connections_refused_total', help: 'Connections refused at the handshake, by error code', labelNames: ['code'], registers }),
-    framesIn: new Counter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),
+    framesIn: new HotCounter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),
     bytesIn: new Counter({ name: 'parley_gateway_received_bytes_total', help: 'Bytes received from clients in frames', registers }),
-    framesOut: new Counter({ name: 'parley_gateway_frames_sent_total', help: 'Frames sent directly to one client (replies, errors), by type', labelNames: ['type'], registers }),
+    framesOut: new HotCounter({ name: 'parley_gateway_frames_sent_total', help: 'Frames sent directly to one client (replies, errors), by type', labelNames: ['type'], registers }),
     /** Incremented by the sender of each direct frame (`Session.reply`) with its UTF-8 length. */
     bytesOut: new Counter({ name: 'parley_gateway_sent_bytes_total', help: 'Bytes of frames sent directly to one client (replies, errors); fan-out is in parley_gateway_bus_delivered_bytes_total', registers }),
-    deliveries: new Counter({ name: 'parley_gateway_bus_deliveries_total', help: 'Bus messages fanned out to local sockets, by kind', labelNames: ['kind'], registers }),
+    deliveries: new HotCounter({ name: 'parley_gateway_bus_deliveries_total', help: 'Bus messages fanned out to local sockets, by kind', labelNames: ['kind'], registers }),
     /** Incremented with `deliveries`: the bytes handed once to the native fan-out, whatever the number of local recipients. */
-    deliveredBytes: new Counter({ name: 'parley_gateway_bus_delivered_bytes_total', help: 'Bytes of bus messages fanned out to local sockets (once per message, not per recipient), by kind', labelNames: ['kind'], registers }),
-    published: new Counter({ name: 'parley_gateway_messages_published_total', help: 'Client messages accepted and published on the bus, by kind', labelNames: ['tenant', 'kind'], registers }),
+    deliveredBytes: new HotCounter({ name: 'parley_gateway_bus_delivered_bytes_total', help: 'Bytes of bus messages fanned out to local sockets (once per message, not per recipient), by kind', labelNames: ['kind'], registers }),
+    published: new HotCounter({ name: 'parley_gateway_messages_published_total', help: 'Client messages accepted and published on the bus, by kind', labelNames: ['tenant', 'kind'], registers }),
     errors: new Counter({ name: 'parley_gateway_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers }),
     rateLimited: new Counter({ name: 'parley_gateway_rate_limited_total', help: 'Frames refused by the per-connection rate limit', labelNames: ['tenant'], registers }),
     slowConsumers: new Counter({ name: 'parley_gateway_slow_consumer_closes_total', help: 'Connections closed because their send buffer overflowed', labelNames: ['tenant'], registers }),

@@ -297,7 +297,7 @@ args:
   - node
   {{- if eq .component "gateway" }}
   {{- /* A small young generation and a slowly growing heap: "Memory" in docs/operations.md. */}}
-  - --max-semi-space-size=4
+  - --max-semi-space-size=8
   - --heap-growing-percent=20
   {{- end }}
   - services/{{ .component }}/src/main.ts

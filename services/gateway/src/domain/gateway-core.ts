@@ -57,8 +57,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     deps.fanout,
     {
       delivered(kind, message, publishedAt) {
-        metrics.deliveries.inc({ kind });
-        metrics.deliveredBytes.inc({ kind }, message.data.byteLength);
+        metrics.deliveries.labels(kind).inc();
+        metrics.deliveredBytes.labels(kind).inc(message.data.byteLength);
         if (publishedAt !== undefined && kind === 'room') metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
       },
     },
@@ -90,8 +90,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     ? createHistoryFeeds(deps.history, deps.fanout, {
         logger,
         delivered: (bytes) => {
-          metrics.deliveries.inc({ kind: 'history' });
-          metrics.deliveredBytes.inc({ kind: 'history' }, bytes);
+          metrics.deliveries.labels('history').inc();
+          metrics.deliveredBytes.labels('history').inc(bytes);
         },
       })
     : undefined;

@@ -31,6 +31,7 @@ export interface HistoryHost {
   readonly conn: string;
   readonly token: VerifiedToken;
   reply(frame: ServerFrame): void;
+  acknowledge(frame: ServerFrame & { type: 'ack' }): void;
   error(code: ErrorCode, id?: RequestId, room?: string, message?: string): void;
   leaveRoom(room: string, unsubscribe: boolean): Promise<void>;
   close(reason: keyof typeof CLOSE_CODES, message: string): void;
@@ -195,8 +196,8 @@ export class SessionHistory {
       throw asUnavailable(error);
     }
     metrics.historyAppends.inc({ tenant: ns, result: 'stored' });
-    metrics.published.inc({ tenant: ns, kind: 'room' });
-    this.host.reply({ type: 'ack', msgId, seq, ...(id !== undefined && { id }) });
+    metrics.published.labels(ns, 'room').inc();
+    this.host.acknowledge({ type: 'ack', msgId, seq, ...(id !== undefined && { id }) });
   }
 
   /** Answers a `history` request: the newest `limit` messages, or those after `after`. */

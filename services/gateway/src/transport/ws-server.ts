@@ -194,11 +194,20 @@ export function attachWebSocketRoute(
   });
 }
 
+/** Sockets with frames queued by `sendBatched`, written once the current turn's microtasks have run. */
+const socketsWithQueuedFrames: UwsClientSocket[] = [];
+const writeQueuedFrames = () => {
+  // Index loop: a socket queued while this runs (not expected) is still written.
+  for (let i = 0; i < socketsWithQueuedFrames.length; i++) socketsWithQueuedFrames[i]!.writeQueued();
+  socketsWithQueuedFrames.length = 0;
+};
+
 /** The domain's view of a uWebSockets.js socket; one small object per connection, methods shared. */
 class UwsClientSocket implements ClientSocket {
   private readonly ws: WebSocket<SocketData>;
   private readonly data: SocketData;
   private readonly onDropped: (ws: WebSocket<SocketData>) => void;
+  private queued: Array<string | Uint8Array> | undefined = undefined;
 
   constructor(ws: WebSocket<SocketData>, onDropped: (ws: WebSocket<SocketData>) => void) {
     this.ws = ws;
@@ -210,6 +219,12 @@ class UwsClientSocket implements ClientSocket {
     return this.data.closed;
   }
   send(payload: string | Uint8Array) {
+    if (this.queued) {
+      const frames = this.queued;
+      this.queued = undefined;
+      frames.push(payload);
+      return this.write(frames);
+    }
     // A slow consumer gets nothing more: its close follows what is already buffered.
     if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
     const ws = this.ws;
@@ -218,6 +233,36 @@ class UwsClientSocket implements ClientSocket {
     // 2: dropped for backpressure. Nothing accepted may vanish silently: the socket is closed as
     // a slow consumer (uWebSockets.js may also report it through `dropped`; either way once).
     if (status === 2) this.onDropped(ws);
+  }
+  sendBatched(payload: string | Uint8Array) {
+    if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
+    if (this.queued) {
+      this.queued.push(payload);
+      return;
+    }
+    this.queued = [payload];
+    if (socketsWithQueuedFrames.push(this) === 1) queueMicrotask(writeQueuedFrames);
+  }
+  writeQueued() {
+    const frames = this.queued;
+    if (!frames) return;
+    this.queued = undefined;
+    this.write(frames);
+  }
+  /** Several frames under one cork: one system call. */
+  private write(frames: Array<string | Uint8Array>) {
+    if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
+    const ws = this.ws;
+    let dropped = false;
+    ws.cork(() => {
+      for (const frame of frames) {
+        if (ws.send(frame, false) === 2) {
+          dropped = true;
+          return;
+        }
+      }
+    });
+    if (dropped) this.onDropped(ws);
   }
   bufferedAmount() {
     return this.data.closed ? 0 : this.ws.getBufferedAmount();
