@@ -1,8 +1,9 @@
-import { AuthorizationError, connect, headers as natsHeaders, InvalidArgumentError, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Status, type Subscription, type TlsOptions } from '@nats-io/transport-node';
+import { AuthorizationError, connect, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Status, type Subscription, type TlsOptions } from '@nats-io/transport-node';
 import { ParleyError } from '@parley/protocol';
 import type { Logger } from 'pino';
 import type { Bus, BusHandler, BusHeaders, BusState, BusSubscription } from './bus.ts';
 import { createFlushBatcher } from './flush-batcher.ts';
+import { createPublishQueue } from './publish-queue.ts';
 
 /** How long `createNatsBus` keeps trying to reach a first server before it throws. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -43,7 +44,7 @@ export interface NatsBusOptions {
 
 /** Counters since creation, for metrics. */
 export interface NatsBusStats {
-  /** Publishes written to the connection. */
+  /** Publishes accepted for writing to the connection. */
   published: number;
   /** Publishes rejected (not connected, flush failed or timed out, invalid). */
   publishRejected: number;
@@ -94,8 +95,19 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const stats: NatsBusStats = { published: 0, publishRejected: 0, delivered: 0, flushes: 0, reconnects: 0, handlerErrors: 0 };
   const listeners = new Set<(state: BusState) => void>();
   const live = new Set<LiveSub>();
+  // A write the client refused fails the batch it belongs to (the one not yet flushed).
+  let refusedWrite: unknown;
+  const outbox = createPublishQueue<MsgHdrs>(
+    (subject, data, headers) => nc.publish(subject, data, headers ? { headers } : undefined),
+    (error) => (refusedWrite ??= error),
+  );
   const batcher = createFlushBatcher({
-    flush: () => nc.flush(),
+    // The PING must follow every message its batch confirms.
+    flush: () => {
+      const refused = outbox.writeAll() ?? refusedWrite;
+      refusedWrite = undefined;
+      return refused === undefined ? nc.flush() : Promise.reject(refused);
+    },
     timeoutMs: options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS,
     makeError: unavailable,
     onRejected: (count) => (stats.publishRejected += count),
@@ -123,6 +135,8 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         epoch++;
         logger?.warn({ server: status.server }, 'nats disconnected');
         setState('reconnecting');
+        // Not written yet, and their batch is rejected now: the client would send them after a reconnect.
+        outbox.discard();
         batcher.failAll(new Error('nats connection lost'));
         break;
       case 'reconnecting':
@@ -143,6 +157,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         break;
       }
       case 'close':
+        outbox.discard();
         batcher.failAll(new Error('nats connection closed'));
         setState('closed');
         break;
@@ -180,12 +195,13 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         stats.publishRejected++;
         return Promise.reject(unavailable());
       }
-      try {
-        nc.publish(subject, data, headers ? { headers: toNatsHeaders(headers) } : undefined);
-      } catch (err) {
+      // Checked here, as the client would on write, so that the caller learns why.
+      const maxPayload = nc.info?.max_payload;
+      if (maxPayload !== undefined && data.byteLength > maxPayload) {
         stats.publishRejected++;
-        return Promise.reject(publishError(err));
+        return Promise.reject(new ParleyError('frame_too_large', `the message is ${data.byteLength} bytes; the bus takes at most ${maxPayload}`));
       }
+      outbox.push(subject, data, headers ? toNatsHeaders(headers) : undefined);
       stats.published++;
       return batcher.track();
     },
@@ -273,13 +289,6 @@ function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
   if (!h) return out;
   for (const [key, values] of h) if (values[0] !== undefined) out[key] = values[0];
   return out;
-}
-
-function publishError(err: unknown): Error {
-  if (err instanceof InvalidArgumentError) {
-    return /max_payload/.test(err.message) ? new ParleyError('frame_too_large', undefined, { cause: err }) : new ParleyError('bad_frame', err.message, { cause: err });
-  }
-  return unavailable(err);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParleyError } from '@parley/protocol';
 import { freePort, startNats, startNatsCluster, waitForNatsSubscriptions, natsSubscriptionCount, type NatsCluster, type NatsProcess } from '@parley/testkit';
@@ -17,6 +19,35 @@ function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promis
     };
     tick();
   });
+}
+
+/**
+ * A TCP relay in front of a server, in its own process (in this one, it would read only when the
+ * test yields, and see every write of a turn as one chunk), that reports how many chunks it has
+ * read from the client side.
+ */
+async function startCountingRelay(target: string) {
+  const script = `
+    const net = require('node:net');
+    const [host, port] = process.argv[1].split(':');
+    let chunks = 0;
+    const server = net.createServer((client) => {
+      const upstream = net.createConnection({ host, port: Number(port) });
+      client.on('data', (chunk) => { upstream.write(chunk); process.stdout.write((++chunks) + '\\n'); });
+      upstream.pipe(client);
+      for (const [a, b] of [[client, upstream], [upstream, client]]) { a.on('error', () => b.destroy()); a.on('close', () => b.destroy()); }
+    });
+    server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script, new URL(target).host], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const counts = { fromClient: 0 };
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`relay exited (${code})`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('port ')) resolve(Number(line.slice(5)));
+      else counts.fromClient = Number(line);
+    });
+  });
+  return { url: `nats://127.0.0.1:${port}`, counts, close: () => void child.kill() };
 }
 
 const waitForState = (bus: Bus, state: BusState, timeoutMs?: number) => waitFor(() => bus.state === state, `state ${state}`, timeoutMs);
@@ -92,6 +123,34 @@ describe('nats bus', () => {
     await Promise.all(Array.from({ length: 1_000 }, (_, i) => bus.publish('batch.test', new Uint8Array([i & 0xff]))));
     expect(bus.stats().flushes - before).toBe(1);
     expect(bus.stats().published).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('nats bus - publishes made one by one in a turn of the event loop reach the server in one write, in order', async () => {
+    const relay = await startCountingRelay(server.url);
+    // Not in `buses`: closed here, with its relay.
+    const sender = await createNatsBus({ servers: relay.url, name: 'one-write', ...FAST });
+    try {
+      const receiver = await open('one-write-receiver');
+      const got: number[] = [];
+      receiver.subscribe('turn.test', (m) => got.push(m.data[0]!));
+      await Promise.all([receiver.raw.flush(), sender.flush()]);
+      const before = relay.counts.fromClient;
+      const confirmations: Promise<void>[] = [];
+      for (let i = 0; i < 200; i++) {
+        confirmations.push(sender.publish('turn.test', Uint8Array.of(i)));
+        // uWebSockets.js hands each frame to JavaScript on its own, with a microtask checkpoint after
+        // it, where the client would write what it has: one write per publish without the queue.
+        await null;
+      }
+      await Promise.all(confirmations);
+      await waitFor(() => got.length === 200, '200 messages');
+      // The 200 publishes and the PING that confirms them: one write, which TCP may split.
+      expect(relay.counts.fromClient - before).toBeLessThanOrEqual(3);
+      expect(got).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    } finally {
+      await sender.close();
+      relay.close();
+    }
   });
 
   it('nats bus - a payload over the server max_payload rejects with frame_too_large', async () => {
