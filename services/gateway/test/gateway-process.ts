@@ -28,7 +28,7 @@ export interface GatewayProcess {
 }
 
 /** The gateway as a real process (`node services/gateway/src/main.ts`), ready when `/readyz` answers 200. */
-export async function startGatewayProcess(env: { natsUrl: string; jwksUrl: string; gatewayId: string }): Promise<GatewayProcess> {
+export async function startGatewayProcess(env: { natsUrl: string; jwksUrl: string; gatewayId: string; redisUrl?: string; drainMs?: number }): Promise<GatewayProcess> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(childEnv)) if (key.startsWith('PARLEY_') || key.startsWith('OTEL_') || key === 'REDIS_URL') delete childEnv[key];
@@ -39,6 +39,8 @@ export async function startGatewayProcess(env: { natsUrl: string; jwksUrl: strin
     PARLEY_JWKS_URL: env.jwksUrl,
     PARLEY_GATEWAY_ID: env.gatewayId,
     PARLEY_LOG_LEVEL: 'warn',
+    ...(env.redisUrl && { REDIS_URL: env.redisUrl }),
+    ...(env.drainMs !== undefined && { PARLEY_DRAIN_MS: String(env.drainMs) }),
   });
   const child = spawn(process.execPath, ['services/gateway/src/main.ts'], { cwd: REPO_ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -40,6 +40,11 @@ export interface GatewayCoreDeps {
 export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
 /** Presence entries per heartbeat round trip. */
 const HEARTBEAT_CHUNK = 1000;
+/**
+ * How long `close` waits for the cleanups of closed sessions (presence entries removed, leaves
+ * announced) before it returns and the bus and stores are closed under them.
+ */
+export const CLEANUP_WAIT_MS = 5_000;
 
 /**
  * The gateway's domain: sessions by connection and by user, interest-based bus subscriptions,
@@ -96,6 +101,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       })
     : undefined;
   let draining = false;
+  /** Cleanups of closed sessions still running. */
+  const cleanups = new Set<Promise<void>>();
 
   /** Sessions are found by their user's direct-message subject (what a direct message arrives on). */
   const userKey = (ns: string, user: string) => subjects.user(ns, user);
@@ -234,7 +241,12 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       metrics.connectionsClosed.inc({ reason });
       const cleaned = session.closedByTransport();
       updateGauges();
-      await cleaned;
+      cleanups.add(cleaned);
+      try {
+        await cleaned;
+      } finally {
+        cleanups.delete(cleaned);
+      }
     },
     sessionCount() {
       return sessions.size;
@@ -257,7 +269,14 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         for (const s of sessions) s.close('shutdown', 'gateway shutting down');
       };
     },
+    /** Stops timers and subscriptions once the cleanups of closed sessions are done (or `CLEANUP_WAIT_MS` passed). */
     async close() {
+      if (cleanups.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLEANUP_WAIT_MS)));
+        await Promise.race([Promise.allSettled([...cleanups]), waited]);
+        clearTimeout(timer);
+      }
       clearInterval(heartbeatTimer);
       expiry.close();
       controlSubscription.unsubscribe();
