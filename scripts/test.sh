@@ -6,10 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export NO_COLOR=1 FORCE_COLOR=0
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[test] installing dependencies (npm ci)"
-  npm ci --no-audit --no-fund || { echo "0 passed, 1 failed"; exit 1; }
-fi
+scripts/ensure-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0
 echo "[test] type check (tsc -b)"

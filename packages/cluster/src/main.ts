@@ -1,12 +1,24 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startCluster, DEFAULT_CLUSTER_GATEWAYS } from './cluster.ts';
 import { REPO_ROOT } from './service-process.ts';
 
 /** `npm run cluster`: the local multi-process cluster, until Ctrl-C. */
 const gateways = Number(process.env.PARLEY_CLUSTER_GATEWAYS ?? DEFAULT_CLUSTER_GATEWAYS);
+/** 0 lets the kernel choose every port. */
 const basePort = Number(process.env.PARLEY_CLUSTER_BASE_PORT ?? 8080);
-const cluster = await startCluster({ gateways, basePort, output: 'inherit', env: { PARLEY_DRAIN_MS: process.env.PARLEY_DRAIN_MS ?? '2000' } });
+const adminTokenFromEnv = process.env.PARLEY_ADMIN_TOKEN;
+if (adminTokenFromEnv !== undefined && adminTokenFromEnv.length < 16) {
+  console.error('PARLEY_ADMIN_TOKEN must be at least 16 characters long');
+  process.exit(2);
+}
+const cluster = await startCluster({
+  gateways,
+  basePort,
+  output: 'inherit',
+  env: { PARLEY_DRAIN_MS: process.env.PARLEY_DRAIN_MS ?? '2000' },
+  ...(adminTokenFromEnv && { adminToken: adminTokenFromEnv }),
+});
 
 const lines = [
   ['nats', cluster.nats.url],
@@ -17,12 +29,13 @@ const lines = [
 ];
 console.log('\nParley cluster is up:');
 for (const [name, url] of lines) console.log(`  ${name!.padEnd(10)} ${url}`);
-console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${cluster.adminToken}\n\nCtrl-C stops everything.`);
+const adminTokenLine = adminTokenFromEnv ? 'from PARLEY_ADMIN_TOKEN' : `${cluster.adminToken}   (generated now; set PARLEY_ADMIN_TOKEN to choose it)`;
+console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${adminTokenLine}\n\nCtrl-C stops everything.`);
 
-const stateDir = join(REPO_ROOT, '.data');
-mkdirSync(stateDir, { recursive: true });
+const stateFile = process.env.PARLEY_CLUSTER_FILE ?? join(REPO_ROOT, '.data', 'cluster.json');
+mkdirSync(dirname(stateFile), { recursive: true });
 writeFileSync(
-  join(stateDir, 'cluster.json'),
+  stateFile,
   JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey }, null, 2),
   { mode: 0o600 },
 );

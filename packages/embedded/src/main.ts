@@ -3,6 +3,7 @@ import { envPort, readConfig, z } from '@parley/config';
 import { createLogger, readTracingConfig } from '@parley/observability';
 import { installSignalHandlers } from '@parley/gateway';
 import { startEmbedded } from './embedded.ts';
+import { DEMO_GRANTS } from './demo.ts';
 
 const config = readConfig(
   z.object({
@@ -41,6 +42,9 @@ const keyLine = parley.demoApiKey
     ? `  demo API key     ${parley.demoApiKey}   (generated now, kept in ${parley.demoApiKeyFile})`
     : config.demoApiKey ? '  demo API key     from PARLEY_DEMO_API_KEY' : `  demo API key     ${parley.demoApiKey}   (kept in ${parley.demoApiKeyFile})`
   : '  demo API key     (the demo tenant has keys already; none kept here)';
+const keyForCurl = parley.demoApiKey && !config.demoApiKey ? parley.demoApiKey : config.demoApiKey ? '$PARLEY_DEMO_API_KEY' : '<API key>';
+const mintBody = JSON.stringify({ user: 'alice', grants: DEMO_GRANTS });
+const mintCurl = `curl -sS -X POST ${parley.url}/v1/tokens -H "Authorization: Bearer ${keyForCurl}" -H 'Content-Type: application/json' -d '${mintBody}'`;
 process.stdout.write(
   [
     '',
@@ -53,6 +57,9 @@ process.stdout.write(
     `  demo namespace   ${config.demoNamespace}`,
     keyLine,
     config.adminToken ? '  admin API        enabled (PARLEY_ADMIN_TOKEN)' : '  admin API        disabled (set PARLEY_ADMIN_TOKEN to enable)',
+    '',
+    'Mint a user token for alice (what a tenant backend does):',
+    `  ${mintCurl}`,
     '',
     'Open the page in two browser tabs to chat. Ctrl-C stops.',
     '',

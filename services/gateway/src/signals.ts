@@ -1,17 +1,22 @@
 import type { Logger } from '@parley/observability';
 
 /**
- * SIGTERM/SIGINT start a graceful shutdown (`drain`); a second signal exits at once.
+ * SIGTERM/SIGINT start a graceful shutdown (`drain`); a second signal exits at once. A signal that
+ * arrives within a second of the first is the same request delivered twice (a terminal's Ctrl-C
+ * reaches both `npm` and this process, and `npm` forwards it once more) and is ignored.
  * The process exits 0 when the shutdown completes.
  */
+const REPEATED_SIGNAL_MS = 1000;
+
 export function installSignalHandlers(shutdown: () => Promise<void>, logger: Logger) {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince < REPEATED_SIGNAL_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     logger.info({ signal }, 'shutting down');
     shutdown().then(
       () => process.exit(0),
