@@ -9,15 +9,25 @@ export NO_COLOR=1 FORCE_COLOR=0
 scripts/ensure-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0
+mkdir -p test-results
+checks=test-results/checks.txt # one line per check outside vitest: "passed|failed <name>" (read by test:repeat)
+: > "$checks"
+check_result() { # name, exit code
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "passed $1" >> "$checks"
+  else failed=$((failed + 1)); echo "failed $1" >> "$checks"; echo "[test] $1 failed"; fi
+}
+
 echo "[test] type check (tsc -b)"
-if npx tsc -b; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] type check failed"; fi
+npx tsc -b; check_result "type check" $?
 
 echo "[test] tools: helm, kubeconform, k6 and the Kubernetes schemas (built once with go install, then cached)"
-for tool in helm kubeconform k6; do scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); }; done
-deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); }
+for tool in helm kubeconform k6; do
+  scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
+done
+deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
 
 echo "[test] image smoke (the Dockerfile's install and start steps, in a temporary folder)"
-if scripts/image-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "[test] image smoke failed"; fi
+scripts/image-smoke.sh; check_result "image smoke" $?
 
 # Runs vitest and adds its counts; a crashed file counts as a failure.
 vitest() { # json-report, vitest arguments…

@@ -25,6 +25,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Environment for gateways only. */
   gatewayEnv?: Record<string, string>;
+  /** Environment for one gateway (1-based), after `gatewayEnv`; given every NATS server URL (to place a gateway on one). */
+  gatewayEnvFor?: (index: number, natsUrls: string[]) => Record<string, string>;
 }
 
 export interface Cluster {
@@ -112,7 +114,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       args: productionCommand('gateway'),
       url: `http://127.0.0.1:${gatewayPort}`,
       output: out(`gateway-${index}`),
-      env: { ...common, PORT: String(gatewayPort), HOST: '127.0.0.1', PARLEY_GATEWAY_ID: `gateway-${index}`, PARLEY_JWKS_URL: jwksUrl, ...options.gatewayEnv },
+      env: {
+        ...common,
+        PORT: String(gatewayPort),
+        HOST: '127.0.0.1',
+        PARLEY_GATEWAY_ID: `gateway-${index}`,
+        PARLEY_JWKS_URL: jwksUrl,
+        ...options.gatewayEnv,
+        ...options.gatewayEnvFor?.(index, natsCluster ? natsCluster.urls : [nats.url]),
+      },
     });
     gateways.push(gateway);
     return gateway;
