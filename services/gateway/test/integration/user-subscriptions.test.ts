@@ -5,6 +5,14 @@ import { startNats, type ServerProcess } from '@parley/testkit';
 import { createHub } from '../../src/domain/hub.ts';
 
 const decoder = new TextDecoder();
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const encoder = new TextEncoder();
 
 /**
@@ -53,21 +61,24 @@ describe('hub - direct-message subscriptions per tenant', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    await new Promise((r) => setTimeout(r, 100));
+    // Messages flow through the per-user subscriptions before the switch and the wildcard after it.
+    const receivedBy = (u: string) => received.get(subjects.user('acme', u))?.length ?? 0;
+    await until(() => users.every((u) => receivedBy(u) >= 10), 'ten messages per user before the switch');
     // The fourth distinct user switches the tenant to one wildcard subscription.
     await hub.addUser('acme', 'u4');
     expect(hub.userSubscriptionCount()).toBe(1);
     expect(hub.wildcardTenantCount()).toBe(1);
-    await new Promise((r) => setTimeout(r, 100));
+    const sentAtSwitch = new Map(sent);
+    await until(() => users.every((u) => receivedBy(u) >= sentAtSwitch.get(u)! + 10), 'ten messages per user after the switch');
     sending = false;
     await publishing;
     await sender.flush();
     await gateway.flush();
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => users.every((u) => receivedBy(u) >= sent.get(u)!), 'every message sent is received');
 
     for (const u of users) {
       const got = received.get(subjects.user('acme', u)) ?? [];
-      expect(got.length).toBeGreaterThan(10);
+      expect(got.length).toBeGreaterThan(20);
       expect(got).toEqual(Array.from({ length: sent.get(u)! }, (_, i) => i + 1));
     }
     // Another tenant keeps its own per-user subscriptions.
