@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startNats, startNatsCluster, startRedis, type NatsCluster, type NatsProcess, type ServerProcess } from '@parley/testkit';
+import { freePort, startNats, startNatsCluster, startRedis, startRedisCluster, type NatsCluster, type NatsProcess, type RedisCluster, type ServerProcess } from '@parley/testkit';
 import { ServiceProcess, productionCommand } from './service-process.ts';
 
 export interface ClusterOptions {
@@ -12,6 +12,8 @@ export interface ClusterOptions {
   jetstream?: boolean;
   /** More than 1: a NATS cluster (routes on loopback); every process gets every server URL. @default 1 */
   natsServers?: number;
+  /** 3 or more: presence (gateways and the presence service) uses a Redis Cluster of that many masters; auth keeps its own Redis. @default 0 */
+  presenceRedisClusterNodes?: number;
   /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
   output?: 'inherit' | string;
   /** First gateway port; auth is base+10, presence base+11. @default 0: free ports */
@@ -34,7 +36,10 @@ export interface Cluster {
   nats: NatsProcess;
   /** Every NATS server, when `natsServers` > 1. */
   natsCluster: NatsCluster | undefined;
+  /** Auth's Redis, and presence's unless `presenceRedisCluster` is set. */
   redis: ServerProcess;
+  /** Presence's Redis Cluster, when `presenceRedisClusterNodes` was given. */
+  presenceRedisCluster: RedisCluster | undefined;
   auth: ServiceProcess;
   presence: ServiceProcess;
   gateways: ServiceProcess[];
@@ -82,7 +87,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const jetstream = options.jetstream ?? true;
   const natsCluster = (options.natsServers ?? 1) > 1 ? await startNatsCluster(options.natsServers, { jetstream }) : undefined;
   const [nats, redis] = await Promise.all([natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }), startRedis()]);
+  const presenceRedisCluster = options.presenceRedisClusterNodes ? await startRedisCluster(options.presenceRedisClusterNodes) : undefined;
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
+  const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
 
   const authPort = await port(10);
   const authUrl = `http://127.0.0.1:${authPort}`;
@@ -102,7 +109,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     args: productionCommand('presence'),
     url: `http://127.0.0.1:${presencePort}`,
     output: out('presence'),
-    env: { ...common, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
+    env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
 
   const gateways: ServiceProcess[] = [];
@@ -116,6 +123,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       output: out(`gateway-${index}`),
       env: {
         ...common,
+        ...presenceRedis,
         PORT: String(gatewayPort),
         HOST: '127.0.0.1',
         PARLEY_GATEWAY_ID: `gateway-${index}`,
@@ -134,6 +142,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     nats,
     natsCluster,
     redis,
+    presenceRedisCluster,
     auth,
     presence,
     gateways,
@@ -150,7 +159,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async stop() {
       await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
       for (const p of [...gateways, presence, auth]) p.closeLog();
-      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop()]);
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop(), presenceRedisCluster?.stop()]);
     },
   };
 }

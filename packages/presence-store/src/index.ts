@@ -11,3 +11,4 @@ export {
 export { createPresenceRedisClient, DEFAULT_PRESENCE_COMMAND_TIMEOUT_MS, PRESENCE_REDIS_OPTIONS } from './redis-client.ts';
 export { DEFAULT_PRESENCE_KEY_PREFIX } from './redis-keys.ts';
 export { DEFAULT_READY_WAIT_MS } from './redis-runner.ts';
+export { openPresenceStore, type PresenceStoreConfig } from './open-presence-store.ts';

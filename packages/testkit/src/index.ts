@@ -2,4 +2,5 @@ export * from './ports.ts';
 export * from './servers.ts';
 export * from './nats-cluster.ts';
 export * from './nats-monitor.ts';
+export * from './redis-cluster.ts';
 export * from './ws-client.ts';

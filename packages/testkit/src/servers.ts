@@ -51,8 +51,12 @@ function startProcess(command: string, args: () => string[], port: number, url: 
 
 /** A real `redis-server` on a free loopback port, keeping nothing on disk. */
 export async function startRedis(): Promise<ServerProcess> {
-  const port = await freePort();
-  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port, `redis://127.0.0.1:${port}`);
+  return startRedisWith(await freePort());
+}
+
+/** A real `redis-server` on `port` (loopback, nothing on disk) with extra arguments. */
+export function startRedisWith(port: number, args: string[] = []): Promise<ServerProcess> {
+  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`);
 }
 
 export interface NatsOptions {

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
 import { createMemoryBus, createNatsBus, createTracedBus, readControlLog, type Bus } from '@parley/bus';
 import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
-import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore } from '@parley/presence-store';
+import { openPresenceStore } from '@parley/presence-store';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';
@@ -16,10 +15,10 @@ const tracing = await initTracing('gateway', { ...readTracingConfig(process.env)
 
 const natsBus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: `gateway-${config.gatewayId}`, logger }) : undefined;
 const bus: Bus = natsBus ?? createMemoryBus();
-const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1 }) : undefined;
-const presence: PresenceStore = redis
-  ? createRedisPresenceStore(redis, { ttlMs: config.presenceTtlMs })
-  : createMemoryPresenceStore({ ttlMs: config.presenceTtlMs });
+const { store: presence, redis } = openPresenceStore({
+  redisUrl: config.redisUrl,
+  ttlMs: config.presenceTtlMs,
+});
 registerBusMetrics(registry, bus);
 if (redis) registerRedisMetrics(registry, redis, 'presence');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; this gateway cannot reach others');
