@@ -14,3 +14,4 @@ export type { NatsBus, NatsBusOptions, NatsBusStats } from './nats-bus.ts';
 export { createTracedBus, subjectPrefix } from './traced-bus.ts';
 export type { TracedBusOptions } from './traced-bus.ts';
 export { CONTROL_STREAM, DEFAULT_CONTROL_RETENTION_SECONDS, ensureControlStream, readControlLog } from './control-log.ts';
+export { openBus, type BusConfig } from './open-bus.ts';

@@ -17,3 +17,4 @@ export {
 export { createMemoryHistoryStore, type MemoryHistoryStoreOptions } from './memory-history-store.ts';
 export { createJetStreamHistoryStore, DEFAULT_REQUEST_TIMEOUT_MS, type JetStreamHistoryStoreOptions } from './jetstream-history-store.ts';
 export { streamName, streamSubject } from './jetstream-streams.ts';
+export { openHistoryStore, type HistoryStoreConfig } from './open-history-store.ts';

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { createMemoryBus, createNatsBus, createTracedBus, ensureControlStream, type Bus } from '@parley/bus';
+import { createTracedBus, ensureControlStream, openBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -23,8 +23,7 @@ const keys = await loadSigningKeys({
   ...(config.activeKeyId !== undefined && { activeKeyId: config.activeKeyId }),
   dataDir: config.dataDir,
 });
-const natsBus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: 'parley-auth', logger }) : undefined;
-const bus: Bus = natsBus ?? createMemoryBus();
+const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: 'parley-auth', logger });
 // Keeps control messages so that gateways started later still refuse revoked tokens.
 if (natsBus) await ensureControlStream(natsBus.raw).catch((error: unknown) => logger.warn({ err: error }, 'no JetStream: revocations reach only the gateways running when they are made'));
 registerBusMetrics(registry, bus);

@@ -1,5 +1,5 @@
-import { createMemoryBus, createNatsBus, createTracedBus, readControlLog, type Bus } from '@parley/bus';
-import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
+import { createTracedBus, openBus, readControlLog } from '@parley/bus';
+import { openHistoryStore } from '@parley/history';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { openPresenceStore } from '@parley/presence-store';
 import { createGateway } from './app.ts';
@@ -13,8 +13,7 @@ const logger = createLogger('gateway', { level: config.logLevel });
 const registry = createMetricsRegistry('gateway');
 const tracing = await initTracing('gateway', { ...readTracingConfig(process.env), instanceId: config.gatewayId });
 
-const natsBus = config.natsUrl ? await createNatsBus({ servers: config.natsUrl.split(','), name: `gateway-${config.gatewayId}`, logger }) : undefined;
-const bus: Bus = natsBus ?? createMemoryBus();
+const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: `gateway-${config.gatewayId}`, logger });
 const { store: presence, redis } = openPresenceStore({
   redisUrl: config.redisUrl,
   ttlMs: config.presenceTtlMs,
@@ -23,13 +22,7 @@ registerBusMetrics(registry, bus);
 if (redis) registerRedisMetrics(registry, redis, 'presence');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; this gateway cannot reach others');
 
-let history: HistoryStore;
-if (natsBus) {
-  const jetstream = createJetStreamHistoryStore(natsBus.raw, { logger, replicas: config.historyReplicas });
-  const check = await jetstream.probe();
-  if (!check.ok) logger.warn({ reason: check.reason }, 'JetStream is not available: tenants with history will fail and make this gateway unready');
-  history = jetstream;
-} else history = createMemoryHistoryStore({ bus });
+const history = await openHistoryStore({ bus, nats: natsBus, replicas: config.historyReplicas, logger });
 
 const keys = createJwksKeyGetter(config.jwksUrl, { maxAgeMs: config.jwksMaxAgeMs, cooldownMs: config.jwksCooldownMs });
 const gateway = createGateway(

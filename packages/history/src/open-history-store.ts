@@ -1,0 +1,25 @@
+import type { Bus, NatsBus } from '@parley/bus';
+import type { HistoryStore } from './history-store.ts';
+import { createJetStreamHistoryStore } from './jetstream-history-store.ts';
+import { createMemoryHistoryStore } from './memory-history-store.ts';
+
+export interface HistoryStoreConfig {
+  /** The bus; history is in JetStream when it is NATS, in memory (one process) otherwise. */
+  bus: Bus;
+  nats: NatsBus | undefined;
+  /** Replicas of each tenant stream (JetStream). */
+  replicas?: number | undefined;
+  logger?: { warn(obj: object, msg: string): void } | undefined;
+}
+
+/** The history store that goes with the bus: JetStream over NATS (probed once, with a warning when absent), memory otherwise. */
+export async function openHistoryStore(config: HistoryStoreConfig): Promise<HistoryStore> {
+  if (!config.nats) return createMemoryHistoryStore({ bus: config.bus });
+  const jetstream = createJetStreamHistoryStore(config.nats.raw, {
+    ...(config.replicas !== undefined && { replicas: config.replicas }),
+    ...(config.logger && { logger: config.logger }),
+  });
+  const check = await jetstream.probe();
+  if (!check.ok) config.logger?.warn({ reason: check.reason }, 'JetStream is not available: tenants with history will fail and make this gateway unready');
+  return jetstream;
+}
