@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '@parley/protocol';
 import { connectClient, type TestClient } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, wsUrl, type Cluster } from '../src/index.ts';
+import { createTenant, metric, until } from './support.ts';
 
 /**
  * Regression (issue #18, defect 1): one tenant revoking more users than a gateway remembers must
@@ -28,35 +29,11 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const admin = (path: string, init: RequestInit = {}) =>
-  fetch(`${cluster.auth.url}${path}`, { ...init, headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json', ...init.headers } });
-
-async function createTenant(ns: string): Promise<string> {
-  expect((await admin('/v1/admin/tenants', { method: 'POST', body: JSON.stringify({ ns }) })).status).toBe(201);
-  const res = await admin(`/v1/admin/tenants/${ns}/keys`, { method: 'POST' });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { key: string }).key;
-}
-
 const revoke = (apiKey: string, user: string) => fetch(`${cluster.auth.url}/v1/users/${user}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}` } });
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('tenant isolation: revocations', () => {
   it("isolation - a tenant revoking past every bound does not un-revoke another tenant's user; past its bound it gets 429 too_many_revocations", async () => {
-    const noisyKey = await createTenant('noisy');
+    const noisyKey = await createTenant(cluster, 'noisy');
     const victimToken = await mintUserToken(cluster, 'compromised');
     await new Promise((r) => setTimeout(r, 1100)); // tokens minted in the revoking second are exempt (iat after it)
     expect((await revoke(cluster.demoApiKey, 'compromised')).status).toBe(202);
