@@ -20,6 +20,8 @@ export interface EmbeddedOptions {
   demoPage?: boolean;
   drainMs?: number;
   logger?: Logger;
+  /** Live user revocations per tenant (auth refuses more; the gateway remembers as many). @default 10000 */
+  maxRevocationsPerTenant?: number;
   /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
   tracing?: TracingOptions;
 }
@@ -56,7 +58,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
 
   const auth = createAuthApp(
     { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry, ...(tracing.tracer && { tracer: tracing.tracer }) },
-    { ...(options.adminToken && { adminToken: options.adminToken }), getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown' },
+    {
+      ...(options.adminToken && { adminToken: options.adminToken }),
+      getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown',
+      ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+    },
   );
   let jwksCache: { source: JSONWebKeySet; get: ReturnType<typeof createLocalJWKSet> } | undefined;
   const getKey: Parameters<typeof createTokenVerifier>[0] = (header, token) => {
@@ -95,7 +101,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
 
   const gateway = createGateway(
     { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
-    { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }) },
+    { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }),
+      ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+    },
   );
   await gateway.listen();
 

@@ -15,11 +15,12 @@ const config = readConfig(
     adminToken: z.string().min(16).optional(),
     demoPage: z.enum(['true', 'false']).default('true'),
     drainMs: z.coerce.number().int().min(0).default(2000),
+    maxRevocationsPerTenant: z.coerce.number().int().min(1).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }),
   {
     host: 'HOST', port: 'PORT', dataDir: 'PARLEY_DATA_DIR', demoNamespace: 'PARLEY_DEMO_NAMESPACE', demoApiKey: 'PARLEY_DEMO_API_KEY',
-    adminToken: 'PARLEY_ADMIN_TOKEN', demoPage: 'PARLEY_DEMO_PAGE', drainMs: 'PARLEY_DRAIN_MS', logLevel: 'PARLEY_LOG_LEVEL',
+    adminToken: 'PARLEY_ADMIN_TOKEN', demoPage: 'PARLEY_DEMO_PAGE', drainMs: 'PARLEY_DRAIN_MS', maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT', logLevel: 'PARLEY_LOG_LEVEL',
   },
   process.env,
 );
@@ -35,6 +36,7 @@ const parley = await startEmbedded({
   tracing: readTracingConfig(process.env),
   ...(config.demoApiKey && { demoApiKey: config.demoApiKey }),
   ...(config.adminToken && { adminToken: config.adminToken }),
+  ...(config.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: config.maxRevocationsPerTenant }),
 });
 
 const keyLine = parley.demoApiKey

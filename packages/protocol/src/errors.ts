@@ -21,6 +21,7 @@ export const ERRORS = {
   already_joined: { message: 'the connection has already joined this room', temporary: false, http: 409 },
   too_many_rooms: { message: 'the connection has joined the maximum number of rooms', temporary: false, http: 429 },
   too_many_connections: { message: 'the tenant has reached its connection limit', temporary: true, http: 429 },
+  too_many_revocations: { message: 'the tenant has reached its limit of live user revocations', temporary: true, http: 429 },
   rate_limited: { message: 'too many messages; slow down', temporary: true, http: 429 },
   unavailable: { message: 'the message bus is unavailable; retry shortly', temporary: true, http: 503 },
   presence_unavailable: { message: 'presence is unavailable; retry shortly', temporary: true, http: 503 },

@@ -54,6 +54,8 @@ export interface AuthAppOptions {
   failureLimit?: FailureLimiterOptions;
   /** @default 262144 */
   maxBodyBytes?: number;
+  /** Live user revocations a tenant may hold (`PARLEY_MAX_REVOCATIONS_PER_TENANT`). @default 10000 */
+  maxRevocationsPerTenant?: number;
   /** Clock in milliseconds (tests). @default Date.now */
   now?: () => number;
 }
@@ -90,6 +92,7 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
     adminToken: options.adminToken,
     now: options.now ?? Date.now,
     isClosing: () => closing,
+    ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
   };
 
   const app = new OpenAPIHono<AuthEnv>({

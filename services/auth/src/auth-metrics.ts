@@ -12,6 +12,8 @@ export interface AuthMetrics {
   adminRequests: Counter<'outcome'>;
   /** `parley_auth_server_requests_total{op,outcome}`: publish, direct, disconnect, kick, revoke. */
   serverRequests: Counter<'op' | 'outcome'>;
+  /** `parley_auth_revocations_refused_total`: revocations refused with `too_many_revocations`. */
+  revocationsRefused: Counter;
 }
 
 /**
@@ -27,5 +29,6 @@ export function createAuthMetrics(registry: Registry): AuthMetrics {
     apiKeyFailures: counter('parley_auth_api_key_failures_total', 'Rejected API key attempts', []),
     adminRequests: counter('parley_auth_admin_requests_total', 'Admin API requests, by outcome', ['outcome']),
     serverRequests: counter('parley_auth_server_requests_total', 'Server API requests, by operation and outcome', ['op', 'outcome']),
+    revocationsRefused: counter('parley_auth_revocations_refused_total', 'User revocations refused because the tenant held PARLEY_MAX_REVOCATIONS_PER_TENANT live ones', []),
   };
 }

@@ -1,5 +1,6 @@
 import { envBoolean, envList, envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DEMO_NAMESPACE } from './demo-tenant.ts';
+import { DEFAULT_MAX_REVOCATIONS_PER_TENANT } from './settings.ts';
 
 export const DEFAULT_AUTH_PORT = 8081;
 /** How long a stopping auth process keeps serving after `/readyz` turned 503 (load balancers catch up). */
@@ -20,6 +21,7 @@ const schema = z.object({
   demoApiKey: z.string().optional(),
   trustedProxies: envList(),
   drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_AUTH_DRAIN_MS),
+  maxRevocationsPerTenant: z.coerce.number().int().min(1).default(DEFAULT_MAX_REVOCATIONS_PER_TENANT),
 });
 
 export type AuthConfig = z.infer<typeof schema>;
@@ -40,6 +42,7 @@ export const AUTH_ENV = {
   demoApiKey: 'PARLEY_DEMO_API_KEY',
   trustedProxies: 'PARLEY_AUTH_TRUSTED_PROXIES',
   drainMs: 'PARLEY_DRAIN_MS',
+  maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
 } as const;
 
 export function readAuthConfig(env: Record<string, string | undefined>): Readonly<AuthConfig> {

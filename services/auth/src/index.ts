@@ -1,7 +1,7 @@
 export { createAuthApp, DEFAULT_MAX_BODY_BYTES, MIN_ADMIN_TOKEN_LENGTH } from './app.ts';
 export type { AuthApp, AuthAppDeps, AuthAppOptions } from './app.ts';
 export type { AuthEnv } from './routes/route-context.ts';
-export { createFileTenantStore, TENANT_STORE_FILE } from './store/file-tenant-store.ts';
+export { createFileTenantStore, TENANT_STORE_DIR } from './store/file-tenant-store.ts';
 export type { FileTenantStoreOptions } from './store/file-tenant-store.ts';
 export { createRedisTenantStore, DEFAULT_REDIS_KEY_PREFIX } from './store/redis-tenant-store.ts';
 export type { RedisTenantStoreOptions } from './store/redis-tenant-store.ts';

@@ -48,7 +48,7 @@ if (config.demoTenant) {
 
 const auth = createAuthApp(
   { store, keys, bus: createTracedBus(bus, { tracer: tracing.tracer }), logger, metrics: registry, tracer: tracing.tracer },
-  { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies) },
+  { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant },
 );
 const server = serve({ fetch: auth.app.fetch, port: config.port, hostname: config.host }, (info) => {
   logger.info(

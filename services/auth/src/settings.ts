@@ -132,3 +132,9 @@ export function tokenLimits(settings: TenantSettings): TokenLimits {
     maxConnections: settings.maxConnections,
   };
 }
+
+/**
+ * @default 10000: live user revocations a tenant may hold (each kept until the tokens it covers
+ * have expired). Gateways remember as many per tenant (`PARLEY_MAX_REVOCATIONS_PER_TENANT` on both).
+ */
+export const DEFAULT_MAX_REVOCATIONS_PER_TENANT = 10_000;

@@ -24,7 +24,7 @@ describe('demo tenant', () => {
     expect((await readFile(join(dir, DEMO_API_KEY_FILE), 'utf8')).trim()).toBe(first.apiKey);
     expect((await stat(join(dir, DEMO_API_KEY_FILE))).mode & 0o777).toBe(0o600);
     expect((await store.findApiKeyByHash(hashApiKey(first.apiKey!)))?.ns).toBe('demo');
-    expect(await readFile(join(dir, 'tenants.json'), 'utf8')).not.toContain(first.apiKey!.slice(8));
+    expect(await readFile(join(dir, 'tenants', 'demo.json'), 'utf8')).not.toContain(first.apiKey!.slice(8));
     await store.close();
 
     const restarted = await createFileTenantStore({ dataDir: dir });

@@ -133,6 +133,29 @@ export function runStoreContract(name: string, setup: () => Promise<StoreHarness
       expect(await store.getUserRevocation('alpha', 'alice')).toBe(250);
     });
 
+    it("store - a tenant's live revocations are bounded per tenant, never touching another tenant's", async () => {
+      await store.createTenant(tenant('alpha'));
+      await store.createTenant(tenant('beta'));
+      await store.revokeUser('beta', 'victim', 100, 3600, 3);
+      for (const u of ['a', 'b', 'c']) await store.revokeUser('alpha', u, 100, 3600, 3);
+      const refused = await store.revokeUser('alpha', 'd', 100, 3600, 3).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ParleyError);
+      expect((refused as ParleyError).code).toBe('too_many_revocations');
+      await store.revokeUser('alpha', 'a', 200, 3600, 3);
+      expect(await store.getUserRevocation('alpha', 'a')).toBe(200);
+      expect(await store.getUserRevocation('alpha', 'd')).toBeUndefined();
+      expect(await store.getUserRevocation('beta', 'victim')).toBe(100);
+      await store.revokeUser('beta', 'other', 100, 3600, 3);
+      expect(await store.getUserRevocation('beta', 'other')).toBe(100);
+    });
+
+    it('store - expired revocations do not count toward the bound', async () => {
+      await store.createTenant(tenant('alpha'));
+      await store.revokeUser('alpha', 'old', 100, 0, 1);
+      await store.revokeUser('alpha', 'new', 100, 3600, 1);
+      expect(await store.getUserRevocation('alpha', 'new')).toBe(100);
+    });
+
     it('store - a revocation whose retention has passed is forgotten', async () => {
       await store.createTenant(tenant('alpha'));
       await store.revokeUser('alpha', 'alice', 200, 0);

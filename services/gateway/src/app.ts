@@ -43,6 +43,8 @@ export interface GatewayOptions {
   floodCloseAfter?: number;
   /** @default 10000: most messages one resume replays; a client that missed more gets `history_gap` and the newest. */
   maxResumeMessages?: number;
+  /** @default 10000 (`PARLEY_MAX_REVOCATIONS_PER_TENANT`): revoked users (and token ids) remembered per tenant. */
+  maxRevocationsPerTenant?: number;
 }
 
 export const DEFAULT_GATEWAY_PORT = 8080;
@@ -74,6 +76,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       ...(options.presenceHeartbeatMs !== undefined && { presenceHeartbeatMs: options.presenceHeartbeatMs }),
       ...(options.floodCloseAfter !== undefined && { floodCloseAfter: options.floodCloseAfter }),
       ...(options.maxResumeMessages !== undefined && { maxResumeMessages: options.maxResumeMessages }),
+      ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
     },
   );
   let listenSocket: us_listen_socket | undefined;

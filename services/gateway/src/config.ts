@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
+import { DEFAULT_MAX_REVOCATIONS_PER_TENANT } from './domain/revocations.ts';
 import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from '@parley/tokens';
 
 const schema = z.object({
@@ -17,6 +18,7 @@ const schema = z.object({
   maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
   historyReplicas: z.coerce.number().int().min(1).max(5).default(1),
+  maxRevocationsPerTenant: z.coerce.number().int().min(1).default(DEFAULT_MAX_REVOCATIONS_PER_TENANT),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -35,6 +37,7 @@ export const GATEWAY_ENV = {
   maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
   historyReplicas: 'PARLEY_HISTORY_REPLICAS',
+  maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
   logLevel: 'PARLEY_LOG_LEVEL',
 } as const;
 

@@ -44,6 +44,12 @@ export function createGatewayMetrics(registry: Registry) {
     historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
     historyGaps: new Counter({ name: 'parley_gateway_history_gaps_total', help: 'Resumes told history_gap (messages after their seq no longer retained)', labelNames: ['tenant'], registers }),
     historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one ordered consumer each) on this gateway', registers }),
+    revocations: new Gauge({ name: 'parley_gateway_revocations', help: 'Revoked users and token ids remembered (every tenant), until their tokens expire', registers }),
+    revocationsEvicted: new Counter({
+      name: 'parley_gateway_revocations_evicted_total',
+      help: 'Revocations forgotten before their tokens expired because their tenant passed PARLEY_MAX_REVOCATIONS_PER_TENANT (0 when auth has the same bound)',
+      registers,
+    }),
     ready: new Gauge({ name: 'parley_gateway_ready', help: '1 when this gateway accepts connections', registers }),
   };
 }

@@ -32,6 +32,8 @@ export interface RouteDeps {
   /** Milliseconds since the epoch. */
   now: () => number;
   isClosing: () => boolean;
+  /** Live user revocations a tenant may hold. @default DEFAULT_MAX_REVOCATIONS_PER_TENANT */
+  maxRevocationsPerTenant?: number;
 }
 
 /** A ParleyError that also tells the client when to retry (`Retry-After`, seconds). */

@@ -10,7 +10,7 @@ import {
   subjects,
   type ControlMessage,
 } from '@parley/protocol';
-import { MAX_TOKEN_TTL_LIMIT_SECONDS } from '../settings.ts';
+import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, MAX_TOKEN_TTL_LIMIT_SECONDS } from '../settings.ts';
 import { requireApiKey } from './credentials.ts';
 import type { AuthEnv, RouteDeps } from './route-context.ts';
 import { dataSchema, errorResponses, roomParamSchema, userIdSchema, userParamSchema } from './schemas.ts';
@@ -157,7 +157,7 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       path: '/v1/users/{user}/revoke',
       summary: "Revoke every token of a user issued until now",
       description:
-        'Stores the revocation (tokens minted afterwards are not affected) and tells the gateways, which close the live connections using those tokens.',
+        'Stores the revocation (tokens minted afterwards are not affected) and tells the gateways, which close the live connections using those tokens. A revocation is kept until the tokens it covers have expired (7 days); a tenant holds at most `PARLEY_MAX_REVOCATIONS_PER_TENANT` (default 10,000) live revocations of distinct users: beyond that the answer is 429 `too_many_revocations` (revoking an already revoked user again always works).',
       request: { params: userParamSchema },
       responses: {
         202: {
@@ -174,11 +174,17 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
     async (c) => {
       const { user } = c.req.valid('param');
       const ns = c.get('ns');
+      const max = deps.maxRevocationsPerTenant ?? DEFAULT_MAX_REVOCATIONS_PER_TENANT;
       const before = Math.floor(deps.now() / 1000);
       // Stored first: even when the bus is down, tokens minted from now on skip this revocation
       // and a retry of the request repeats the broadcast.
       // Kept for the longest lifetime any tenant setting allows: the tenant's may have been longer.
-      await deps.store.revokeUser(ns, user, before, MAX_TOKEN_TTL_LIMIT_SECONDS + 60);
+      try {
+        await deps.store.revokeUser(ns, user, before, MAX_TOKEN_TTL_LIMIT_SECONDS + 60, max);
+      } catch (error) {
+        if (error instanceof ParleyError && error.code === 'too_many_revocations') deps.metrics.revocationsRefused.inc();
+        throw error;
+      }
       await sendControl(ns, { op: 'revoke', user, before });
       deps.logger.info({ ns, user, before }, 'user tokens revoked');
       return c.json({ before }, 202);

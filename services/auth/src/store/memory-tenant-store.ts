@@ -38,9 +38,8 @@ export function createMemoryTenantStore(options: { now?: () => number } = {}): T
     async deleteApiKey(ns, id) {
       return stateOps.deleteApiKey(state, ns, id);
     },
-    async revokeUser(ns, user, before, retainSeconds) {
-      stateOps.prune(state, nowSeconds());
-      stateOps.revokeUser(state, ns, user, before, retainSeconds, nowSeconds());
+    async revokeUser(ns, user, before, retainSeconds, maxPerTenant) {
+      stateOps.revokeUser(state, ns, user, before, retainSeconds, nowSeconds(), maxPerTenant);
     },
     async getUserRevocation(ns, user) {
       return stateOps.getUserRevocation(state, ns, user, nowSeconds());

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { ParleyError } from '@parley/protocol';
+import { tooManyRevocations } from './tenant-state.ts';
 import type { ApiKeyRecord, Tenant, TenantStore } from './tenant-store.ts';
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'parley:auth:';
@@ -57,6 +58,7 @@ return 1`;
 const REVOKE_USER = `
 for _, u in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])) do redis.call('HDEL', KEYS[1], u) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if tonumber(ARGV[5]) >= 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return -1 end
 if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1e18') then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 if tonumber(ARGV[3]) > tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0') then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
@@ -153,10 +155,11 @@ export async function createRedisTenantStore(options: RedisTenantStoreOptions): 
           .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1)),
       ),
     deleteApiKey: (ns, id) => call(async () => (await script(DELETE_KEY, [k.keys(ns)], [id, k.keyHashPrefix])) === 1),
-    revokeUser: (ns, user, before, retainSeconds) =>
+    revokeUser: (ns, user, before, retainSeconds, maxPerTenant) =>
       call(async () => {
         const t = nowSeconds();
-        await script(REVOKE_USER, [k.rev(ns), k.revExp(ns)], [user, before, t + retainSeconds, t]);
+        const result = await script(REVOKE_USER, [k.rev(ns), k.revExp(ns)], [user, before, t + retainSeconds, t, maxPerTenant ?? -1]);
+        if (result === -1) throw tooManyRevocations(maxPerTenant!);
       }),
     getUserRevocation: (ns, user) =>
       call(async () => {

@@ -11,15 +11,18 @@ export interface TenantState {
   tenants: Record<string, Tenant>;
   /** By key hash: the lookup on every authenticated request. */
   keys: Record<string, ApiKeyRecord>;
-  /** By `revocationKey(ns, user)`; times in unix seconds. */
-  revocations: Record<string, { before: number; expiresAt: number }>;
+  /** By namespace, then user; times in unix seconds. */
+  revocations: Record<string, Record<string, Revocation>>;
+}
+
+export interface Revocation {
+  before: number;
+  expiresAt: number;
 }
 
 export function emptyState(): TenantState {
   return { version: 1, tenants: {}, keys: {}, revocations: {} };
 }
-
-const revocationKey = (ns: string, user: string) => JSON.stringify([ns, user]);
 
 export const stateOps = {
   createTenant(state: TenantState, tenant: Tenant): void {
@@ -44,7 +47,7 @@ export const stateOps = {
     if (!Object.hasOwn(state.tenants, ns)) return false;
     delete state.tenants[ns];
     for (const [hash, key] of Object.entries(state.keys)) if (key.ns === ns) delete state.keys[hash];
-    for (const [k] of Object.entries(state.revocations)) if ((JSON.parse(k) as [string, string])[0] === ns) delete state.revocations[k];
+    delete state.revocations[ns];
     return true;
   },
   addApiKey(state: TenantState, record: ApiKeyRecord): void {
@@ -70,22 +73,53 @@ export const stateOps = {
     delete state.keys[key.hash];
     return true;
   },
-  revokeUser(state: TenantState, ns: string, user: string, before: number, retainSeconds: number, nowSeconds: number): void {
-    const k = revocationKey(ns, user);
-    const current = Object.hasOwn(state.revocations, k) ? state.revocations[k] : undefined;
+  /**
+   * Refuses with `too_many_revocations` a new user beyond `maxPerTenant` live revocations of the
+   * tenant (a user already revoked is updated whatever the count).
+   */
+  revokeUser(state: TenantState, ns: string, user: string, before: number, retainSeconds: number, nowSeconds: number, maxPerTenant = Infinity): void {
+    const tenant = Object.hasOwn(state.revocations, ns) ? state.revocations[ns]! : (state.revocations[ns] = Object.create(null) as Record<string, Revocation>);
+    const current = Object.hasOwn(tenant, user) ? tenant[user] : undefined;
+    if (!current && Object.keys(tenant).length >= maxPerTenant) {
+      for (const [u, v] of Object.entries(tenant)) if (v.expiresAt <= nowSeconds) delete tenant[u];
+      if (Object.keys(tenant).length >= maxPerTenant) throw tooManyRevocations(maxPerTenant);
+    }
     const expiresAt = nowSeconds + retainSeconds;
-    state.revocations[k] = {
+    tenant[user] = {
       before: Math.max(before, current?.before ?? before),
       expiresAt: Math.max(expiresAt, current?.expiresAt ?? expiresAt),
     };
   },
   getUserRevocation(state: TenantState, ns: string, user: string, nowSeconds: number): number | undefined {
-    const k = revocationKey(ns, user);
-    const entry = Object.hasOwn(state.revocations, k) ? state.revocations[k] : undefined;
+    const tenant = Object.hasOwn(state.revocations, ns) ? state.revocations[ns]! : undefined;
+    const entry = tenant && Object.hasOwn(tenant, user) ? tenant[user] : undefined;
     return entry && entry.expiresAt > nowSeconds ? entry.before : undefined;
   },
   /** Forgets revocations whose retention has passed. */
   prune(state: TenantState, nowSeconds: number): void {
-    for (const [k, v] of Object.entries(state.revocations)) if (v.expiresAt <= nowSeconds) delete state.revocations[k];
+    for (const [ns, tenant] of Object.entries(state.revocations)) {
+      for (const [user, v] of Object.entries(tenant)) if (v.expiresAt <= nowSeconds) delete tenant[user];
+      if (Object.keys(tenant).length === 0) delete state.revocations[ns];
+    }
   },
 };
+
+export function tooManyRevocations(maxPerTenant: number): ParleyError {
+  return new ParleyError(
+    'too_many_revocations',
+    `the tenant has ${maxPerTenant} live user revocations (PARLEY_MAX_REVOCATIONS_PER_TENANT); each is kept until the tokens it covers have expired`,
+  );
+}
+
+/** Reads the revocations of a store file written before they were kept per tenant (keys `["ns","user"]`). */
+export function revocationsFromFile(value: unknown): TenantState['revocations'] {
+  const result: TenantState['revocations'] = {};
+  if (typeof value !== 'object' || value === null) return result;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k.startsWith('[')) {
+      const [ns, user] = JSON.parse(k) as [string, string];
+      (result[ns] ??= {})[user] = v as Revocation;
+    } else result[k] = v as Record<string, Revocation>;
+  }
+  return result;
+}

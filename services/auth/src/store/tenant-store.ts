@@ -55,9 +55,11 @@ export interface TenantStore {
   /**
    * Records that every token of `user` issued at or before `before` (unix seconds) is revoked.
    * Keeps the latest `before` when called again. The record may be forgotten after
-   * `retainSeconds` (tokens issued before it have expired by then).
+   * `retainSeconds` (tokens issued before it have expired by then). Rejects with
+   * `too_many_revocations` when the tenant already has `maxPerTenant` live revocations and `user`
+   * is not one of them (other tenants are not affected).
    */
-  revokeUser(ns: string, user: string, before: number, retainSeconds: number): Promise<void>;
+  revokeUser(ns: string, user: string, before: number, retainSeconds: number, maxPerTenant?: number): Promise<void>;
   /** The latest revocation time of `user`, or undefined. */
   getUserRevocation(ns: string, user: string): Promise<number | undefined>;
 

@@ -9,7 +9,7 @@ import { createHistoryFeeds } from './history-feeds.ts';
 import { createExpiryWheel } from './expiry-wheel.ts';
 import { createHub, type Fanout } from './hub.ts';
 import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits, type TenantLimits } from './limits.ts';
-import { createRevocationList } from './revocations.ts';
+import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, createRevocationList } from './revocations.ts';
 import { Session, type ClientSocket } from './session.ts';
 import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
@@ -25,6 +25,8 @@ export interface GatewayCoreOptions {
   maxResumeMessages?: number;
   /** @default DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT (see hub.ts). */
   userSubscriptionsPerTenant?: number;
+  /** @default DEFAULT_MAX_REVOCATIONS_PER_TENANT (`PARLEY_MAX_REVOCATIONS_PER_TENANT`). */
+  maxRevocationsPerTenant?: number;
 }
 
 export interface GatewayCoreDeps {
@@ -61,7 +63,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   /** A user's sessions on this gateway: most users have one, kept without a Set. */
   const byUser = new Map<string, Session | Set<Session>>();
   const perTenant = new Map<string, number>();
-  const revocations = createRevocationList();
+  const revocations = createRevocationList(options.maxRevocationsPerTenant ?? DEFAULT_MAX_REVOCATIONS_PER_TENANT, () => metrics.revocationsEvicted.inc());
   const hub = createHub(
     bus,
     deps.fanout,
@@ -152,11 +154,15 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     }
     const control = parsed.data;
     if (control.op === 'revoke-token') {
-      revocations.revokeToken(control.jti, control.exp);
+      revocations.revokeToken(ns, control.jti, control.exp);
+      metrics.revocations.set(revocations.size());
       for (const s of sessions) if (s.ns === ns && s.token.claims.jti === control.jti) s.close('token_revoked', 'token revoked');
       return;
     }
-    if (control.op === 'revoke') revocations.revokeUser(ns, control.user, control.before, DEFAULT_CONTROL_RETENTION_SECONDS);
+    if (control.op === 'revoke') {
+      revocations.revokeUser(ns, control.user, control.before, DEFAULT_CONTROL_RETENTION_SECONDS);
+      metrics.revocations.set(revocations.size());
+    }
     for (const s of sessionsOf(ns, control.user)) {
       if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
       else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');

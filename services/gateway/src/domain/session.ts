@@ -151,7 +151,9 @@ export class Session {
     }
     const frame = decoded.frame;
     this.deps.metrics.framesIn.labels(frame.type).inc();
-    if (frame.type !== 'refresh' && frame.type !== 'ping' && !this.bucket.take()) {
+    // Every frame but `ping` costs rate budget: a `refresh` costs a signature check, the most
+    // expensive thing a client can ask of a gateway.
+    if (frame.type !== 'ping' && !this.bucket.take()) {
       this.deps.metrics.rateLimited.inc({ tenant: this.ns });
       this.error('rate_limited', frame.id);
       if (++this.refusedInARow >= this.deps.floodCloseAfter) this.close('rate_limited', 'message rate exceeded persistently');
@@ -161,7 +163,10 @@ export class Session {
     try {
       await this.dispatch(frame);
     } catch (error) {
-      if (error instanceof ParleyError) this.error(error.code, frame.id, 'room' in frame ? frame.room : undefined, error.message);
+      // A refused refresh (bad signature, other user, revoked, expired) is a violation: a client
+      // cannot make the gateway check signatures over and over for free.
+      if (error instanceof ParleyError && frame.type === 'refresh') this.violation(error.code, error.message, frame.id);
+      else if (error instanceof ParleyError) this.error(error.code, frame.id, 'room' in frame ? frame.room : undefined, error.message);
       else {
         this.deps.logger.error({ err: error, type: frame.type }, 'frame handling failed');
         this.error('internal', frame.id);

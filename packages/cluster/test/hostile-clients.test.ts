@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLOSE_CODES } from '@parley/protocol';
+import type { TestClient } from '@parley/testkit';
+import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
+import { createTenant, metric, until } from './support.ts';
+
+/** Regressions of issue #18 against real processes: what one hostile client must not do to others. */
+let cluster: Cluster;
+let otherKey: string;
+const open: TestClient[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster({ gateways: 1, jetstream: false, env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '100' } });
+  otherKey = await createTenant(cluster, 'bystanders');
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  await cluster?.stop();
+});
+
+/** A token with the real `kid` whose signature does not verify. */
+function forged(token: string): string {
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  const flipped = signature.slice(0, 10) + (signature[10] === 'A' ? 'B' : 'A') + signature.slice(11);
+  return `${header}.${payload}.${flipped}`;
+}
+
+describe('hostile clients', () => {
+  it("hostile - a flood of bad-signature refreshes gets its socket closed, and another tenant's client is still answered", async () => {
+    const gateway = cluster.gateways[0]!;
+    const bystander = await connectUser(gateway, await mintUserToken(cluster, 'calm', { apiKey: otherKey }));
+    open.push(bystander);
+    const attacker = await connectUser(gateway, await mintUserToken(cluster, 'mallory'));
+    open.push(attacker);
+    const bad = JSON.stringify({ type: 'refresh', token: forged(await mintUserToken(cluster, 'mallory')) });
+    const invalidBefore = await metric(gateway.url, 'parley_gateway_errors_total', 'code="token_invalid"');
+
+    for (let i = 0; i < 20_000 && !attacker.isClosed; i++) attacker.sendRaw(bad);
+    let worstPongMs = 0;
+    while (!attacker.isClosed) {
+      const sent = Date.now();
+      expect((await bystander.request({ type: 'ping' }, 10_000)).type).toBe('pong');
+      worstPongMs = Math.max(worstPongMs, Date.now() - sent);
+    }
+    const { code } = await attacker.closed;
+    expect([CLOSE_CODES.rate_limited, CLOSE_CODES.protocol_violation]).toContain(code);
+    // The gateway checked a burst's worth of signatures, not 20,000.
+    const checked = (await metric(gateway.url, 'parley_gateway_errors_total', 'code="token_invalid"')) - invalidBefore;
+    expect(checked).toBeGreaterThan(0);
+    expect(checked).toBeLessThanOrEqual(60);
+    for (let i = 0; i < 5; i++) {
+      const sent = Date.now();
+      expect((await bystander.request({ type: 'ping' })).type).toBe('pong');
+      worstPongMs = Math.max(worstPongMs, Date.now() - sent);
+    }
+    // Bounded, not a benchmark: the defect was a 7.3 s wait.
+    expect(worstPongMs).toBeLessThan(2_000);
+  });
+
+  it('hostile - refused refreshes within the rate are violations: the 20th closes the socket with 4103', async () => {
+    const attacker = await connectUser(cluster.gateways[0]!, await mintUserToken(cluster, 'mallory'));
+    open.push(attacker);
+    const token = forged(await mintUserToken(cluster, 'mallory'));
+    for (let i = 0; i < 19; i++) expect((await attacker.request({ type: 'refresh', token })).code).toBe('token_invalid');
+    attacker.send({ type: 'refresh', token });
+    expect((await attacker.closed).code).toBe(CLOSE_CODES.protocol_violation);
+    await until(() => attacker.isClosed);
+  });
+});
