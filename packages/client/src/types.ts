@@ -1,0 +1,78 @@
+/** Wire frames of protocol version 1 (docs/protocol.md), as the client uses them. */
+
+export type UserInfo = Record<string, unknown>;
+
+export interface Sender {
+  user: string;
+  conn?: string;
+  info?: UserInfo;
+}
+
+/** A message in a room. */
+export interface RoomMessage {
+  room: string;
+  msgId: string;
+  from: Sender;
+  data: unknown;
+  /** Server time of the publish, ms since the epoch. */
+  ts: number;
+  /** Per-room sequence (tenants with history): strictly increasing, not contiguous. */
+  seq?: number;
+  /** True for ephemeral events (typing indicators and the like): never stored, no `seq`. */
+  ephemeral?: boolean;
+}
+
+export interface DirectMessage {
+  msgId: string;
+  from: Sender;
+  data: unknown;
+  ts: number;
+}
+
+export interface Member {
+  user: string;
+  info?: UserInfo;
+}
+
+export interface HistoryPage {
+  messages: RoomMessage[];
+  first?: number;
+  last?: number;
+  /** More messages exist beyond this page (older for the newest page, newer for `after`). */
+  more: boolean;
+}
+
+export interface ServerLimits {
+  maxFrameBytes: number;
+  messagesPerSecond: number;
+  burst: number;
+  maxRooms: number;
+}
+
+export type ServerFrame =
+  | { type: 'welcome'; protocol: number; conn: string; user: string; ns: string; exp: number; limits: ServerLimits }
+  | { type: 'joined'; id?: string | number; room: string; seq?: number }
+  | { type: 'ack'; id?: string | number; msgId?: string; seq?: number }
+  | ({ type: 'message' } & RoomMessage)
+  | ({ type: 'direct' } & DirectMessage)
+  | { type: 'presence'; id?: string | number; room: string; members: Array<Member & { connections: number }> }
+  | { type: 'presence.join'; room: string; user: string; info?: UserInfo }
+  | { type: 'presence.leave'; room: string; user: string }
+  | ({ type: 'history'; id?: string | number; room: string } & HistoryPage)
+  | { type: 'error'; id?: string | number; room?: string; code: string; message: string; temporary: boolean }
+  | { type: 'reconnect'; reason: string; delayMs: number }
+  | { type: 'pong'; id?: string | number };
+
+/** What the client needs of a WebSocket: the browser's and Node's global one both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol?: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
