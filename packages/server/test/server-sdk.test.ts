@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbedded, type Embedded } from '@parley/embedded';
+import { createLogger } from '@parley/observability';
+import { connectClient, type TestClient } from '@parley/testkit';
+import { createParleyAdmin, createParleyServer, ParleyApiError, type ParleyServer } from '@parley/server';
+
+const ADMIN = 'server-sdk-admin-token-0123456789';
+const dataDir = mkdtempSync(join(tmpdir(), 'parley-server-sdk-'));
+let parley: Embedded;
+let url: string;
+let server: ParleyServer;
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0 });
+  url = `http://127.0.0.1:${parley.gateway.port}`;
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await parley.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function connect(user: string, rooms: string[]) {
+  const { token } = await server.mintToken({ user, grants: { '*': ['subscribe', 'publish', 'presence'] }, info: { name: user } });
+  const c = await connectClient(`ws://127.0.0.1:${parley.gateway.port}/v1/ws`, { token });
+  clients.push(c);
+  await c.waitFor('welcome');
+  for (const room of rooms) expect(await c.request({ type: 'join', room })).toMatchObject({ type: 'joined' });
+  return c;
+}
+
+describe('@parley/server against a real single-process Parley', () => {
+  it('server sdk - the operator creates a tenant and a key; the tenant backend mints tokens, publishes, sends directs and reads presence', async () => {
+    const admin = createParleyAdmin({ url, adminToken: ADMIN });
+    const tenant = await admin.createTenant({ ns: 'sdkco' });
+    expect(tenant.ns).toBe('sdkco');
+    expect((await admin.listTenants()).map((t) => t.ns)).toContain('sdkco');
+    const { key } = await admin.createApiKey('sdkco');
+    expect(await admin.listApiKeys('sdkco')).toHaveLength(1);
+
+    server = createParleyServer({ url, apiKey: key });
+    expect(await server.whoami()).toMatchObject({ ns: 'sdkco' });
+    const alice = await connect('alice', ['lobby', 'café/au-lait']);
+    const bob = await connect('bob', ['lobby']);
+
+    const { msgId } = await server.publish('lobby', { text: 'hello from the backend' });
+    for (const c of [alice, bob]) expect(await c.waitFor((f) => f.type === 'message' && f.msgId === msgId)).toMatchObject({ room: 'lobby', data: { text: 'hello from the backend' } });
+
+    const direct = await server.direct('bob', { secret: 1 });
+    expect(await bob.waitFor((f) => f.type === 'direct' && f.msgId === direct.msgId)).toMatchObject({ data: { secret: 1 } });
+
+    const members = await server.members('lobby');
+    expect(members.members.map((m) => m.user).sort()).toEqual(['alice', 'bob']);
+    expect(await server.count('lobby')).toMatchObject({ users: 2, connections: 2 });
+    expect((await server.rooms('alice')).rooms.sort()).toEqual(['café/au-lait', 'lobby']);
+    expect((await server.members('café/au-lait')).members.map((m) => m.user)).toEqual(['alice']);
+  });
+
+  it('server sdk - kick, disconnect and revoke act on live connections; refusals are ParleyApiErrors with the documented code', async () => {
+    const carol = await connect('carol', ['lobby']);
+    await server.kick('lobby', 'carol');
+    await carol.waitFor((f) => f.type === 'error' && f.code === 'forbidden' && f.room === 'lobby');
+
+    await server.disconnect('carol', 'maintenance');
+    expect((await carol.closed).code).toBe(4006);
+
+    const dave = await connect('dave', ['lobby']);
+    const { before } = await server.revoke('dave');
+    expect(before).toBeGreaterThan(0);
+    expect((await dave.closed).code).toBe(4102);
+
+    const refused = await server.publish('lobby', undefined).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ParleyApiError);
+    expect(refused).toMatchObject({ status: 400, temporary: false });
+
+    const stranger = createParleyServer({ url, apiKey: 'pk_sdkco_not-a-real-key' });
+    const unauthorized = await stranger.whoami().catch((e: unknown) => e);
+    expect(unauthorized).toMatchObject({ name: 'ParleyApiError', code: 'unauthorized', status: 401, temporary: false });
+
+    const admin = createParleyAdmin({ url, adminToken: ADMIN });
+    await expect(admin.getTenant('no-such-tenant')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+  });
+});
