@@ -12,11 +12,15 @@ export interface ClusterOptions {
   jetstream?: boolean;
   /** More than 1: a NATS cluster (routes on loopback); every process gets every server URL. @default 1 */
   natsServers?: number;
+  /** Start the webhook dispatcher (needs JetStream). @default true when `jetstream` */
+  webhooks?: boolean;
+  /** Environment for the webhook dispatcher only. */
+  webhooksEnv?: Record<string, string>;
   /** 3 or more: presence (gateways and the presence service) uses a Redis Cluster of that many masters; auth keeps its own Redis. @default 0 */
   presenceRedisClusterNodes?: number;
   /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
   output?: 'inherit' | string;
-  /** First gateway port; auth is base+10, presence base+11. @default 0: free ports */
+  /** First gateway port; auth is base+10, presence base+11, webhooks base+12. @default 0: free ports */
   basePort?: number;
   demoNamespace?: string;
   /** @default $PARLEY_DEMO_API_KEY, else generated */
@@ -43,6 +47,8 @@ export interface Cluster {
   auth: ServiceProcess;
   presence: ServiceProcess;
   gateways: ServiceProcess[];
+  /** The webhook dispatcher, unless `webhooks: false` or no JetStream. */
+  webhooks: ServiceProcess | undefined;
   demoNamespace: string;
   demoApiKey: string;
   adminToken: string;
@@ -112,6 +118,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
 
+  const webhooksPort = await port(12);
+  const webhooks =
+    (options.webhooks ?? jetstream) && jetstream
+      ? new ServiceProcess({
+          name: 'webhooks',
+          args: productionCommand('webhooks'),
+          url: `http://127.0.0.1:${webhooksPort}`,
+          output: out('webhooks'),
+          env: { ...common, PORT: String(webhooksPort), HOST: '127.0.0.1', PARLEY_WEBHOOKS_ID: 'webhooks-1', ...options.webhooksEnv },
+        })
+      : undefined;
+
   const gateways: ServiceProcess[] = [];
   const makeGateway = async () => {
     const index = gateways.length + 1;
@@ -136,7 +154,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     return gateway;
   };
   for (let i = 0; i < (options.gateways ?? DEFAULT_CLUSTER_GATEWAYS); i++) await makeGateway();
-  await Promise.all([presence.start(), ...gateways.map((g) => g.start())]);
+  await Promise.all([presence.start(), ...gateways.map((g) => g.start()), webhooks?.start()]);
 
   return {
     nats,
@@ -146,6 +164,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     auth,
     presence,
     gateways,
+    webhooks,
     demoNamespace,
     demoApiKey,
     adminToken,
@@ -157,8 +176,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       return gateway;
     },
     async stop() {
-      await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
-      for (const p of [...gateways, presence, auth]) p.closeLog();
+      const processes = [...gateways, presence, auth, ...(webhooks ? [webhooks] : [])];
+      await Promise.allSettled(processes.map((p) => p.stop('SIGTERM')));
+      for (const p of processes) p.closeLog();
       await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop(), presenceRedisCluster?.stop()]);
     },
   };

@@ -25,6 +25,7 @@ const lines = [
   ['redis', cluster.redis.url],
   ['auth', cluster.auth.url],
   ['presence', cluster.presence.url],
+  ...(cluster.webhooks ? [['webhooks', cluster.webhooks.url]] : []),
   ...cluster.gateways.map((g) => [g.name, `${g.url.replace('http', 'ws')}/v1/ws`]),
 ];
 console.log('\nParley cluster is up:');

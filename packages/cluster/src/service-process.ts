@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'gateway' | 'auth' | 'presence';
+export type ServiceName = 'gateway' | 'auth' | 'presence' | 'webhooks';
 
 /**
  * The production command of a service (`deploy/helm/parley/env-contract.json`, also the image's

@@ -22,6 +22,8 @@ export const ERRORS = {
   too_many_rooms: { message: 'the connection has joined the maximum number of rooms', temporary: false, http: 429 },
   too_many_connections: { message: 'the tenant has reached its connection limit', temporary: true, http: 429 },
   too_many_revocations: { message: 'the tenant has reached its limit of live user revocations', temporary: true, http: 429 },
+  too_many_webhooks: { message: 'the tenant has reached its limit of webhook endpoints', temporary: false, http: 409 },
+  webhook_url_refused: { message: 'the webhook URL is not allowed', temporary: false, http: 400 },
   rate_limited: { message: 'too many messages; slow down', temporary: true, http: 429 },
   unavailable: { message: 'the message bus is unavailable; retry shortly', temporary: true, http: 503 },
   presence_unavailable: { message: 'presence is unavailable; retry shortly', temporary: true, http: 503 },

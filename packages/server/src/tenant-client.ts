@@ -2,6 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths as AuthPaths } from './generated/auth-api.ts';
 import type { paths as PresencePaths } from './generated/presence-api.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest } from './webhooks.ts';
 
 export type TokenRequest = components['schemas']['TokenRequest'];
 export type TokenResponse = components['schemas']['TokenResponse'];
@@ -44,6 +45,11 @@ export interface ParleyServer {
   count(room: string): Promise<RoomCount>;
   /** The rooms a user is in. */
   rooms(user: string): Promise<UserRooms>;
+  /** Registers a webhook endpoint; the answer holds its signing secret, once. */
+  createWebhook(request: WebhookEndpointRequest): Promise<CreatedWebhookEndpoint>;
+  /** The tenant's webhook endpoints (without secrets). */
+  listWebhooks(): Promise<WebhookEndpoint[]>;
+  deleteWebhook(id: string): Promise<void>;
 }
 
 /** A typed client of Parley's tenant APIs (auth and presence), authenticated with the tenant's API key. */
@@ -63,6 +69,9 @@ export function createParleyServer(options: ParleyServerOptions): ParleyServer {
     members: async (room) => unwrap(await presence.GET('/v1/rooms/{room}/members', { params: { path: { room } } })),
     count: async (room) => unwrap(await presence.GET('/v1/rooms/{room}/count', { params: { path: { room } } })),
     rooms: async (user) => unwrap(await presence.GET('/v1/users/{user}/rooms', { params: { path: { user } } })),
+    createWebhook: async (body) => unwrap(await auth.POST('/v1/webhooks', { body })),
+    listWebhooks: async () => unwrap(await auth.GET('/v1/webhooks')).endpoints,
+    deleteWebhook: async (id) => void unwrap(await auth.DELETE('/v1/webhooks/{id}', { params: { path: { id } } })),
   };
 }
 

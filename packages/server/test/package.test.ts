@@ -18,7 +18,7 @@ describe('@parley/server as published', () => {
       expect(readdirSync(join(out, 'package', 'dist'))).toContain('index.js');
       // From the package folder's dist, so `openapi-fetch` resolves from the workspace as an installed dependency would.
       const exported = execFileSync(process.execPath, ['--input-type=module', '-e', `import * as sdk from ${JSON.stringify(join(packageDir, 'dist', 'index.js'))}; console.log(Object.keys(sdk).sort().join(','))`], { encoding: 'utf8' });
-      expect(exported.trim()).toBe('ParleyApiError,createParleyAdmin,createParleyServer');
+      expect(exported.trim()).toBe('ParleyApiError,createParleyAdmin,createParleyServer,verifyWebhook');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -16,6 +16,7 @@ import { registerAdminRoutes } from './routes/admin-routes.ts';
 import { registerPublicRoutes } from './routes/public-routes.ts';
 import { RetryLaterError, type AuthEnv, type RouteDeps } from './routes/route-context.ts';
 import { registerServerRoutes } from './routes/server-routes.ts';
+import { registerWebhookRoutes, type WebhookRouteDeps } from './routes/webhook-routes.ts';
 import { registerTokenRoutes } from './routes/token-routes.ts';
 import type { TenantStore } from './store/tenant-store.ts';
 
@@ -40,6 +41,8 @@ export interface AuthAppDeps {
   metrics?: Registry;
   /** OpenTelemetry tracer for request spans (token minting among them); none when tracing is off. */
   tracer?: Tracer;
+  /** Webhook endpoints (a JetStream bucket, or memory in one process); without it `/v1/webhooks` answers 503. */
+  webhooks?: WebhookRouteDeps;
 }
 
 export interface AuthAppOptions {
@@ -122,6 +125,7 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
   registerPublicRoutes(app, routeDeps, registry);
   registerTokenRoutes(app, routeDeps);
   registerServerRoutes(app, routeDeps);
+  registerWebhookRoutes(app, routeDeps, deps.webhooks);
   registerAdminRoutes(app, routeDeps);
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { createTracedBus, ensureControlStream, openBus } from '@parley/bus';
+import { createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -27,6 +28,12 @@ const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: 'p
 // Keeps control messages so that gateways started later still refuse revoked tokens.
 if (natsBus) await ensureControlStream(natsBus.raw).catch((error: unknown) => logger.warn({ err: error }, 'no JetStream: revocations reach only the gateways running when they are made'));
 registerBusMetrics(registry, bus);
+const webhookEndpoints = natsBus
+  ? await createKvEndpointStore(natsBus.raw).catch((error: unknown) => {
+      logger.warn({ err: (error as Error).message }, 'no JetStream: the webhook endpoint API answers 503');
+      return undefined;
+    })
+  : undefined;
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');
 
@@ -47,7 +54,15 @@ if (config.demoTenant) {
 }
 
 const auth = createAuthApp(
-  { store, keys, bus: createTracedBus(bus, { tracer: tracing.tracer }), logger, metrics: registry, tracer: tracing.tracer },
+  {
+    store,
+    keys,
+    bus: createTracedBus(bus, { tracer: tracing.tracer }),
+    logger,
+    metrics: registry,
+    tracer: tracing.tracer,
+    ...(webhookEndpoints && { webhooks: { endpoints: webhookEndpoints, policy: urlPolicyFromEnv(process.env) } }),
+  },
   { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant },
 );
 const server = serve({ fetch: auth.app.fetch, port: config.port, hostname: config.host }, (info) => {

@@ -3,7 +3,7 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { createMemoryBus, type Bus, type BusMessage } from '@parley/bus';
 import { createLogger } from '@parley/observability';
 import { TOKEN_ALGORITHMS, TOKEN_AUDIENCE, TOKEN_ISSUER } from '@parley/protocol';
-import { createAuthApp, type AuthApp, type AuthAppOptions } from '../src/app.ts';
+import { createAuthApp, type AuthApp, type AuthAppDeps, type AuthAppOptions } from '../src/app.ts';
 import { generateSigningKeys, type SigningKeys } from '../src/keys/signing-keys.ts';
 import { createMemoryTenantStore } from '../src/store/memory-tenant-store.ts';
 import type { TenantStore } from '../src/store/tenant-store.ts';
@@ -37,12 +37,13 @@ export interface TestAuth {
   mint(key: string, body: Record<string, unknown>): Promise<Response>;
 }
 
-export async function createTestAuth(options: AuthAppOptions & { store?: TenantStore; keys?: SigningKeys } = {}): Promise<TestAuth> {
+export async function createTestAuth(options: AuthAppOptions & { store?: TenantStore; keys?: SigningKeys; webhooks?: AuthAppDeps['webhooks'] } = {}): Promise<TestAuth> {
   const store = options.store ?? createMemoryTenantStore();
   const keys = options.keys ?? (await generateSigningKeys({ kid: 'test-key-1' }));
   const bus = createMemoryBus();
   const logs = captureLogs();
-  const auth = createAuthApp({ store, keys, bus, logger: logs.logger }, { adminToken: ADMIN_TOKEN, ...options });
+  const { webhooks, ...appOptions } = options;
+  const auth = createAuthApp({ store, keys, bus, logger: logs.logger, ...(webhooks && { webhooks }) }, { adminToken: ADMIN_TOKEN, ...appOptions });
   const call: TestAuth['call'] = (method, path, o = {}) =>
     Promise.resolve(
       auth.app.fetch(

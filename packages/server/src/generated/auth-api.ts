@@ -725,6 +725,218 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's webhook endpoints (without secrets) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Oldest first */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            endpoints: components["schemas"]["WebhookEndpoint"][];
+                        };
+                    };
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Parley POSTs the chosen events to `url`, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). `url` must be https and resolve to a public address unless the operator allows otherwise. At most 20 endpoints per tenant.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointRequest"];
+                };
+            };
+            responses: {
+                /** @description Created; the answer holds the signing secret, once */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Already exists (`conflict`) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description Events not yet delivered to it are dropped.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found (`not_found`) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants": {
         parameters: {
             query?: never;
@@ -1364,7 +1576,7 @@ export interface components {
              * @example unauthorized
              * @enum {string}
              */
-            code: "bad_json" | "bad_frame" | "unknown_type" | "binary_unsupported" | "frame_too_large" | "invalid_room" | "invalid_user" | "token_invalid" | "token_expired" | "token_revoked" | "namespace_mismatch" | "forbidden" | "origin_not_allowed" | "not_joined" | "already_joined" | "too_many_rooms" | "too_many_connections" | "too_many_revocations" | "rate_limited" | "unavailable" | "presence_unavailable" | "history_unavailable" | "history_disabled" | "history_gap" | "shutting_down" | "unauthorized" | "not_found" | "conflict" | "internal";
+            code: "bad_json" | "bad_frame" | "unknown_type" | "binary_unsupported" | "frame_too_large" | "invalid_room" | "invalid_user" | "token_invalid" | "token_expired" | "token_revoked" | "namespace_mismatch" | "forbidden" | "origin_not_allowed" | "not_joined" | "already_joined" | "too_many_rooms" | "too_many_connections" | "too_many_revocations" | "too_many_webhooks" | "webhook_url_refused" | "rate_limited" | "unavailable" | "presence_unavailable" | "history_unavailable" | "history_disabled" | "history_gap" | "shutting_down" | "unauthorized" | "not_found" | "conflict" | "internal";
             /** @example missing or invalid credentials */
             message: string;
             /** @example false */
@@ -1420,6 +1632,38 @@ export interface components {
         Revoked: {
             /** @description Tokens issued at or before this time (unix seconds) are revoked */
             before: number;
+        };
+        CreatedWebhookEndpoint: components["schemas"]["WebhookEndpoint"] & {
+            /** @description Standard Webhooks signing secret (`whsec_…`): shown once, keep it */
+            secret: string;
+        };
+        WebhookEndpoint: {
+            /** @example we_3kT9xYv2QmZp */
+            id: string;
+            /** @example acme */
+            ns: string;
+            /** @example https://backend.example.com/parley-events */
+            url: string;
+            events: ("member.joined" | "member.left")[];
+            /** @description Room pattern (`*` matches any run of characters); absent: every room */
+            rooms?: string;
+            /** @description False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint */
+            enabled: boolean;
+            createdAt: string;
+        };
+        WebhookEndpointRequest: {
+            /** @example https://backend.example.com/parley-events */
+            url: string;
+            /**
+             * @example [
+             *       "member.joined",
+             *       "member.left"
+             *     ]
+             */
+            events: ("member.joined" | "member.left")[];
+            /** @example support-* */
+            rooms?: string;
+            enabled?: boolean;
         };
         Tenant: {
             /** @example acme */

@@ -1,0 +1,170 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
+import { createParleyServer, verifyWebhook, type ParleyServer, type ParleyWebhookEvent } from '@parley/server';
+import type { TestClient } from '@parley/testkit';
+import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
+
+const TTL_MS = 3000;
+const SWEEP_MS = 500;
+let cluster: Cluster;
+let server: ParleyServer;
+const open: TestClient[] = [];
+
+/** A real HTTP receiver: records every request; can answer 503 ("down") or hold requests unanswered. */
+class Receiver {
+  /** Accepted requests (answered 2xx). */
+  readonly requests: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  /** Every request that arrived, answered or not. */
+  readonly attempts: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  mode: 'up' | 'down' | 'hang' = 'up';
+  readonly held: Array<() => void> = [];
+  private readonly http: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      this.attempts.push({ headers: req.headers, body });
+      if (this.mode === 'down') return void res.writeHead(503).end('down');
+      if (this.mode === 'hang') return void this.held.push(() => res.writeHead(204).end());
+      this.requests.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  url = '';
+  async start() {
+    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}/hooks`;
+  }
+  events(): ParleyWebhookEvent[] {
+    return this.requests.map((r) => JSON.parse(r.body) as ParleyWebhookEvent);
+  }
+  async until(ok: (events: ParleyWebhookEvent[]) => boolean, timeoutMs: number, what: string) {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok(this.events())) {
+      if (Date.now() > deadline) throw new Error(`receiver: ${what} not within ${timeoutMs} ms; got ${JSON.stringify(this.events().map((e) => `${e.type} ${e.data.room} ${e.data.user}`))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  async stop() {
+    this.http.closeAllConnections();
+    await new Promise((r) => this.http.close(r));
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({
+    gateways: 2,
+    env: {
+      PARLEY_PRESENCE_TTL_MS: String(TTL_MS),
+      PARLEY_PRESENCE_SWEEP_MS: String(SWEEP_MS),
+      PARLEY_LOG_LEVEL: 'warn',
+      PARLEY_DRAIN_MS: '200',
+      // Tests deliver to a receiver on loopback over plain HTTP: the operator's explicit opt-in.
+      PARLEY_WEBHOOKS_ALLOW_HTTP: 'true',
+      PARLEY_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: 'true',
+    },
+    webhooksEnv: { PARLEY_WEBHOOKS_ACK_WAIT_MS: '3000', PARLEY_WEBHOOKS_BACKOFF_BASE_MS: '100', PARLEY_WEBHOOKS_BACKOFF_CAP_MS: '1000', PARLEY_WEBHOOKS_TIMEOUT_MS: '2000' },
+  });
+  server = createParleyServer({ url: cluster.auth.url, presenceUrl: cluster.presence.url, apiKey: cluster.demoApiKey });
+}, 90_000);
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  await cluster?.stop();
+});
+
+async function member(user: string, gateway: number, rooms: string[]) {
+  const c = await connectUser(cluster.gateways[gateway]!, await mintUserToken(cluster, user), rooms);
+  open.push(c);
+  return c;
+}
+
+const summary = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => `${e.type} ${e.data.user}`);
+
+describe('webhooks', () => {
+  it('webhooks - member.joined and member.left reach the endpoint, signed per Standard Webhooks and verifiable with its library', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'hooked-*' });
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    expect(await server.listWebhooks()).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
+
+    const ann = await member('ann', 0, ['hooked-1', 'unhooked']);
+    await member('bo', 1, ['hooked-1']);
+    ann.send({ type: 'leave', room: 'hooked-1' });
+    await receiver.until((e) => summary(e, 'hooked-1').length === 3, 10_000, 'three events');
+    expect(summary(receiver.events(), 'hooked-1')).toEqual(['member.joined ann', 'member.joined bo', 'member.left ann']);
+    expect(receiver.events().filter((e) => e.data.room === 'unhooked')).toEqual([]);
+
+    for (const request of receiver.requests) {
+      const verified = new Webhook(endpoint.secret).verify(request.body, request.headers as Record<string, string>) as ParleyWebhookEvent;
+      expect(verified.id).toBe(request.headers['webhook-id']);
+      expect(verified).toMatchObject({ tenant: cluster.demoNamespace, time: expect.any(String) });
+      expect(verifyWebhook(endpoint.secret, request.body, request.headers)).toEqual(verified);
+      expect(() => new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`).verify(request.body, request.headers as Record<string, string>)).toThrow();
+    }
+    await server.deleteWebhook(endpoint.id);
+    await receiver.stop();
+  });
+
+  it('webhooks - the receiver is down, then back: every event arrives, in the room order, none lost', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'outage' });
+    receiver.mode = 'down';
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5'];
+    const clients = [];
+    for (const [i, user] of users.entries()) clients.push(await member(user, i % 2, ['outage']));
+    for (const c of clients.slice(0, 3)) c.send({ type: 'leave', room: 'outage' });
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(receiver.requests).toHaveLength(0);
+    receiver.mode = 'up';
+    await receiver.until((e) => summary(e, 'outage').length === 8, 15_000, 'eight events');
+    expect(summary(receiver.events(), 'outage')).toEqual([...users.map((u) => `member.joined ${u}`), 'member.left u1', 'member.left u2', 'member.left u3']);
+    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(8);
+    await server.deleteWebhook(endpoint.id);
+    await receiver.stop();
+  });
+
+  it('webhooks - a gateway holding the only members of a room is SIGKILLed: member.left arrives once per user, within the presence bound', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'doomed-room' });
+    const doomed = await cluster.addGateway();
+    const ghost = await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
+    await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
+    await connectUser(doomed, await mintUserToken(cluster, 'shade'), ['doomed-room']);
+    await receiver.until((e) => summary(e, 'doomed-room').length === 2, 10_000, 'two joins');
+    const killedAt = Date.now();
+    await doomed.stop('SIGKILL');
+    await ghost.closed;
+    await receiver.until((e) => summary(e, 'doomed-room').length === 4, TTL_MS + 5 * SWEEP_MS + 10_000, 'two leaves');
+    expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 5 * SWEEP_MS + 10_000);
+    await new Promise((r) => setTimeout(r, SWEEP_MS * 4));
+    expect(summary(receiver.events(), 'doomed-room').sort()).toEqual(['member.joined ghost', 'member.joined shade', 'member.left ghost', 'member.left shade']);
+    await server.deleteWebhook(endpoint.id);
+    await receiver.stop();
+  });
+
+  it('webhooks - the dispatcher is SIGKILLed mid-delivery: after its restart the event arrives, with the same webhook-id', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined'], rooms: 'crash-room' });
+    receiver.mode = 'hang';
+    await member('cara', 0, ['crash-room']);
+    // The delivery is in flight (held unanswered) when the dispatcher dies.
+    const deadline = Date.now() + 10_000;
+    while (receiver.held.length === 0) {
+      if (Date.now() > deadline) throw new Error('no delivery attempt reached the receiver');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const firstAttemptId = receiver.attempts[0]!.headers['webhook-id'];
+    await cluster.webhooks!.stop('SIGKILL');
+    receiver.mode = 'up';
+    await cluster.webhooks!.start();
+    await receiver.until((e) => summary(e, 'crash-room').length >= 1, 20_000, 'the redelivered event');
+    expect(receiver.requests.map((r) => r.headers['webhook-id'])).toEqual([firstAttemptId]);
+    await server.deleteWebhook(endpoint.id);
+    await receiver.stop();
+  });
+});

@@ -1,0 +1,29 @@
+import { Webhook } from 'standardwebhooks';
+import type { components } from './generated/auth-api.ts';
+
+export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
+export type CreatedWebhookEndpoint = components['schemas']['CreatedWebhookEndpoint'];
+export type WebhookEndpointRequest = components['schemas']['WebhookEndpointRequest'];
+
+/** What Parley POSTs to a webhook endpoint (the body, once verified). */
+export interface ParleyWebhookEvent {
+  /** Also the `webhook-id` header: the same on every retry; use it to ignore repeats. */
+  id: string;
+  type: 'member.joined' | 'member.left';
+  /** When Parley recorded the event (ISO 8601). */
+  time: string;
+  tenant: string;
+  data: { room: string; user: string };
+}
+
+/**
+ * Checks a webhook request's Standard Webhooks signature (`webhook-id`, `webhook-timestamp`,
+ * `webhook-signature`) against the endpoint's secret and returns the event; throws when the
+ * signature is wrong or the timestamp is more than 5 minutes off. Pass the raw body, unparsed.
+ */
+export function verifyWebhook(secret: string, rawBody: string | Uint8Array, headers: Record<string, string | string[] | undefined> | Headers): ParleyWebhookEvent {
+  const flat: Record<string, string> = {};
+  if (headers instanceof Headers) headers.forEach((value, name) => (flat[name] = value));
+  else for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  return new Webhook(secret).verify(rawBody, flat) as ParleyWebhookEvent;
+}

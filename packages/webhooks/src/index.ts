@@ -1,0 +1,8 @@
+export { WEBHOOK_EVENT_TYPES, eventFromPresenceMessage, orderKey, type WebhookEvent, type WebhookEventType } from './events.ts';
+export { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, wants, type EndpointInput, type WebhookEndpoint } from './endpoint.ts';
+export { createMemoryEndpointStore, type EndpointStore } from './endpoint-store.ts';
+export { createKvEndpointStore, ENDPOINTS_BUCKET } from './kv-endpoint-store.ts';
+export { isNonPublicAddress, refusalOf, STRICT_URL_POLICY, urlPolicyFromEnv, type UrlPolicy } from './url-policy.ts';
+export { deliver, MAX_RESPONSE_BYTES, type DeliveryOptions, type DeliveryResult } from './delivery.ts';
+export { createDispatcher, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_RETRY_PERIOD_MS, DispatcherStopped, type Dispatcher, type DispatcherObserver, type DispatcherOptions } from './dispatcher.ts';
+export { createJetStreamEventSource, DISPATCHER_CONSUMER, EVENT_SUBJECTS, EVENTS_STREAM, type EventSource, type JetStreamEventSourceOptions } from './jetstream-event-source.ts';

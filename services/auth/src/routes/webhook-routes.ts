@@ -1,0 +1,110 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { ParleyError } from '@parley/protocol';
+import { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, refusalOf, WEBHOOK_EVENT_TYPES, type EndpointStore, type UrlPolicy } from '@parley/webhooks';
+import { requireApiKey } from './credentials.ts';
+import type { AuthEnv, RouteDeps } from './route-context.ts';
+import { errorResponses, namespaceSchema } from './schemas.ts';
+
+/** Where a tenant's webhook endpoints are kept, and which URLs the operator allows. */
+export interface WebhookRouteDeps {
+  endpoints: EndpointStore;
+  policy: UrlPolicy;
+}
+
+const endpointSchema = z
+  .object({
+    id: z.string().openapi({ example: 'we_3kT9xYv2QmZp' }),
+    ns: namespaceSchema,
+    url: z.string().openapi({ example: 'https://backend.example.com/parley-events' }),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+    rooms: z.string().optional().openapi({ description: 'Room pattern (`*` matches any run of characters); absent: every room' }),
+    enabled: z.boolean().openapi({ description: 'False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint' }),
+    createdAt: z.string(),
+  })
+  .openapi('WebhookEndpoint');
+const createdEndpointSchema = endpointSchema
+  .extend({ secret: z.string().openapi({ description: 'Standard Webhooks signing secret (`whsec_…`): shown once, keep it' }) })
+  .openapi('CreatedWebhookEndpoint');
+const endpointRequestSchema = z
+  .object({
+    url: z.string().max(2048).openapi({ example: 'https://backend.example.com/parley-events' }),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).openapi({ example: ['member.joined', 'member.left'] }),
+    rooms: z.string().optional().openapi({ example: 'support-*' }),
+    enabled: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('WebhookEndpointRequest');
+const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'we_3kT9xYv2QmZp' }) });
+
+/**
+ * A tenant's own webhook endpoints, managed with its API key. Events are signed per Standard
+ * Webhooks with the endpoint's secret, which only the creating answer shows.
+ */
+export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, webhooks: WebhookRouteDeps | undefined): void {
+  const common = { security: [{ ApiKey: [] }], middleware: [requireApiKey(deps)], tags: ['webhooks'] };
+  const store = () => {
+    if (!webhooks) throw new ParleyError('unavailable', 'webhooks are not available here: auth runs without JetStream (NATS_URL with JetStream enabled)');
+    return webhooks;
+  };
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/v1/webhooks',
+      summary: 'Register a webhook endpoint',
+      description: `Parley POSTs the chosen events to \`url\`, signed per Standard Webhooks (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). \`url\` must be https and resolve to a public address unless the operator allows otherwise. At most ${MAX_ENDPOINTS_PER_TENANT} endpoints per tenant.`,
+      request: { body: { content: { 'application/json': { schema: endpointRequestSchema } }, required: true } },
+      responses: {
+        201: { description: 'Created; the answer holds the signing secret, once', content: { 'application/json': { schema: createdEndpointSchema } } },
+        ...errorResponses(400, 401, 409, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { endpoints, policy } = store();
+      const ns = c.get('ns');
+      const parsed = endpointInputSchema.safeParse(c.req.valid('json'));
+      if (!parsed.success) throw new ParleyError('bad_frame', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      const refusal = await refusalOf(parsed.data.url, policy);
+      if (refusal) throw new ParleyError('webhook_url_refused', `the webhook URL is not allowed: ${refusal}`);
+      if ((await endpoints.list(ns)).length >= MAX_ENDPOINTS_PER_TENANT) throw new ParleyError('too_many_webhooks', `a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} webhook endpoints`);
+      const endpoint = newEndpoint(ns, parsed.data, new Date(deps.now()));
+      await endpoints.put(endpoint);
+      deps.logger.info({ ns, endpoint: endpoint.id, events: endpoint.events }, 'webhook endpoint registered');
+      return c.json({ ...publicEndpoint(endpoint), secret: endpoint.secret }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/v1/webhooks',
+      summary: "The tenant's webhook endpoints (without secrets)",
+      responses: {
+        200: { description: 'Oldest first', content: { 'application/json': { schema: z.object({ endpoints: z.array(endpointSchema) }) } } },
+        ...errorResponses(401, 429, 503),
+      },
+    }),
+    async (c) => c.json({ endpoints: (await store().endpoints.list(c.get('ns'))).map(publicEndpoint) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'delete',
+      path: '/v1/webhooks/{id}',
+      summary: 'Remove a webhook endpoint',
+      description: 'Events not yet delivered to it are dropped.',
+      request: { params: idParam },
+      responses: { 204: { description: 'Removed' }, ...errorResponses(401, 404, 429, 503) },
+    }),
+    async (c) => {
+      const ns = c.get('ns');
+      const { id } = c.req.valid('param');
+      if (!(await store().endpoints.delete(ns, id))) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
+      deps.logger.info({ ns, endpoint: id }, 'webhook endpoint removed');
+      return c.body(null, 204);
+    },
+  );
+}

@@ -1,0 +1,49 @@
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { openBus } from '@parley/bus';
+import { createLogger, createMetricsRegistry, registerBusMetrics } from '@parley/observability';
+import { createDispatcher, createJetStreamEventSource, createKvEndpointStore } from '@parley/webhooks';
+import { readWebhooksConfig } from './config.ts';
+import { createDispatcherObserver } from './metrics.ts';
+
+const config = readWebhooksConfig(process.env);
+const logger = createLogger('webhooks', { level: config.logLevel });
+const registry = createMetricsRegistry('webhooks');
+
+const { bus, nats } = await openBus({ natsUrl: config.natsUrl, name: `webhooks-${config.instanceId}`, logger });
+if (!nats) throw new Error('NATS_URL is required');
+registerBusMetrics(registry, bus);
+const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas });
+const dispatcher = createDispatcher({
+  endpoints,
+  policy: config.policy,
+  retryPeriodMs: config.retryPeriodMs,
+  backoffBaseMs: config.backoffBaseMs,
+  backoffCapMs: config.backoffCapMs,
+  timeoutMs: config.timeoutMs,
+  observer: createDispatcherObserver(registry, logger),
+});
+const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
+await source.start((event) => dispatcher.handle(event));
+
+let stopping = false;
+const app = new Hono();
+app.get('/healthz', (c) => c.json({ ok: true }));
+app.get('/readyz', (c) => (stopping || bus.state !== 'connected' ? c.json({ ready: false, bus: bus.state }, 503) : c.json({ ready: true })));
+app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info({ port: info.port, ...config.policy, retryPeriodMs: config.retryPeriodMs }, `webhooks dispatcher listening on http://${config.host}:${info.port}`);
+});
+
+const shutdown = async (signal: NodeJS.Signals) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  logger.info({ signal }, 'shutting down: events in progress are left unacknowledged and go to another dispatcher');
+  dispatcher.stop();
+  await source.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.allSettled([bus.close(), endpoints.close()]);
+  process.exit(0);
+};
+process.on('SIGTERM', (s) => void shutdown(s));
+process.on('SIGINT', (s) => void shutdown(s));
