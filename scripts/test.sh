@@ -20,8 +20,8 @@ check_result() { # name, exit code
 echo "[test] type check (tsc -b)"
 npx tsc -b; check_result "type check" $?
 
-echo "[test] tools: helm, kubeconform, k6 and the Kubernetes schemas (built once with go install, then cached)"
-for tool in helm kubeconform k6; do
+echo "[test] tools: helm, kubeconform, k6, prometheus/promtool and the Kubernetes schemas (built once with go install, then cached)"
+for tool in helm kubeconform k6 prometheus; do
   scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
 done
 deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
