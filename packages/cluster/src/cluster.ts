@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNats, startNatsCluster, startRedis, type NatsCluster, type NatsProcess, type ServerProcess } from '@parley/testkit';
+import { startPrometheus, type PrometheusProcess, type ScrapeTarget } from './prometheus.ts';
 import { ServiceProcess, productionCommand } from './service-process.ts';
 
 export interface ClusterOptions {
@@ -14,7 +15,7 @@ export interface ClusterOptions {
   natsServers?: number;
   /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
   output?: 'inherit' | string;
-  /** First gateway port; auth is base+10, presence base+11. @default 0: free ports */
+  /** First gateway port; auth is base+10, presence base+11, Prometheus base+12. @default 0: free ports */
   basePort?: number;
   demoNamespace?: string;
   /** @default $PARLEY_DEMO_API_KEY, else generated */
@@ -27,6 +28,8 @@ export interface ClusterOptions {
   gatewayEnv?: Record<string, string>;
   /** Environment for one gateway (1-based), after `gatewayEnv`; given every NATS server URL (to place a gateway on one). */
   gatewayEnvFor?: (index: number, natsUrls: string[]) => Record<string, string>;
+  /** Start a real Prometheus (port base+12) scraping every Parley process, with the chart's alert rules. */
+  prometheus?: { scrapeInterval?: string; evaluationInterval?: string };
 }
 
 export interface Cluster {
@@ -38,6 +41,8 @@ export interface Cluster {
   auth: ServiceProcess;
   presence: ServiceProcess;
   gateways: ServiceProcess[];
+  /** When `prometheus` was asked for. */
+  prometheus: PrometheusProcess | undefined;
   demoNamespace: string;
   demoApiKey: string;
   adminToken: string;
@@ -130,6 +135,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   for (let i = 0; i < (options.gateways ?? DEFAULT_CLUSTER_GATEWAYS); i++) await makeGateway();
   await Promise.all([presence.start(), ...gateways.map((g) => g.start())]);
 
+  const scrapeTargets = (): ScrapeTarget[] => [
+    ...gateways.map((g) => ({ job: 'gateway', pod: g.name, url: g.url })),
+    { job: 'auth', pod: auth.name, url: auth.url },
+    { job: 'presence', pod: presence.name, url: presence.url },
+  ];
+  const prometheus = options.prometheus
+    ? await startPrometheus({ ...options.prometheus, targets: scrapeTargets(), port: await port(12), output: logDir ? join(logDir, 'prometheus.log') : 'ignore' })
+    : undefined;
+
   return {
     nats,
     natsCluster,
@@ -137,6 +151,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     auth,
     presence,
     gateways,
+    prometheus,
     demoNamespace,
     demoApiKey,
     adminToken,
@@ -145,9 +160,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async addGateway() {
       const gateway = await makeGateway();
       await gateway.start();
+      prometheus?.setTargets(scrapeTargets());
       return gateway;
     },
     async stop() {
+      await prometheus?.stop();
       await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
       for (const p of [...gateways, presence, auth]) p.closeLog();
       await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop()]);
