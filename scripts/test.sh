@@ -55,8 +55,9 @@ if [ $# -gt 0 ]; then
 else
   echo "[test] vitest (everything but the load guard, files in parallel)"
   vitest test-results/vitest.json --exclude 'loadtest/test/**'
-  # The throughput, latency and memory guards measure: they run alone, one file at a time.
-  echo "[test] vitest: the load guard, alone"
+  # The throughput, latency and memory guards measure, and the k6 runs (the guard, the dashboards
+  # against Prometheus) load the machine: they run alone, one file at a time.
+  echo "[test] vitest: the load guard and the dashboards under k6 load, alone"
   vitest test-results/guard.json loadtest/test --no-file-parallelism
 fi
 
