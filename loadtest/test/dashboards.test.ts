@@ -59,6 +59,7 @@ interface PanelQuery {
   where: string;
   panelType: string;
   expr: string;
+  legend: string;
 }
 interface QueryResult {
   status: string;
@@ -77,7 +78,7 @@ function panelQueries(): PanelQuery[] {
     for (const panel of panels) {
       visit(uid, panel.panels);
       for (const t of panel.targets ?? []) {
-        if (t.expr) queries.push({ where: `${uid} / ${panel.title}${t.legendFormat ? ` / ${t.legendFormat}` : ''}`, panelType: panel.type ?? '', expr: t.expr });
+        if (t.expr) queries.push({ where: `${uid} / ${panel.title}${t.legendFormat ? ` / ${t.legendFormat}` : ''}`, panelType: panel.type ?? '', expr: t.expr, legend: t.legendFormat ?? '' });
       }
     }
   };
@@ -256,4 +257,32 @@ describe('dashboards against a real Prometheus', () => {
     expect(all.length).toBeGreaterThanOrEqual(9);
     expect(all.filter((r) => r.health === 'err').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
   }, 180_000);
+
+  it('dashboards - every label a legend names is on the series the query returns', async () => {
+    const missing: string[] = [];
+    for (const q of queries) {
+      const labels = [...q.legend.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1] as string);
+      if (labels.length === 0) continue;
+      for (const series of (await evaluate(q.expr)).data?.result ?? []) {
+        for (const label of labels) if (!series.metric[label]) missing.push(`${q.where}: ${label} not on ${JSON.stringify(series.metric)}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('dashboards - rate() and increase() are taken only of counters and histograms, by the types Prometheus scraped', async () => {
+    const metadata = ((await (await fetch(`${prometheus}/api/v1/metadata`)).json()) as { data: Record<string, Array<{ type: string }>> }).data;
+    const typeOf = (name: string) => metadata[name]?.[0]?.type ?? metadata[name.replace(/_(bucket|count|sum)$/, '')]?.[0]?.type ?? 'unknown';
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const q of queries) {
+      for (const m of q.expr.matchAll(/\b(?:rate|irate|increase)\(\s*(parley_[a-z0-9_]+)/g)) {
+        checked++;
+        const type = typeOf(m[1] as string);
+        if (type !== 'counter' && type !== 'histogram') wrong.push(`${q.where}: ${m[1]} is a ${type}`);
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
+    expect(wrong).toEqual([]);
+  });
 });
