@@ -25,7 +25,8 @@ const SCRAPE_INTERVAL = '1s';
 const RATE_INTERVAL = '3m';
 /** Small enough that a resume from the first message of a room is past retention (history_gap). */
 const HISTORY_PER_ROOM = 5;
-const CHAT_LOAD = { DURATION: '6s', USERS: '40', SESSION_S: '3', CHAT_MS: '500', PRESENCE_MS: '700', DIRECT_MS: '600' };
+/** The guard's chat-mix smoke load; latency is not what this test is about (the machine is shared). */
+const CHAT_LOAD = { DURATION: '6s', USERS: '40', SESSION_S: '3', CHAT_MS: '500', PRESENCE_MS: '700', DIRECT_MS: '600', P99_MS: '5000', PRESENCE_P95_MS: '5000' };
 
 /**
  * Metrics whose series appear only when something happens, and what. A time-series panel on them
@@ -224,7 +225,7 @@ describe('dashboards against a real Prometheus', () => {
     const before = await gatewaySum('parley_gateway_slow_consumer_closes_total');
     const big = 'x'.repeat(48_000);
     for (let sent = 0; (await gatewaySum('parley_gateway_slow_consumer_closes_total')) === before; sent++) {
-      expect(sent, 'direct messages sent without a slow-consumer close').toBeLessThan(2_000);
+      expect(sent, 'batches of direct messages sent without a slow-consumer close').toBeLessThan(200);
       for (let i = 0; i < 10; i++) expect((await sender.request({ type: 'direct', to: 'slow', data: big })).type).toBe('ack');
     }
     slow.ws.resume();
