@@ -175,7 +175,7 @@ describe('dashboards against a real Prometheus', () => {
     rmSync(logDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('dashboards - the dashboards hold panel queries, and every one names a metric or is listed with its event', () => {
+  it('dashboards - every panel query names a Parley metric, and every metric listed as waiting for an event is queried by a panel', () => {
     expect(dashboards.length).toBeGreaterThanOrEqual(3);
     expect(queries.length).toBeGreaterThan(50);
     for (const q of queries) expect(q.expr, q.where).toMatch(/\bparley_[a-z_]+/);
