@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/ensure-tool.sh helm|k6|kubeconform
+# scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool
 #
 # Makes sure a pinned Go-built tool is in $PARLEY_TOOLS_BIN and prints its path on stdout.
+# `prometheus` and `promtool` are one build (both commands of the Prometheus module).
 # When the binary is missing (or was built from another version) it is built with
 # `go install <module>@<pinned version>` from the Go module proxy, statically (CGO_ENABLED=0), so
 # the same binary runs on the host and inside ./parley's userland. What it installs is logged on
@@ -24,20 +25,34 @@ K6_MODULE=go.k6.io/k6
 K6_VERSION=v1.8.1
 KUBECONFORM_MODULE=github.com/yannh/kubeconform/cmd/kubeconform
 KUBECONFORM_VERSION=v0.8.0
+# Prometheus 3.16.0 (its Go module is tagged v0.316.0). Built with the tags of its own Makefile's
+# minimal build: netgo, and remove_all_sd (no cloud service discovery; static and file targets are
+# all Parley's local uses need). Its web UI is not in the module (npm builds it), so this build
+# serves the HTTP API only.
+PROMETHEUS_MODULE=github.com/prometheus/prometheus
+PROMETHEUS_VERSION=v0.316.0
+PROMETHEUS_RELEASE=3.16.0
+PROMETHEUS_LDFLAGS="-X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE -X github.com/prometheus/common/version.Branch=HEAD"
 
 say() { printf '[ensure-tool] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: scripts/ensure-tool.sh helm|k6|kubeconform"
+[ $# -eq 1 ] || die "usage: scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool"
 tool=$1
 ldflags="-s -w"
+# build: the name of the build (its stamp and lock); packages: the module's commands it installs
+# (empty: the module path is the command); tags: Go build tags.
+build=$tool packages="" tags=""
 case "$tool" in
   helm) module=$HELM_MODULE version=$HELM_VERSION ldflags+=" $HELM_LDFLAGS" ;;
   k6) module=$K6_MODULE version=$K6_VERSION ;;
   kubeconform) module=$KUBECONFORM_MODULE version=$KUBECONFORM_VERSION ;;
+  prometheus|promtool)
+    build=prometheus module=$PROMETHEUS_MODULE version=$PROMETHEUS_VERSION ldflags+=" $PROMETHEUS_LDFLAGS"
+    packages="cmd/prometheus cmd/promtool" tags="netgo,remove_all_sd" ;;
   --versions)
-    printf 'helm %s\nk6 %s\nkubeconform %s\n' "$HELM_VERSION" "$K6_VERSION" "$KUBECONFORM_VERSION"; exit 0 ;;
-  *) die "unknown tool '$tool' (known: helm, k6, kubeconform)" ;;
+    printf 'helm %s\nk6 %s\nkubeconform %s\nprometheus %s\n' "$HELM_VERSION" "$K6_VERSION" "$KUBECONFORM_VERSION" "$PROMETHEUS_VERSION"; exit 0 ;;
+  *) die "unknown tool '$tool' (known: helm, k6, kubeconform, prometheus, promtool)" ;;
 esac
 
 tools_bin=${PARLEY_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools/bin}
@@ -45,10 +60,20 @@ tools_root=$(dirname "$tools_bin")
 bin="$tools_bin/$tool"
 mkdir -p "$tools_bin"
 
-# A stamp beside the binary records how it was built; another version or other flags rebuild it.
-stamp="$tools_bin/.$tool.recipe"
-recipe="$module@$version $ldflags"
-is_current() { [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ]; }
+targets=("$module@$version")
+binaries=("$bin")
+if [ -n "$packages" ]; then
+  targets=() binaries=()
+  for pkg in $packages; do targets+=("$module/$pkg@$version"); binaries+=("$tools_bin/${pkg##*/}"); done
+fi
+
+# A stamp beside the binaries records how they were built; another version or other flags rebuild them.
+stamp="$tools_bin/.$build.recipe"
+recipe="$module@$version $ldflags${tags:+ tags=$tags}${packages:+ packages=$packages}"
+is_current() {
+  for b in "${binaries[@]}"; do [ -x "$b" ] || return 1; done
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ]
+}
 
 if is_current; then printf '%s\n' "$bin"; exit 0; fi
 
@@ -58,19 +83,19 @@ if ! command -v go >/dev/null 2>&1; then
   die "$tool $version is missing and no Go toolchain is on PATH to build it"
 fi
 
-exec 9>"$tools_bin/.$tool.lock"
+exec 9>"$tools_bin/.$build.lock"
 flock 9
 if ! is_current; then
   export GOPATH=${GOPATH:-$tools_root/go}
   export GOCACHE=${GOCACHE:-$tools_root/go-build}
   export GOBIN=$tools_bin
   export CGO_ENABLED=0
-  say "installing $tool: go install $module@$version (GOBIN=$tools_bin, $(go version | awk '{print $3}'))"
+  say "installing $build: go install ${targets[*]} (GOBIN=$tools_bin, $(go version | awk '{print $3}'))"
   started=$(date +%s)
   rm -f "$stamp"
-  (cd / && go install -trimpath -ldflags="$ldflags" "$module@$version") >&2 \
-    || die "go install $module@$version failed"
+  (cd / && go install -trimpath -tags="$tags" -ldflags="$ldflags" "${targets[@]}") >&2 \
+    || die "go install ${targets[*]} failed"
   printf '%s' "$recipe" > "$stamp"
-  say "installed $tool $version in $(( $(date +%s) - started ))s: $bin"
+  say "installed $build $version in $(( $(date +%s) - started ))s: $bin"
 fi
 printf '%s\n' "$bin"

@@ -20,8 +20,8 @@ check_result() { # name, exit code
 echo "[test] type check (tsc -b)"
 npx tsc -b; check_result "type check" $?
 
-echo "[test] tools: helm, kubeconform, k6 and the Kubernetes schemas (built once with go install, then cached)"
-for tool in helm kubeconform k6; do
+echo "[test] tools: helm, kubeconform, k6, prometheus/promtool and the Kubernetes schemas (built once with go install, then cached)"
+for tool in helm kubeconform k6 prometheus; do
   scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
 done
 deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
@@ -55,8 +55,9 @@ if [ $# -gt 0 ]; then
 else
   echo "[test] vitest (everything but the load guard, files in parallel)"
   vitest test-results/vitest.json --exclude 'loadtest/test/**'
-  # The throughput, latency and memory guards measure: they run alone, one file at a time.
-  echo "[test] vitest: the load guard, alone"
+  # The throughput, latency and memory guards measure, and the k6 runs (the guard, the dashboards
+  # against Prometheus) load the machine: they run alone, one file at a time.
+  echo "[test] vitest: the load guard and the dashboards under k6 load, alone"
   vitest test-results/guard.json loadtest/test --no-file-parallelism
 fi
 

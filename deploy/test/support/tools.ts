@@ -21,7 +21,7 @@ function runScript(script: string, args: string[]): string {
 }
 
 /** Path of a pinned Go-built tool, built on first use by scripts/ensure-tool.sh. */
-export function ensureTool(tool: 'helm' | 'kubeconform' | 'k6'): string {
+export function ensureTool(tool: 'helm' | 'kubeconform' | 'k6' | 'prometheus' | 'promtool'): string {
   return runScript('scripts/ensure-tool.sh', [tool]);
 }
 

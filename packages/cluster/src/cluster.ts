@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNats, startNatsCluster, startRedis, startRedisCluster, type NatsCluster, type NatsProcess, type RedisCluster, type ServerProcess } from '@parley/testkit';
+import { startPrometheus, type PrometheusProcess, type ScrapeTarget } from './prometheus.ts';
 import { ServiceProcess, productionCommand } from './service-process.ts';
 
 export interface ClusterOptions {
@@ -20,7 +21,7 @@ export interface ClusterOptions {
   presenceRedisClusterNodes?: number;
   /** 'inherit' prints prefixed lines; a folder gets one log file per process. @default a temporary folder */
   output?: 'inherit' | string;
-  /** First gateway port; auth is base+10, presence base+11, webhooks base+12. @default 0: free ports */
+  /** First gateway port; auth is base+10, presence base+11, Prometheus base+12, webhooks base+13. @default 0: free ports */
   basePort?: number;
   demoNamespace?: string;
   /** @default $PARLEY_DEMO_API_KEY, else generated */
@@ -33,6 +34,8 @@ export interface ClusterOptions {
   gatewayEnv?: Record<string, string>;
   /** Environment for one gateway (1-based), after `gatewayEnv`; given every NATS server URL (to place a gateway on one). */
   gatewayEnvFor?: (index: number, natsUrls: string[]) => Record<string, string>;
+  /** Start a real Prometheus (port base+12) scraping every Parley process, with the chart's alert rules. */
+  prometheus?: { scrapeInterval?: string; evaluationInterval?: string };
 }
 
 export interface Cluster {
@@ -49,6 +52,8 @@ export interface Cluster {
   gateways: ServiceProcess[];
   /** The webhook dispatcher, unless `webhooks: false` or no JetStream. */
   webhooks: ServiceProcess | undefined;
+  /** When `prometheus` was asked for. */
+  prometheus: PrometheusProcess | undefined;
   demoNamespace: string;
   demoApiKey: string;
   adminToken: string;
@@ -118,7 +123,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
 
-  const webhooksPort = await port(12);
+  const webhooksPort = await port(13);
   const webhooks =
     (options.webhooks ?? jetstream) && jetstream
       ? new ServiceProcess({
@@ -156,6 +161,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   for (let i = 0; i < (options.gateways ?? DEFAULT_CLUSTER_GATEWAYS); i++) await makeGateway();
   await Promise.all([presence.start(), ...gateways.map((g) => g.start()), webhooks?.start()]);
 
+  const scrapeTargets = (): ScrapeTarget[] => [
+    ...gateways.map((g) => ({ job: 'gateway', pod: g.name, url: g.url })),
+    { job: 'auth', pod: auth.name, url: auth.url },
+    { job: 'presence', pod: presence.name, url: presence.url },
+    ...(webhooks ? [{ job: 'webhooks', pod: webhooks.name, url: webhooks.url }] : []),
+  ];
+  const prometheus = options.prometheus
+    ? await startPrometheus({ ...options.prometheus, targets: scrapeTargets(), port: await port(12), output: logDir ? join(logDir, 'prometheus.log') : 'ignore' })
+    : undefined;
+
   return {
     nats,
     natsCluster,
@@ -165,6 +180,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     presence,
     gateways,
     webhooks,
+    prometheus,
     demoNamespace,
     demoApiKey,
     adminToken,
@@ -173,9 +189,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async addGateway() {
       const gateway = await makeGateway();
       await gateway.start();
+      prometheus?.setTargets(scrapeTargets());
       return gateway;
     },
     async stop() {
+      await prometheus?.stop();
       const processes = [...gateways, presence, auth, ...(webhooks ? [webhooks] : [])];
       await Promise.allSettled(processes.map((p) => p.stop('SIGTERM')));
       for (const p of processes) p.closeLog();

@@ -7,6 +7,8 @@ import { REPO_ROOT } from './service-process.ts';
 const gateways = Number(process.env.PARLEY_CLUSTER_GATEWAYS ?? DEFAULT_CLUSTER_GATEWAYS);
 /** 0 lets the kernel choose every port. */
 const basePort = Number(process.env.PARLEY_CLUSTER_BASE_PORT ?? 8080);
+/** PARLEY_CLUSTER_PROMETHEUS=1: a real Prometheus beside the cluster (built once by scripts/ensure-tool.sh). */
+const withPrometheus = ['1', 'true'].includes(process.env.PARLEY_CLUSTER_PROMETHEUS ?? '');
 const adminTokenFromEnv = process.env.PARLEY_ADMIN_TOKEN;
 if (adminTokenFromEnv !== undefined && adminTokenFromEnv.length < 16) {
   console.error('PARLEY_ADMIN_TOKEN must be at least 16 characters long');
@@ -18,7 +20,17 @@ const cluster = await startCluster({
   output: 'inherit',
   env: { PARLEY_DRAIN_MS: process.env.PARLEY_DRAIN_MS ?? '2000' },
   ...(adminTokenFromEnv && { adminToken: adminTokenFromEnv }),
+  ...(withPrometheus && { prometheus: {} }),
 });
+
+// Written before the banner: whoever waits for the banner can read it.
+const stateFile = process.env.PARLEY_CLUSTER_FILE ?? join(REPO_ROOT, '.data', 'cluster.json');
+mkdirSync(dirname(stateFile), { recursive: true });
+writeFileSync(
+  stateFile,
+  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey, ...(cluster.prometheus && { prometheus: cluster.prometheus.url }) }, null, 2),
+  { mode: 0o600 },
+);
 
 const lines = [
   ['nats', cluster.nats.url],
@@ -27,19 +39,12 @@ const lines = [
   ['presence', cluster.presence.url],
   ...(cluster.webhooks ? [['webhooks', cluster.webhooks.url]] : []),
   ...cluster.gateways.map((g) => [g.name, `${g.url.replace('http', 'ws')}/v1/ws`]),
+  ...(cluster.prometheus ? [['prometheus', `${cluster.prometheus.url}   (HTTP API: /api/v1/query?query=…, /api/v1/alerts; no web UI)`]] : []),
 ];
 console.log('\nParley cluster is up:');
 for (const [name, url] of lines) console.log(`  ${name!.padEnd(10)} ${url}`);
 const adminTokenLine = adminTokenFromEnv ? 'from PARLEY_ADMIN_TOKEN' : `${cluster.adminToken}   (generated now; set PARLEY_ADMIN_TOKEN to choose it)`;
 console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${adminTokenLine}\n\nCtrl-C stops everything.`);
-
-const stateFile = process.env.PARLEY_CLUSTER_FILE ?? join(REPO_ROOT, '.data', 'cluster.json');
-mkdirSync(dirname(stateFile), { recursive: true });
-writeFileSync(
-  stateFile,
-  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey }, null, 2),
-  { mode: 0o600 },
-);
 
 let stopping = false;
 const stop = async () => {

@@ -40,4 +40,54 @@ describe('npm run cluster', () => {
     }
     expect(await exited).toBe(0);
   }, 90_000);
+
+  it('npm run cluster - PARLEY_CLUSTER_PROMETHEUS=1 starts a Prometheus that scrapes every process and loads the chart\'s alert rules', async () => {
+    const stateFile = join(work, 'cluster-prometheus.json');
+    const child = spawn('npm', ['run', 'cluster'], {
+      cwd: ROOT,
+      env: { ...process.env, PARLEY_CLUSTER_PROMETHEUS: '1', PARLEY_CLUSTER_BASE_PORT: '0', PARLEY_CLUSTER_GATEWAYS: '2', PARLEY_CLUSTER_FILE: stateFile, PARLEY_DRAIN_MS: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      // The first run builds Prometheus (scripts/ensure-tool.sh): minutes, once per machine.
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the cluster did not come up within 15 min:\n${output}`)), 15 * 60_000);
+        child.stdout.on('data', () => output.includes('Ctrl-C stops everything') && (clearTimeout(timer), resolve()));
+        void exited.then((code) => (clearTimeout(timer), reject(new Error(`npm run cluster exited ${code}:\n${output}`))));
+      });
+      const { prometheus, gateways, auth, presence } = JSON.parse(readFileSync(stateFile, 'utf8')) as { prometheus: string; gateways: string[]; auth: string; presence: string };
+      expect(output).toContain(`prometheus ${prometheus}`);
+      const api = async <T>(path: string) => ((await (await fetch(`${prometheus}${path}`)).json()) as { status: string; data: T }).data;
+
+      // Every Parley process is a target, with the job and pod labels the chart's ServiceMonitors give, and answers.
+      const expected = [...gateways.map((url, i) => ['gateway', `gateway-${i + 1}`, url] as const), ['auth', 'auth', auth] as const, ['presence', 'presence', presence] as const]
+        .map(([job, pod, url]) => `${job} ${pod} ${new URL(url).host} up`)
+        .sort();
+      type Targets = { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
+      const seen = async () => (await api<Targets>('/api/v1/targets')).activeTargets.map((t) => `${t.labels.job} ${t.labels.pod} ${t.labels.instance} ${t.health}`).sort();
+      const deadline = Date.now() + 30_000;
+      let targets = await seen();
+      while (JSON.stringify(targets) !== JSON.stringify(expected) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        targets = await seen();
+      }
+      expect(targets).toEqual(expected);
+      type Query = { result: Array<{ metric: Record<string, string> }> };
+      expect((await api<Query>('/api/v1/query?query=parley_bus_connected')).result.map((r) => r.metric.service).sort()).toEqual(['auth', 'gateway', 'gateway', 'presence']);
+
+      // The chart's alert rules are loaded and evaluate without error.
+      type Rules = { groups: Array<{ rules: Array<{ name: string; health: string; type: string }> }> };
+      const rules = (await api<Rules>('/api/v1/rules')).groups.flatMap((g) => g.rules);
+      expect(rules.filter((r) => r.type === 'alerting').length).toBeGreaterThanOrEqual(9);
+      expect(rules.map((r) => r.name)).toContain('ParleyGatewaysNotReady');
+      expect(rules.filter((r) => r.health === 'err').map((r) => r.name)).toEqual([]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  }, 16 * 60_000);
 });

@@ -101,9 +101,11 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   const feeds = deps.history
     ? createHistoryFeeds(deps.history, deps.fanout, {
         logger,
-        delivered: (bytes) => {
+        delivered: (bytes, publishedAt) => {
           metrics.deliveries.labels('history').inc();
           metrics.deliveredBytes.labels('history').inc(bytes);
+          // Room messages of history tenants reach members through the feed, not the bus.
+          if (publishedAt !== undefined) metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
         },
       })
     : undefined;

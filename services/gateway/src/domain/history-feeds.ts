@@ -1,6 +1,6 @@
 import { withSeq, type HistoryFollower, type HistoryStore } from '@parley/history';
 import type { Logger } from '@parley/observability';
-import { subjects } from '@parley/protocol';
+import { roomMessageTimestamp, subjects } from '@parley/protocol';
 import type { Fanout } from './hub.ts';
 
 /** Called with each message a feed delivers, after it was fanned out to the feed's topic. */
@@ -42,7 +42,12 @@ export const historyTopic = (ns: string, room: string) => `h:${subjects.room(ns,
  * follows the same stored log, members see the same order and the same seqs on every gateway.
  * Taps let a resuming member see messages that arrive while it replays (see `RoomCatchUp`).
  */
-export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options: { logger: Logger; delivered?(bytes: number): void }) {
+export function createHistoryFeeds(
+  store: HistoryStore,
+  fanout: Fanout,
+  /** `delivered` gets each fanned-out message's size and its publish time (the frame's `ts`). */
+  options: { logger: Logger; delivered?(bytes: number, publishedAt: number | undefined): void },
+) {
   const entries = new Map<string, Entry>();
 
   const stop = (entry: Entry) => {
@@ -81,7 +86,7 @@ export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options:
           const bytes = withSeq(m.data, m.seq);
           fanout.publish(topic, bytes);
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
-          options.delivered?.(bytes.byteLength);
+          options.delivered?.(bytes.byteLength, roomMessageTimestamp(m.data));
         },
         error(error) {
           options.logger.warn({ err: error, ns }, 'history feed of a room stopped; its members are told to rejoin');

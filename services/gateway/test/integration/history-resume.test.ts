@@ -12,13 +12,15 @@ describe.each(['jetstream', 'memory'] as const)('resume on %s', (backendName) =>
   let backend: HistoryBackend;
   let first: string;
   let second: string;
+  let secondGateway: Awaited<ReturnType<HistoryBackend['gateway']>>;
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
     keys = await createTestKeys();
     backend = await startHistoryBackend(backendName, keys);
     first = (await backend.gateway()).wsUrl;
-    second = (await backend.gateway()).wsUrl;
+    secondGateway = await backend.gateway();
+    second = secondGateway.wsUrl;
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -67,5 +69,19 @@ describe.each(['jetstream', 'memory'] as const)('resume on %s', (backendName) =>
     expect(seqsOf(a, 'both')).toEqual(seqsOf(b, 'both'));
     expect([...seqsOf(a, 'both')].sort((x, y) => x - y)).toEqual(seqsOf(a, 'both'));
     expect(new Set(seqsOf(a, 'both'))).toEqual(new Set([...fromA, ...fromB]));
+  });
+
+  it(`resume (${backendName}) - room messages that reach members through the history feed are timed in the delivery latency histogram`, async () => {
+    const count = async () => {
+      const line = (await secondGateway.registry.metrics()).split('\n').find((l) => l.startsWith('parley_gateway_delivery_latency_seconds_count'));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await count();
+    const a = await connect(first, 'ada');
+    const b = await connect(second, 'bob');
+    await b.request({ type: 'join', room: 'timed' });
+    await publishMany(a, 'timed', 0, 20);
+    await until(() => messagesOf(b, 'timed').length === 20, 'the 20 messages on the second gateway');
+    expect(await count()).toBe(before + 20);
   });
 });
