@@ -186,7 +186,6 @@ describe('observability - cluster', () => {
     // Tracing on, exported to a local OTLP receiver. Debug level: the most a service ever logs must still hold no secret.
     cluster = await startCluster({
       gateways: 2,
-      jetstream: false,
       output: logDir,
       env: { PARLEY_LOG_LEVEL: 'debug', PARLEY_DRAIN_MS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint },
     });
@@ -196,7 +195,7 @@ describe('observability - cluster', () => {
       apiKey: cluster.demoApiKey,
       authUrl: cluster.auth.url,
       gateways: [g1.url, g2.url],
-      services: { 'gateway-1': g1.url, 'gateway-2': g2.url, auth: cluster.auth.url, presence: cluster.presence.url },
+      services: { 'gateway-1': g1.url, 'gateway-2': g2.url, auth: cluster.auth.url, presence: cluster.presence.url, webhooks: cluster.webhooks!.url },
       subscribed: async (room) => {
         const monitor = cluster.nats.monitorUrl as string;
         const subject = subjects.room(cluster.demoNamespace, room);

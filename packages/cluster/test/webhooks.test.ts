@@ -80,6 +80,9 @@ async function member(user: string, gateway: number, rooms: string[]) {
 }
 
 const summary = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => `${e.type} ${e.data.user}`);
+/** The stream sequence in an event id (`evt_<stream epoch>_<seq>`): the order Parley recorded the room's events in. */
+const recordedOrder = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => Number(e.id.split('_').at(-1)));
+const ascending = (values: number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
 
 describe('webhooks', () => {
   it('webhooks - member.joined and member.left reach the endpoint, signed per Standard Webhooks and verifiable with its library', async () => {
@@ -91,10 +94,12 @@ describe('webhooks', () => {
 
     const ann = await member('ann', 0, ['hooked-1', 'unhooked']);
     await member('bo', 1, ['hooked-1']);
+    await ann.waitFor((f) => f.type === 'presence.join' && f.user === 'bo');
     ann.send({ type: 'leave', room: 'hooked-1' });
     await receiver.until((e) => summary(e, 'hooked-1').length === 3, 10_000, 'three events');
     expect(summary(receiver.events(), 'hooked-1')).toEqual(['member.joined ann', 'member.joined bo', 'member.left ann']);
     expect(receiver.events().filter((e) => e.data.room === 'unhooked')).toEqual([]);
+    expect(ascending(recordedOrder(receiver.events(), 'hooked-1'))).toBe(true);
 
     for (const request of receiver.requests) {
       const verified = new Webhook(endpoint.secret).verify(request.body, request.headers as Record<string, string>) as ParleyWebhookEvent;
@@ -120,7 +125,10 @@ describe('webhooks', () => {
     expect(receiver.requests).toHaveLength(0);
     receiver.mode = 'up';
     await receiver.until((e) => summary(e, 'outage').length === 8, 15_000, 'eight events');
-    expect(summary(receiver.events(), 'outage')).toEqual([...users.map((u) => `member.joined ${u}`), 'member.left u1', 'member.left u2', 'member.left u3']);
+    const delivered = summary(receiver.events(), 'outage');
+    expect([...delivered].sort()).toEqual([...users.map((u) => `member.joined ${u}`), 'member.left u1', 'member.left u2', 'member.left u3'].sort());
+    for (const u of ['u1', 'u2', 'u3']) expect(delivered.indexOf(`member.joined ${u}`)).toBeLessThan(delivered.indexOf(`member.left ${u}`));
+    expect(ascending(recordedOrder(receiver.events(), 'outage'))).toBe(true);
     expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(8);
     await server.deleteWebhook(endpoint.id);
     await receiver.stop();
