@@ -6,6 +6,7 @@ import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
 import { createPresenceApp, createSweeper, createUserTokenVerifier } from '@parley/presence';
+import { createBusEventSource, createDispatcher, createFileEndpointStore, STRICT_URL_POLICY, type UrlPolicy } from '@parley/webhooks';
 import { createDemoRoutes } from './demo.ts';
 
 export interface EmbeddedOptions {
@@ -24,6 +25,8 @@ export interface EmbeddedOptions {
   maxRevocationsPerTenant?: number;
   /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
   tracing?: TracingOptions;
+  /** Which webhook URLs tenants may register and the dispatcher may call. @default https to public addresses only */
+  webhookPolicy?: UrlPolicy;
 }
 
 export interface Embedded {
@@ -56,8 +59,25 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const demoNamespace = options.demoNamespace ?? 'demo';
   const demo = await ensureDemoTenant(store, { namespace: demoNamespace, dataDir: options.dataDir, ...(options.demoApiKey && { apiKey: options.demoApiKey }) });
 
+  // Webhooks: endpoints in the data directory, events straight from the in-memory bus (not recorded: see docs/operations.md).
+  const webhookPolicy = options.webhookPolicy ?? STRICT_URL_POLICY;
+  const webhookEndpoints = await createFileEndpointStore(options.dataDir);
+  const dispatcher = createDispatcher({ endpoints: webhookEndpoints, policy: webhookPolicy, observer: {
+    gaveUp: (endpoint, event, error) => logger.error({ ns: endpoint.ns, endpoint: endpoint.id, event: event.id, error }, 'webhook event given up after the retry period; endpoint disabled'),
+  } });
+  const webhookEvents = createBusEventSource(memoryBus);
+  await webhookEvents.start((event) => dispatcher.handle(event));
+
   const auth = createAuthApp(
-    { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry, ...(tracing.tracer && { tracer: tracing.tracer }) },
+    {
+      store,
+      keys,
+      bus,
+      logger: logger.child({ component: 'auth' }),
+      metrics: registry,
+      ...(tracing.tracer && { tracer: tracing.tracer }),
+      webhooks: { endpoints: webhookEndpoints, policy: webhookPolicy },
+    },
     {
       ...(options.adminToken && { adminToken: options.adminToken }),
       getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown',
@@ -109,9 +129,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
 
   const close = async () => {
     await sweeper.stop();
+    dispatcher.stop();
+    await webhookEvents.stop();
     await gateway.close();
     await Promise.all([auth.close(), presenceApi.close()]);
-    await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close()]);
+    await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close(), webhookEndpoints.close()]);
     await tracing.shutdown();
   };
   return {

@@ -4,6 +4,7 @@ import { createLogger, readTracingConfig } from '@parley/observability';
 import { installSignalHandlers } from '@parley/gateway';
 import { startEmbedded } from './embedded.ts';
 import { DEMO_GRANTS } from './demo.ts';
+import { urlPolicyFromEnv } from '@parley/webhooks';
 
 const config = readConfig(
   z.object({
@@ -37,6 +38,7 @@ const parley = await startEmbedded({
   ...(config.demoApiKey && { demoApiKey: config.demoApiKey }),
   ...(config.adminToken && { adminToken: config.adminToken }),
   ...(config.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: config.maxRevocationsPerTenant }),
+  webhookPolicy: urlPolicyFromEnv(process.env),
 });
 
 const keyLine = parley.demoApiKey

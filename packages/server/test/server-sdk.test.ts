@@ -1,21 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '@parley/embedded';
 import { createLogger } from '@parley/observability';
 import { connectClient, type TestClient } from '@parley/testkit';
-import { createParleyAdmin, createParleyServer, ParleyApiError, type ParleyServer } from '@parley/server';
+import { createParleyAdmin, createParleyServer, ParleyApiError, verifyWebhook, type ParleyServer, type ParleyWebhookEvent } from '@parley/server';
 
 const ADMIN = 'server-sdk-admin-token-0123456789';
 const dataDir = mkdtempSync(join(tmpdir(), 'parley-server-sdk-'));
 let parley: Embedded;
 let url: string;
 let server: ParleyServer;
+let apiKey = '';
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0 });
+  parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0, webhookPolicy: { allowHttp: true, allowPrivateAddresses: true } });
   url = `http://127.0.0.1:${parley.gateway.port}`;
 });
 afterAll(async () => {
@@ -42,6 +45,7 @@ describe('@parley/server against a real single-process Parley', () => {
     const { key } = await admin.createApiKey('sdkco');
     expect(await admin.listApiKeys('sdkco')).toHaveLength(1);
 
+    apiKey = key;
     server = createParleyServer({ url, apiKey: key });
     expect(await server.whoami()).toMatchObject({ ns: 'sdkco' });
     const alice = await connect('alice', ['lobby', 'café/au-lait']);
@@ -83,5 +87,35 @@ describe('@parley/server against a real single-process Parley', () => {
 
     const admin = createParleyAdmin({ url, adminToken: ADMIN });
     await expect(admin.getTenant('no-such-tenant')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+  });
+
+  it('server sdk - webhooks in one process: an endpoint registered through the SDK hears joins and leaves, verified with verifyWebhook, and outlives a restart', async () => {
+    const received: Array<{ body: string; headers: Record<string, string | string[] | undefined> }> = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => (received.push({ body, headers: req.headers }), res.writeHead(204).end()));
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const endpoint = await server.createWebhook({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ['member.joined', 'member.left'], rooms: 'hooks-*' });
+      expect(statSync(join(dataDir, 'webhooks.json')).mode & 0o777).toBe(0o600);
+      const erin = await connect('erin', ['hooks-1']);
+      erin.send({ type: 'leave', room: 'hooks-1' });
+      const deadline = Date.now() + 5000;
+      while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const events = received.map((r) => verifyWebhook(endpoint.secret, r.body, r.headers));
+      expect(events.map((e: ParleyWebhookEvent) => `${e.type} ${e.data.room} ${e.data.user}`)).toEqual(['member.joined hooks-1 erin', 'member.left hooks-1 erin']);
+      expect(events[0]!.tenant).toBe('sdkco');
+
+      await parley.close();
+      parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0, webhookPolicy: { allowHttp: true, allowPrivateAddresses: true } });
+      url = `http://127.0.0.1:${parley.gateway.port}`;
+      server = createParleyServer({ url, apiKey });
+      expect((await server.listWebhooks()).map((e) => e.id)).toEqual([endpoint.id]);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
   });
 });

@@ -6,3 +6,5 @@ export { isNonPublicAddress, refusalOf, STRICT_URL_POLICY, urlPolicyFromEnv, typ
 export { deliver, MAX_RESPONSE_BYTES, type DeliveryOptions, type DeliveryResult } from './delivery.ts';
 export { createDispatcher, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_RETRY_PERIOD_MS, DispatcherStopped, type Dispatcher, type DispatcherObserver, type DispatcherOptions } from './dispatcher.ts';
 export { createJetStreamEventSource, DISPATCHER_CONSUMER, EVENT_SUBJECTS, EVENTS_STREAM, type EventSource, type JetStreamEventSourceOptions } from './jetstream-event-source.ts';
+export { createBusEventSource } from './bus-event-source.ts';
+export { createFileEndpointStore } from './file-endpoint-store.ts';
