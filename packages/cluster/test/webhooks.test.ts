@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { createParleyServer, verifyWebhook, type ParleyServer, type ParleyWebhookEvent } from '@parley/server';
 import type { TestClient } from '@parley/testkit';
-import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
+import { freePort } from '@parley/testkit';
+import { connectUser, mintUserToken, productionCommand, ServiceProcess, startCluster, type Cluster } from '../src/index.ts';
 
 const TTL_MS = 3000;
 const SWEEP_MS = 500;
@@ -174,5 +175,31 @@ describe('webhooks', () => {
     expect(receiver.requests.map((r) => r.headers['webhook-id'])).toEqual([firstAttemptId]);
     await server.deleteWebhook(endpoint.id);
     await receiver.stop();
+  });
+
+  it('webhooks - two dispatcher replicas share the events: each is delivered once in a run without faults', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'pair-*' });
+    const port = await freePort();
+    const second = new ServiceProcess({ ...cluster.webhooks!.options, name: 'webhooks-2', url: `http://127.0.0.1:${port}`, output: 'ignore', env: { ...cluster.webhooks!.options.env, PORT: String(port), PARLEY_WEBHOOKS_ID: 'webhooks-2' } });
+    expect(second.options.args).toEqual(productionCommand('webhooks'));
+    await second.start();
+    try {
+      const clients = [];
+      for (let i = 0; i < 12; i++) clients.push(await member(`p${i}`, i % 2, [`pair-${i % 4}`]));
+      for (const c of clients) await c.close();
+      await receiver.until((e) => e.filter((x) => x.data.room.startsWith('pair-')).length >= 24, 15_000, '24 events');
+      await new Promise((r) => setTimeout(r, 1000));
+      const ids = receiver.requests.map((r) => r.headers['webhook-id']);
+      expect(ids).toHaveLength(24);
+      expect(new Set(ids).size).toBe(24);
+      const workers = await Promise.all([cluster.webhooks!, second].map(async (d) => (await (await fetch(`${d.url}/metrics`)).text()).match(/^parley_webhook_attempts_total\{result="ok"[^}]*\} (\d+)/m)?.[1]));
+      expect(workers.map(Number).reduce((a, b) => a + b, 0)).toBe(24);
+    } finally {
+      await second.stop('SIGTERM');
+      await server.deleteWebhook(endpoint.id);
+      await receiver.stop();
+    }
   });
 });
