@@ -7,7 +7,7 @@ export function createDispatcherObserver(registry: Registry, logger: Logger): Di
   const attempts = new Counter({ name: 'parley_webhook_attempts_total', help: 'Delivery attempts, by result (ok, failed)', labelNames: ['result'], registers: [registry] });
   const seconds = new Histogram({ name: 'parley_webhook_attempt_seconds', help: 'Duration of a delivery attempt', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
   const givenUp = new Counter({ name: 'parley_webhook_given_up_total', help: 'Events given up after the retry period (their endpoint was disabled)', registers: [registry] });
-  for (const result of ['ok', 'failed']) attempts.labels({ result });
+  for (const result of ['ok', 'failed']) attempts.inc({ result }, 0);
   const backlog = new Gauge({ name: 'parley_webhook_backlog', help: 'Events this dispatcher holds and has not finished delivering', registers: [registry] });
   return {
     attempted(endpoint, event, result, ms) {
