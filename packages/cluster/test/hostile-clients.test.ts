@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '@parley/protocol';
-import type { TestClient } from '@parley/testkit';
+import { httpFrom, type TestClient } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
 import { createTenant, metric, until } from './support.ts';
 
@@ -65,5 +66,23 @@ describe('hostile clients', () => {
     attacker.send({ type: 'refresh', token });
     expect((await attacker.closed).code).toBe(CLOSE_CODES.protocol_violation);
     await until(() => attacker.isClosed);
+  });
+
+  it("hostile - 11 random API keys from one client at the presence API do not make another client's valid key fail", async () => {
+    const attacker = '127.0.0.2';
+    const victim = '127.0.0.3';
+    const count = (from: string, key: string) =>
+      httpFrom(from, `${cluster.presence.url}/v1/rooms/lobby/count`, { headers: { authorization: `Bearer ${key}` } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await count(attacker, `pk_demo_${randomBytes(24).toString('base64url')}`)).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    // Another client, with a key presence has not seen yet: through presence and at auth directly.
+    const viaPresence = await count(victim, otherKey);
+    expect(viaPresence.status).toBe(200);
+    const atAuth = await httpFrom(victim, `${cluster.auth.url}/v1/whoami`, { headers: { authorization: `Bearer ${cluster.demoApiKey}` } });
+    expect(atAuth.status).toBe(200);
+    // The attacker itself stays refused, whatever key it presents next.
+    expect((await count(attacker, `pk_demo_${randomBytes(24).toString('base64url')}`)).status).toBe(429);
   });
 });

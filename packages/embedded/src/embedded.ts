@@ -1,4 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { ParleyError } from '@parley/protocol';
 import { createMemoryBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
 import { createMemoryHistoryStore } from '@parley/history';
@@ -83,15 +84,20 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const presenceApi = createPresenceApp({
     store: presence,
     bus,
-    verifyApiKey: async (apiKey) => {
-      const res = await auth.app.fetch(new Request('http://parley.internal/v1/whoami', { headers: { authorization: `Bearer ${apiKey}` } }));
+    // The in-process key check carries the client's address, so auth's failed-credential limiter
+    // counts the client, not this process.
+    verifyApiKey: async (apiKey, clientIp) => {
+      const request = new Request('http://parley.internal/v1/whoami', { headers: { authorization: `Bearer ${apiKey}` } });
+      Object.defineProperty(request, 'remoteAddress', { value: clientIp });
+      const res = await auth.app.fetch(request);
+      if (res.status === 429) throw new ParleyError('rate_limited', 'too many failed credential attempts from this address; retry later');
       return res.ok ? { ns: ((await res.json()) as { ns: string }).ns } : null;
     },
     verifyUserToken: createUserTokenVerifier(getKey),
     logger: logger.child({ component: 'presence' }),
     registry,
     ...(tracing.tracer && { tracer: tracing.tracer }),
-  });
+  }, { getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown' });
   const sweeper = createSweeper({ store: presence, bus, logger: logger.child({ component: 'presence' }), registry }, { originId: 'embedded' });
   sweeper.start();
   const isPresenceRoute = (request: Request) =>

@@ -3,3 +3,4 @@ export * from './servers.ts';
 export * from './nats-cluster.ts';
 export * from './nats-monitor.ts';
 export * from './ws-client.ts';
+export * from './http-from.ts';

@@ -2,7 +2,8 @@ import { serve } from '@hono/node-server';
 import { createNatsBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store';
-import { createPresenceApp } from './app.ts';
+import { createClientAddressResolver } from '@parley/config';
+import { createPresenceApp, socketClientIp } from './app.ts';
 import { readPresenceConfig } from './config.ts';
 import { createAuthServiceKeyVerifier, createJwksUserTokenVerifier } from './credentials.ts';
 import { createPresenceMetrics } from './metrics.ts';
@@ -32,15 +33,19 @@ const natsBus = await createNatsBus({ servers: config.natsUrl.split(','), name: 
 registerBusMetrics(registry, natsBus);
 const bus = createTracedBus(natsBus, { tracer: tracing.tracer });
 
-const presence = createPresenceApp({
-  store,
-  bus,
-  verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
-  verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
-  logger,
-  registry,
-  tracer: tracing.tracer,
-});
+const clientAddress = createClientAddressResolver(config.trustedProxies);
+const presence = createPresenceApp(
+  {
+    store,
+    bus,
+    verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
+    verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
+    logger,
+    registry,
+    tracer: tracing.tracer,
+  },
+  { getClientIp: (c) => clientAddress(socketClientIp(c), c.req.header('x-forwarded-for')) },
+);
 const sweeper = createSweeper({ store, bus, logger, registry }, { intervalMs: config.sweepMs, originId: `presence-${config.instanceId}` });
 sweeper.start();
 
