@@ -21,6 +21,10 @@ export interface EmbeddedOptions {
   demoPage?: boolean;
   drainMs?: number;
   logger?: Logger;
+  /** Tenant names in `/metrics` on the public port (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
+  /** A private port serving `/metrics` with every label (`PARLEY_METRICS_PORT`). */
+  metricsPort?: number;
   /** Live user revocations per tenant (auth refuses more; the gateway remembers as many). @default 10000 */
   maxRevocationsPerTenant?: number;
   /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
@@ -63,6 +67,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       ...(options.adminToken && { adminToken: options.adminToken }),
       getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown',
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+      ...(options.metricsTenantLabels !== undefined && { metricsTenantLabels: options.metricsTenantLabels }),
+      ...(options.metricsPort !== undefined && { metricsPort: options.metricsPort }),
     },
   );
   let jwksCache: { source: JSONWebKeySet; get: ReturnType<typeof createLocalJWKSet> } | undefined;

@@ -44,6 +44,8 @@ export interface PresenceAppOptions {
    * per client. @default the node-server socket address (`c.env.incoming.socket.remoteAddress`), else 'unknown'
    */
   getClientIp?: (c: Context) => string;
+  /** Tenant names in `/metrics` (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
 }
 
 export interface PresenceApp {
@@ -86,6 +88,7 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
     registry: deps.registry,
     metrics,
     readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    metricsTenantLabels: options.metricsTenantLabels ?? false,
     isClosing: () => closing,
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument()));

@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { createNatsBus, createTracedBus } from '@parley/bus';
-import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics, startMetricsServer } from '@parley/observability';
 import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store';
 import { createClientAddressResolver } from '@parley/config';
 import { createPresenceApp, socketClientIp } from './app.ts';
@@ -44,8 +44,9 @@ const presence = createPresenceApp(
     registry,
     tracer: tracing.tracer,
   },
-  { getClientIp: (c) => clientAddress(socketClientIp(c), c.req.header('x-forwarded-for')) },
+  { getClientIp: (c) => clientAddress(socketClientIp(c), c.req.header('x-forwarded-for')), metricsTenantLabels: config.metricsTenantLabels },
 );
+const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry });
 const sweeper = createSweeper({ store, bus, logger, registry }, { intervalMs: config.sweepMs, originId: `presence-${config.instanceId}` });
 sweeper.start();
 
@@ -61,7 +62,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await presence.close();
   await sweeper.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown()]);
+  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
 };
 process.on('SIGTERM', (s) => void shutdown(s));
