@@ -67,8 +67,6 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       ...(options.adminToken && { adminToken: options.adminToken }),
       getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown',
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
-      ...(options.metricsTenantLabels !== undefined && { metricsTenantLabels: options.metricsTenantLabels }),
-      ...(options.metricsPort !== undefined && { metricsPort: options.metricsPort }),
     },
   );
   let jwksCache: { source: JSONWebKeySet; get: ReturnType<typeof createLocalJWKSet> } | undefined;
@@ -115,6 +113,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
     { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }),
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+      ...(options.metricsTenantLabels !== undefined && { metricsTenantLabels: options.metricsTenantLabels }),
+      ...(options.metricsPort !== undefined && { metricsPort: options.metricsPort }),
     },
   );
   await gateway.listen();

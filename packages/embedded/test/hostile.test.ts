@@ -41,6 +41,15 @@ describe('single process: hostile clients', () => {
     expect((await count('127.0.0.2', parley.demoApiKey!)).status).toBe(429);
   });
 
+  it('single process - anonymous GET /metrics names no tenant', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('parley_auth_tokens_minted_total');
+    expect(text).not.toContain('tenant=');
+    expect(text).not.toContain('"demo"');
+  });
+
   it('single process - TRACE (and the other methods no route serves) gets 405, not 500', async () => {
     for (const method of ['TRACE', 'TRACK']) {
       const res = await httpFrom('127.0.0.1', `${base}/v1/tokens`, { method });
