@@ -58,12 +58,17 @@ describe('chart behaviour', () => {
   it('chart - probes hit /healthz and /readyz on the named container port the Service targets', () => {
     for (const component of COMPONENTS) {
       const c = container(defaults, component);
-      expect(c.ports).toEqual([{ name: 'http', containerPort: contract[component].port, protocol: 'TCP' }]);
+      expect(c.ports).toEqual([
+        { name: 'http', containerPort: contract[component].port, protocol: 'TCP' },
+        { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+      ]);
       expect(at(c, 'startupProbe', 'httpGet')).toEqual({ path: '/healthz', port: 'http' });
       expect(at(c, 'livenessProbe', 'httpGet')).toEqual({ path: '/healthz', port: 'http' });
       expect(at(c, 'readinessProbe', 'httpGet')).toEqual({ path: '/readyz', port: 'http' });
       const service = findObject(defaults, 'Service', `-${component}`);
       expect(at(service, 'spec', 'ports', 0)).toMatchObject({ name: 'http', port: contract[component].port, targetPort: 'http' });
+      // Metrics (tenant names included) on their own port, for Prometheus only.
+      expect(at(service, 'spec', 'ports', 1)).toMatchObject({ name: 'metrics', port: 9090, targetPort: 'metrics' });
       expect(at(service, 'spec', 'selector')).toEqual(at(deployment(defaults, component), 'spec', 'selector', 'matchLabels'));
       expect(envValue(c, 'PORT')?.value).toBe(String(contract[component].port));
     }
@@ -216,7 +221,7 @@ describe('chart behaviour', () => {
     expect(monitors.map((m) => m.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['auth', 'gateway', 'presence']);
     for (const monitor of monitors) {
       expect(monitor.metadata.labels?.release).toBe('kube-prometheus-stack');
-      expect(at(monitor, 'spec', 'endpoints', 0)).toMatchObject({ port: 'http', path: '/metrics' });
+      expect(at(monitor, 'spec', 'endpoints', 0)).toMatchObject({ port: 'metrics', path: '/metrics' });
     }
     const rule = findObject(everything, 'PrometheusRule');
     expect(at<unknown[]>(rule, 'spec', 'groups').length).toBeGreaterThan(0);

@@ -5,10 +5,11 @@
  * command (the container's args) and the environment of its container, resolved the way the
  * kubelet would: ConfigMap and Secret references read from the rendered objects, the downward API
  * (pod name, namespace) filled in, mounted Secrets/ConfigMaps/emptyDirs written to a temporary
- * folder. Three things are translated for loopback and nothing else:
+ * folder. These things are translated for loopback and nothing else:
  *   - in-cluster Service URLs (`http://<svc>[.<ns>[.svc[.cluster.local]]]:<port>`) point at
  *     127.0.0.1 and the port where that component runs (`servicePorts`);
  *   - HOST is 127.0.0.1 (tests listen on loopback only) and PORT is the process's own port;
+ *     PARLEY_METRICS_PORT, when set, is 0 (any free port: every pod has the same one);
  *   - values under a mount path (PARLEY_SIGNING_KEYS_DIR, PARLEY_DATA_DIR, …) point into the
  *     folder where the volume was materialised.
  * External systems (NATS_URL, REDIS_URL) are not translated: render the chart with
@@ -158,6 +159,7 @@ export function processFromChart(objects: K8sObject[], component: Component, opt
   }
   env.HOST = '127.0.0.1';
   env.PORT = String(options.port);
+  if (env.PARLEY_METRICS_PORT) env.PARLEY_METRICS_PORT = '0';
 
   const probePath = (name: string) => at<string>(container, name, 'httpGet', 'path');
   const preStop = at<string[]>(container, 'lifecycle', 'preStop', 'exec', 'command') ?? [];

@@ -110,7 +110,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     args: productionCommand('auth'),
     url: authUrl,
     output: out('auth'),
-    env: { ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
+    // The presence service checks API keys with auth on behalf of its clients and passes their
+    // addresses in X-Forwarded-For: auth believes that header from presence's address only.
+    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
   });
   await auth.start();
 

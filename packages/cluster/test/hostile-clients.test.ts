@@ -1,16 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '@parley/protocol';
-import type { TestClient } from '@parley/testkit';
+import { freePort, httpFrom, type TestClient } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
 import { createTenant, metric, until } from './support.ts';
 
 /** Regressions of issue #18 against real processes: what one hostile client must not do to others. */
 let cluster: Cluster;
 let otherKey: string;
+let gatewayMetricsPort: number;
 const open: TestClient[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ gateways: 1, jetstream: false, env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '100' } });
+  gatewayMetricsPort = await freePort();
+  cluster = await startCluster({
+    gateways: 1,
+    jetstream: false,
+    env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '100' },
+    gatewayEnv: { PARLEY_METRICS_PORT: String(gatewayMetricsPort) },
+  });
   otherKey = await createTenant(cluster, 'bystanders');
 }, 60_000);
 afterAll(async () => {
@@ -65,5 +73,40 @@ describe('hostile clients', () => {
     attacker.send({ type: 'refresh', token });
     expect((await attacker.closed).code).toBe(CLOSE_CODES.protocol_violation);
     await until(() => attacker.isClosed);
+  });
+
+  it("hostile - 11 random API keys from one client at the presence API do not make another client's valid key fail", async () => {
+    const attacker = '127.0.0.2';
+    const victim = '127.0.0.3';
+    const count = (from: string, key: string) =>
+      httpFrom(from, `${cluster.presence.url}/v1/rooms/lobby/count`, { headers: { authorization: `Bearer ${key}` } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await count(attacker, `pk_demo_${randomBytes(24).toString('base64url')}`)).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    // Another client, with a key presence has not seen yet: through presence and at auth directly.
+    const viaPresence = await count(victim, otherKey);
+    expect(viaPresence.status).toBe(200);
+    const atAuth = await httpFrom(victim, `${cluster.auth.url}/v1/whoami`, { headers: { authorization: `Bearer ${cluster.demoApiKey}` } });
+    expect(atAuth.status).toBe(200);
+    // The attacker itself stays refused, whatever key it presents next.
+    expect((await count(attacker, `pk_demo_${randomBytes(24).toString('base64url')}`)).status).toBe(429);
+  });
+
+  it('hostile - anonymous GET /metrics on the public ports names no tenant; the private metrics port does', async () => {
+    const live = await connectUser(cluster.gateways[0]!, await mintUserToken(cluster, 'counted', { apiKey: otherKey }));
+    open.push(live);
+    for (const service of [cluster.gateways[0]!, cluster.auth, cluster.presence]) {
+      const res = await fetch(`${service.url}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text, service.url).not.toContain('tenant=');
+      expect(text, service.url).not.toContain('bystanders');
+    }
+    const publicText = await (await fetch(`${cluster.gateways[0]!.url}/metrics`)).text();
+    expect(publicText).toMatch(/^parley_gateway_connections\{service="gateway"\} [1-9]/m);
+    const privateText = await (await fetch(`http://127.0.0.1:${gatewayMetricsPort}/metrics`)).text();
+    expect(privateText).toContain('tenant="bystanders"');
+    expect((await fetch(`http://127.0.0.1:${gatewayMetricsPort}/v1/tokens`)).status).toBe(404);
   });
 });

@@ -187,7 +187,8 @@ describe('observability - cluster', () => {
     cluster = await startCluster({
       gateways: 2,
       output: logDir,
-      env: { PARLEY_LOG_LEVEL: 'debug', PARLEY_DRAIN_MS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint },
+      // Tenant names in /metrics, as an operator turns them on for its Prometheus.
+      env: { PARLEY_LOG_LEVEL: 'debug', PARLEY_DRAIN_MS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, PARLEY_METRICS_TENANT_LABELS: 'true' },
     });
     const [g1, g2] = cluster.gateways as [NonNullable<Cluster['gateways'][0]>, NonNullable<Cluster['gateways'][0]>];
     deployment = {
@@ -311,7 +312,7 @@ describe('observability - single process', () => {
         done();
       },
     });
-    embedded = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, demoApiKey: apiKey, drainMs: 0, logger: createLogger('parley', { level: 'debug', destination }) });
+    embedded = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, demoApiKey: apiKey, drainMs: 0, metricsTenantLabels: true, logger: createLogger('parley', { level: 'debug', destination }) });
     const url = `http://127.0.0.1:${embedded.gateway.port}`;
     run = await scriptedRun({ namespace: 'demo', apiKey, authUrl: url, gateways: [url, url], services: { parley: url }, subscribed: async () => {} });
   });

@@ -49,3 +49,4 @@ export const envList = () =>
 export const envPort = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
 export { z };
+export { createClientAddressResolver } from './client-address.ts';

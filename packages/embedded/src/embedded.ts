@@ -1,4 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { ParleyError } from '@parley/protocol';
 import { createMemoryBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
 import { createMemoryHistoryStore } from '@parley/history';
@@ -21,6 +22,10 @@ export interface EmbeddedOptions {
   demoPage?: boolean;
   drainMs?: number;
   logger?: Logger;
+  /** Tenant names in `/metrics` on the public port (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
+  /** A private port serving `/metrics` with every label (`PARLEY_METRICS_PORT`). */
+  metricsPort?: number;
   /** Live user revocations per tenant (auth refuses more; the gateway remembers as many). @default 10000 */
   maxRevocationsPerTenant?: number;
   /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
@@ -103,15 +108,20 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const presenceApi = createPresenceApp({
     store: presence,
     bus,
-    verifyApiKey: async (apiKey) => {
-      const res = await auth.app.fetch(new Request('http://parley.internal/v1/whoami', { headers: { authorization: `Bearer ${apiKey}` } }));
+    // The in-process key check carries the client's address, so auth's failed-credential limiter
+    // counts the client, not this process.
+    verifyApiKey: async (apiKey, clientIp) => {
+      const request = new Request('http://parley.internal/v1/whoami', { headers: { authorization: `Bearer ${apiKey}` } });
+      Object.defineProperty(request, 'remoteAddress', { value: clientIp });
+      const res = await auth.app.fetch(request);
+      if (res.status === 429) throw new ParleyError('rate_limited', 'too many failed credential attempts from this address; retry later');
       return res.ok ? { ns: ((await res.json()) as { ns: string }).ns } : null;
     },
     verifyUserToken: createUserTokenVerifier(getKey),
     logger: logger.child({ component: 'presence' }),
     registry,
     ...(tracing.tracer && { tracer: tracing.tracer }),
-  });
+  }, { getClientIp: (c) => remoteAddressOf(c.req.raw) ?? 'unknown' });
   const sweeper = createSweeper({ store: presence, bus, logger: logger.child({ component: 'presence' }), registry }, { originId: 'embedded' });
   sweeper.start();
   const isPresenceRoute = (request: Request) =>
@@ -123,6 +133,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
     { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }),
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+      ...(options.metricsTenantLabels !== undefined && { metricsTenantLabels: options.metricsTenantLabels }),
+      ...(options.metricsPort !== undefined && { metricsPort: options.metricsPort }),
     },
   );
   await gateway.listen();

@@ -17,11 +17,14 @@ const config = readConfig(
     demoPage: z.enum(['true', 'false']).default('true'),
     drainMs: z.coerce.number().int().min(0).default(2000),
     maxRevocationsPerTenant: z.coerce.number().int().min(1).optional(),
+    metricsPort: envPort(0).optional(),
+    metricsTenantLabels: z.enum(['true', 'false']).default('false'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }),
   {
     host: 'HOST', port: 'PORT', dataDir: 'PARLEY_DATA_DIR', demoNamespace: 'PARLEY_DEMO_NAMESPACE', demoApiKey: 'PARLEY_DEMO_API_KEY',
-    adminToken: 'PARLEY_ADMIN_TOKEN', demoPage: 'PARLEY_DEMO_PAGE', drainMs: 'PARLEY_DRAIN_MS', maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT', logLevel: 'PARLEY_LOG_LEVEL',
+    adminToken: 'PARLEY_ADMIN_TOKEN', demoPage: 'PARLEY_DEMO_PAGE', drainMs: 'PARLEY_DRAIN_MS', maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
+    metricsPort: 'PARLEY_METRICS_PORT', metricsTenantLabels: 'PARLEY_METRICS_TENANT_LABELS', logLevel: 'PARLEY_LOG_LEVEL',
   },
   process.env,
 );
@@ -39,6 +42,8 @@ const parley = await startEmbedded({
   ...(config.adminToken && { adminToken: config.adminToken }),
   ...(config.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: config.maxRevocationsPerTenant }),
   webhookPolicy: urlPolicyFromEnv(process.env),
+  ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }),
+  metricsTenantLabels: config.metricsTenantLabels === 'true',
 });
 
 const keyLine = parley.demoApiKey

@@ -5,3 +5,4 @@ export * from './http-tracing.ts';
 export * from './connection-metrics.ts';
 export * from './exposition.ts';
 export * from './hot-counter.ts';
+export * from './metrics-exposure.ts';

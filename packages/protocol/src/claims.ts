@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { grantsSchema } from './grants.ts';
+import { MAX_JSON_DEPTH, exceedsJsonDepth } from './limits.ts';
 import { MAX_USER_ID_LENGTH, NAMESPACE_PATTERN, isUserId } from './names.ts';
 
 /** Issuer and audience of Parley user tokens. */
@@ -9,7 +10,10 @@ export const TOKEN_AUDIENCE = 'parley-gateway';
 export const TOKEN_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
 /** User info shown to other members in presence: small, free-form, JSON. */
-export const userInfoSchema = z.record(z.string().max(64), z.unknown()).refine((v) => JSON.stringify(v).length <= 1024, 'user info is at most 1 KiB as JSON');
+export const userInfoSchema = z
+  .record(z.string().max(64), z.unknown())
+  // One check: measuring a value nested too deep would overflow the stack.
+  .refine((v) => !exceedsJsonDepth(v, MAX_JSON_DEPTH) && JSON.stringify(v).length <= 1024, `user info is at most 1 KiB as JSON, nested at most ${MAX_JSON_DEPTH} levels deep`);
 
 /** Claims of a Parley user token, after signature verification. */
 export const userClaimsSchema = z.object({

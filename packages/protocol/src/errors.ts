@@ -9,6 +9,8 @@ export const ERRORS = {
   unknown_type: { message: 'unknown frame type', temporary: false, http: 400 },
   binary_unsupported: { message: 'binary frames are not accepted; send JSON text frames', temporary: false, http: 400 },
   frame_too_large: { message: 'frame exceeds the maximum size', temporary: false, http: 413 },
+  token_too_large: { message: 'the token would be larger than gateways accept', temporary: false, http: 413 },
+  method_not_allowed: { message: 'this HTTP method is not allowed', temporary: false, http: 405 },
   invalid_room: { message: 'room name is not valid', temporary: false, http: 400 },
   invalid_user: { message: 'user id is not valid', temporary: false, http: 400 },
   token_invalid: { message: 'token is missing, malformed, or its signature does not verify', temporary: false, http: 401 },

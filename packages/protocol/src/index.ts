@@ -7,3 +7,4 @@ export * from './frames.ts';
 export * from './codec.ts';
 export * from './control.ts';
 export * from './ids.ts';
+export * from './limits.ts';

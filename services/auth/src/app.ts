@@ -57,6 +57,8 @@ export interface AuthAppOptions {
   failureLimit?: FailureLimiterOptions;
   /** @default 262144 */
   maxBodyBytes?: number;
+  /** Tenant names in `/metrics` (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
   /** Live user revocations a tenant may hold (`PARLEY_MAX_REVOCATIONS_PER_TENANT`). @default 10000 */
   maxRevocationsPerTenant?: number;
   /** Clock in milliseconds (tests). @default Date.now */
@@ -122,7 +124,7 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
       onError: (c) => c.json(errorBody('frame_too_large', 'the request body is too large'), 413),
     }),
   );
-  registerPublicRoutes(app, routeDeps, registry);
+  registerPublicRoutes(app, routeDeps, registry, options.metricsTenantLabels ?? false);
   registerTokenRoutes(app, routeDeps);
   registerServerRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps, deps.webhooks);

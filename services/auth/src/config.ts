@@ -21,6 +21,8 @@ const schema = z.object({
   demoApiKey: z.string().optional(),
   trustedProxies: envList(),
   drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_AUTH_DRAIN_MS),
+  metricsPort: envPort(0).optional(),
+  metricsTenantLabels: envBoolean(false),
   maxRevocationsPerTenant: z.coerce.number().int().min(1).default(DEFAULT_MAX_REVOCATIONS_PER_TENANT),
 });
 
@@ -42,6 +44,8 @@ export const AUTH_ENV = {
   demoApiKey: 'PARLEY_DEMO_API_KEY',
   trustedProxies: 'PARLEY_AUTH_TRUSTED_PROXIES',
   drainMs: 'PARLEY_DRAIN_MS',
+  metricsPort: 'PARLEY_METRICS_PORT',
+  metricsTenantLabels: 'PARLEY_METRICS_TENANT_LABELS',
   maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
 } as const;
 

@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import { createTracedBus, ensureControlStream, openBus } from '@parley/bus';
 import { createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
-import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics } from '@parley/observability';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
 import { readAuthConfig } from './config.ts';
@@ -63,8 +63,9 @@ const auth = createAuthApp(
     tracer: tracing.tracer,
     ...(webhookEndpoints && { webhooks: { endpoints: webhookEndpoints, policy: urlPolicyFromEnv(process.env) } }),
   },
-  { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant },
+  { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels },
 );
+const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry });
 const server = serve({ fetch: auth.app.fetch, port: config.port, hostname: config.host }, (info) => {
   logger.info(
     { port: info.port, store: config.redisUrl ? 'redis' : 'file', bus: config.natsUrl ? 'nats' : 'memory', activeKid: keys.active.kid, kids: keys.all.map((k) => k.kid) },
@@ -80,7 +81,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await auth.close();
   await new Promise((resolve) => setTimeout(resolve, config.drainMs));
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown()]);
+  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
 };
 process.on('SIGTERM', (s) => void shutdown(s));

@@ -22,4 +22,16 @@ describe('OpenAPI document', () => {
     for (const route of served) expect(documented, route).toContain(route);
     expect(await (await t.call('GET', '/openapi.json')).json()).toEqual(document);
   });
+
+  it('openapi - every pattern is a valid JSON Schema (ECMA-262, Unicode) regex and the room pattern matches room names', async () => {
+    const committed = await readFile(fileURLToPath(new URL(`../../../${OPENAPI_DOCUMENT_PATH}`, import.meta.url)), 'utf8');
+    const patterns = [...committed.matchAll(/"pattern": *("(?:[^"\\]|\\.)*")/g)].map((m) => JSON.parse(m[1]!) as string);
+    expect(patterns.length).toBeGreaterThan(3);
+    for (const source of patterns) expect(() => new RegExp(source, 'u'), source).not.toThrow();
+    const room = patterns.find((p) => p.includes('\\p{L}'));
+    expect(room).toBeDefined();
+    const re = new RegExp(room!, 'u');
+    for (const ok of ['lobby', 'game-42', 'équipe', 'a/b#c']) expect(re.test(ok), ok).toBe(true);
+    for (const bad of ['a.b', 'x y', '*', '']) expect(re.test(bad), bad).toBe(false);
+  });
 });

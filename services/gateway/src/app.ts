@@ -1,7 +1,7 @@
 import type { Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
 import type { PresenceStore } from '@parley/presence-store';
-import type { Logger, Registry } from '@parley/observability';
+import { renderMetrics, startMetricsServer, type Logger, type MetricsServer, type Registry } from '@parley/observability';
 import { createGatewayCore, type GatewayCore } from './domain/gateway-core.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
 import type { TokenVerifier } from './domain/token-verifier.ts';
@@ -43,6 +43,10 @@ export interface GatewayOptions {
   floodCloseAfter?: number;
   /** @default 10000: most messages one resume replays; a client that missed more gets `history_gap` and the newest. */
   maxResumeMessages?: number;
+  /** Tenant names in `/metrics` on the public port (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
+  /** A private port serving `/metrics` with every label (`PARLEY_METRICS_PORT`); none by default. */
+  metricsPort?: number;
   /** @default 10000 (`PARLEY_MAX_REVOCATIONS_PER_TENANT`): revoked users (and token ids) remembered per tenant. */
   maxRevocationsPerTenant?: number;
 }
@@ -54,6 +58,8 @@ export interface Gateway {
   readonly core: GatewayCore;
   readonly port: number;
   readonly url: string;
+  /** The private metrics port, once listening (when `metricsPort` was given). */
+  readonly metricsPort: number | undefined;
   ready(): { ok: boolean; reason?: string };
   listen(): Promise<void>;
   /** Readiness false, clients told to reconnect, sockets closed after the grace period; then close(). */
@@ -80,6 +86,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     },
   );
   let listenSocket: us_listen_socket | undefined;
+  let metricsServer: MetricsServer | undefined;
   let port = options.port ?? DEFAULT_GATEWAY_PORT;
   let closed = false;
 
@@ -116,7 +123,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     }
     if (path === '/metrics') {
       metrics.ready.set(ready().ok ? 1 : 0);
-      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } });
+      return new Response(await renderMetrics(registry, { tenantLabels: options.metricsTenantLabels ?? false }), { headers: { 'content-type': registry.contentType } });
     }
     if (deps.fallback) return deps.fallback(request);
     return json(404, { code: 'not_found', message: 'not found', temporary: false });
@@ -133,14 +140,20 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     },
     ready,
     listen() {
-      return new Promise((resolve, reject) => {
+      return new Promise<void>((resolve, reject) => {
         app.listen(host, port, (socket) => {
           if (!socket) return reject(new Error(`gateway could not listen on ${host}:${port}`));
           listenSocket = socket;
           port = uws.us_socket_local_port(socket as never);
           resolve();
         });
+      }).then(async () => {
+        if (options.metricsPort === undefined) return;
+        metricsServer = await startMetricsServer({ host, port: options.metricsPort, registry, beforeScrape: () => metrics.ready.set(ready().ok ? 1 : 0) });
       });
+    },
+    get metricsPort() {
+      return metricsServer?.port;
     },
     async drain(graceMs = options.drainMs ?? DEFAULT_DRAIN_MS) {
       metrics.ready.set(0);
@@ -157,6 +170,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       if (listenSocket) uws.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       await core.close();
+      await metricsServer?.close();
       app.close();
     },
   };

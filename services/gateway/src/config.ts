@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { envPort, readConfig, z } from '@parley/config';
+import { envBoolean, envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
 import { DEFAULT_MAX_REVOCATIONS_PER_TENANT } from './domain/revocations.ts';
@@ -18,6 +18,8 @@ const schema = z.object({
   maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
   historyReplicas: z.coerce.number().int().min(1).max(5).default(1),
+  metricsPort: envPort(0).optional(),
+  metricsTenantLabels: envBoolean(false),
   maxRevocationsPerTenant: z.coerce.number().int().min(1).default(DEFAULT_MAX_REVOCATIONS_PER_TENANT),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -37,6 +39,8 @@ export const GATEWAY_ENV = {
   maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
   historyReplicas: 'PARLEY_HISTORY_REPLICAS',
+  metricsPort: 'PARLEY_METRICS_PORT',
+  metricsTenantLabels: 'PARLEY_METRICS_TENANT_LABELS',
   maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
   logLevel: 'PARLEY_LOG_LEVEL',
 } as const;

@@ -1,4 +1,5 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import type { Bus } from '@parley/bus';
@@ -38,6 +39,13 @@ export interface PresenceAppDeps {
 export interface PresenceAppOptions {
   /** @default 1000 */
   readyTimeoutMs?: number;
+  /**
+   * The address of the client, passed on with API-key checks so that auth limits failed attempts
+   * per client. @default the node-server socket address (`c.env.incoming.socket.remoteAddress`), else 'unknown'
+   */
+  getClientIp?: (c: Context) => string;
+  /** Tenant names in `/metrics` (`PARLEY_METRICS_TENANT_LABELS`). @default false */
+  metricsTenantLabels?: boolean;
 }
 
 export interface PresenceApp {
@@ -72,7 +80,7 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
     await next();
     metrics.requests.inc({ route: routeLabel(c.req.path), status: String(c.res.status) });
   });
-  app.use('/v1/*', authenticate(deps.verifyApiKey, deps.verifyUserToken));
+  app.use('/v1/*', authenticate(deps.verifyApiKey, deps.verifyUserToken, options.getClientIp ?? socketClientIp));
   registerQueryRoutes(app, { store: deps.store, metrics });
   registerOperationRoutes(app, {
     store: deps.store,
@@ -80,6 +88,7 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
     registry: deps.registry,
     metrics,
     readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    metricsTenantLabels: options.metricsTenantLabels ?? false,
     isClosing: () => closing,
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
@@ -99,6 +108,12 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
       closing = true;
     },
   };
+}
+
+/** The peer address of a request served by `@hono/node-server`; never `X-Forwarded-For` (anyone can write it). */
+export function socketClientIp(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
 }
 
 /** A bounded label: the route template, never the room or user in the path. */

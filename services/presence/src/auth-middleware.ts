@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ParleyError, type CompiledGrants } from '@parley/protocol';
 import type { ApiKeyVerifier, UserTokenVerifier } from './credentials.ts';
 
@@ -20,12 +20,12 @@ function bearer(header: string | undefined): string | undefined {
  * `Authorization: Bearer <user token>` (verified locally against the JWKS); sets `principal`.
  * What a user token may see is decided per route from its `presence` grants.
  */
-export function authenticate(verifyApiKey: ApiKeyVerifier, verifyUserToken: UserTokenVerifier): MiddlewareHandler<PresenceEnv> {
+export function authenticate(verifyApiKey: ApiKeyVerifier, verifyUserToken: UserTokenVerifier, getClientIp: (c: Context) => string): MiddlewareHandler<PresenceEnv> {
   return async (c, next) => {
     const credential = bearer(c.req.header('authorization'));
     if (!credential) throw new ParleyError('unauthorized', 'send a tenant API key or a user token as "Authorization: Bearer <credential>"');
     if (credential.startsWith(API_KEY_PREFIX)) {
-      const tenant = await verifyApiKey(credential);
+      const tenant = await verifyApiKey(credential, getClientIp(c));
       if (!tenant) throw new ParleyError('unauthorized', 'the API key is not valid (unknown or revoked)');
       c.set('principal', { kind: 'tenant', ns: tenant.ns });
     } else if (credential.split('.').length === 3) {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { DEFAULT_PRESENCE_TTL_MS } from '@parley/presence-store';
-import { envPort, readConfig, z } from '@parley/config';
+import { envBoolean, envList, envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_PRESENCE_PORT } from './app.ts';
 import { DEFAULT_SWEEP_INTERVAL_MS } from './sweeper.ts';
 
@@ -14,6 +14,9 @@ const schema = z.object({
   jwksUrl: z.url().optional(),
   presenceTtlMs: z.coerce.number().int().min(1000).default(DEFAULT_PRESENCE_TTL_MS),
   sweepMs: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_SWEEP_INTERVAL_MS),
+  trustedProxies: envList(),
+  metricsPort: envPort(0).optional(),
+  metricsTenantLabels: envBoolean(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -29,6 +32,9 @@ export const PRESENCE_ENV = {
   jwksUrl: 'PARLEY_JWKS_URL',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
   sweepMs: 'PARLEY_PRESENCE_SWEEP_MS',
+  trustedProxies: 'PARLEY_PRESENCE_TRUSTED_PROXIES',
+  metricsPort: 'PARLEY_METRICS_PORT',
+  metricsTenantLabels: 'PARLEY_METRICS_TENANT_LABELS',
   logLevel: 'PARLEY_LOG_LEVEL',
 } as const;
 

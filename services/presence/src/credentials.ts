@@ -3,8 +3,12 @@ import type { JWTVerifyGetKey } from 'jose';
 import { ParleyError, compileGrants, isNamespace, type CompiledGrants } from '@parley/protocol';
 import { createJwksKeyGetter, verifyUserToken } from '@parley/tokens';
 
-/** A tenant API key's namespace, or `null` when the key is not valid. Throws when it cannot tell. */
-export type ApiKeyVerifier = (apiKey: string) => Promise<{ ns: string } | null>;
+/**
+ * A tenant API key's namespace, or `null` when the key is not valid. Throws when it cannot tell.
+ * `clientIp` is the address of the client presenting the key: failed attempts are limited per
+ * client, so one client's guesses never lock out another.
+ */
+export type ApiKeyVerifier = (apiKey: string, clientIp: string) => Promise<{ ns: string } | null>;
 
 /** A verified user token. Throws ParleyError `token_invalid` / `token_expired`. */
 export type UserTokenVerifier = (token: string) => Promise<{ ns: string; user: string; grants: CompiledGrants }>;
@@ -28,7 +32,9 @@ export interface AuthServiceKeyVerifierOptions {
 }
 
 /**
- * Verifies API keys with the auth service (`GET {authUrl}/v1/whoami`, the key as bearer token).
+ * Verifies API keys with the auth service (`GET {authUrl}/v1/whoami`, the key as bearer token,
+ * the client's address as `X-Forwarded-For`: auth believes it when this service's address is in
+ * its `PARLEY_AUTH_TRUSTED_PROXIES`, and limits failed attempts per real client).
  * Answers are cached by the key's SHA-256 (the key itself is never kept): valid keys ~30 s,
  * invalid ones ~5 s, so a revoked key stops working within the positive ttl. Concurrent checks
  * of one key share one request. Auth unreachable or failing: ParleyError `unavailable` (503);
@@ -45,10 +51,13 @@ export function createAuthServiceKeyVerifier(authUrl: string, options: AuthServi
   const cache = new Map<string, { ns: string | null; until: number }>();
   const inflight = new Map<string, Promise<{ ns: string } | null>>();
 
-  const ask = async (apiKey: string): Promise<string | null> => {
+  const ask = async (apiKey: string, clientIp: string): Promise<string | null> => {
     let response: Response;
     try {
-      response = await doFetch(whoami, { headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+      response = await doFetch(whoami, {
+        headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', 'x-forwarded-for': clientIp },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
     } catch (error) {
       throw new ParleyError('unavailable', 'the auth service is unreachable; retry shortly', { cause: error });
     }
@@ -58,7 +67,7 @@ export function createAuthServiceKeyVerifier(authUrl: string, options: AuthServi
     }
     if (response.status === 429) {
       await response.body?.cancel();
-      throw new ParleyError('rate_limited', 'the auth service is refusing key checks for now; retry shortly');
+      throw new ParleyError('rate_limited', 'too many failed credential attempts from this address; retry later');
     }
     if (response.status !== 200) {
       await response.body?.cancel();
@@ -69,13 +78,13 @@ export function createAuthServiceKeyVerifier(authUrl: string, options: AuthServi
     return body.ns;
   };
 
-  return async (apiKey) => {
+  return async (apiKey, clientIp) => {
     const hash = createHash('sha256').update(apiKey, 'utf8').digest('hex');
     const hit = cache.get(hash);
     if (hit && hit.until > now()) return hit.ns === null ? null : { ns: hit.ns };
     const pending = inflight.get(hash);
     if (pending) return pending;
-    const request = ask(apiKey)
+    const request = ask(apiKey, clientIp)
       .then((ns) => {
         cache.delete(hash);
         if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);

@@ -1,8 +1,9 @@
 import { serve } from '@hono/node-server';
 import { createNatsBus, createTracedBus } from '@parley/bus';
-import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
+import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics, startMetricsServer } from '@parley/observability';
 import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store';
-import { createPresenceApp } from './app.ts';
+import { createClientAddressResolver } from '@parley/config';
+import { createPresenceApp, socketClientIp } from './app.ts';
 import { readPresenceConfig } from './config.ts';
 import { createAuthServiceKeyVerifier, createJwksUserTokenVerifier } from './credentials.ts';
 import { createPresenceMetrics } from './metrics.ts';
@@ -32,15 +33,20 @@ const natsBus = await createNatsBus({ servers: config.natsUrl.split(','), name: 
 registerBusMetrics(registry, natsBus);
 const bus = createTracedBus(natsBus, { tracer: tracing.tracer });
 
-const presence = createPresenceApp({
-  store,
-  bus,
-  verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
-  verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
-  logger,
-  registry,
-  tracer: tracing.tracer,
-});
+const clientAddress = createClientAddressResolver(config.trustedProxies);
+const presence = createPresenceApp(
+  {
+    store,
+    bus,
+    verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
+    verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
+    logger,
+    registry,
+    tracer: tracing.tracer,
+  },
+  { getClientIp: (c) => clientAddress(socketClientIp(c), c.req.header('x-forwarded-for')), metricsTenantLabels: config.metricsTenantLabels },
+);
+const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry });
 const sweeper = createSweeper({ store, bus, logger, registry }, { intervalMs: config.sweepMs, originId: `presence-${config.instanceId}` });
 sweeper.start();
 
@@ -56,7 +62,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await presence.close();
   await sweeper.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown()]);
+  await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
 };
 process.on('SIGTERM', (s) => void shutdown(s));

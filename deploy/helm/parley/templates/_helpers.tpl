@@ -164,6 +164,8 @@ lifecycle:
 {{ include "parley.urlEnv" (dict "root" $root "name" "REDIS_URL" "values" $root.Values.redis) }}
 {{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_LOG_LEVEL") }}
 {{ include "parley.configEnv" (dict "root" $root "name" "OTEL_EXPORTER_OTLP_ENDPOINT") }}
+{{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_METRICS_PORT") }}
+{{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_METRICS_TENANT_LABELS") }}
 {{- if $root.Values.trustedCA.existingSecret }}
 - name: NODE_EXTRA_CA_CERTS
   value: /etc/parley/trusted-ca/{{ $root.Values.trustedCA.key }}
@@ -200,6 +202,9 @@ lifecycle:
 ports:
   - name: http
     containerPort: {{ $v.port }}
+    protocol: TCP
+  - name: metrics
+    containerPort: {{ .root.Values.metrics.port }}
     protocol: TCP
 startupProbe:
   httpGet:

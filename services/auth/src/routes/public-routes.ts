@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
+import { renderMetrics } from '@parley/observability';
 import type { AuthEnv, RouteDeps } from './route-context.ts';
 
 /** How long gateways and proxies may cache the JWKS (seconds). The rotation procedure waits longer. */
@@ -12,7 +13,7 @@ const jwkSchema = z
   .openapi('PublicJwk');
 
 /** JWKS, health, readiness and metrics: no credentials. */
-export function registerPublicRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, registry: Registry): void {
+export function registerPublicRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, registry: Registry, tenantLabels: boolean): void {
   app.openapi(
     createRoute({
       method: 'get',
@@ -76,6 +77,6 @@ export function registerPublicRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps,
 
   app.get('/metrics', async (c) => {
     c.header('Content-Type', registry.contentType);
-    return c.body(await registry.metrics(), 200);
+    return c.body(await renderMetrics(registry, { tenantLabels }), 200);
   });
 }

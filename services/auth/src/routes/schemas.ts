@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { ERROR_CODES, MAX_USER_ID_LENGTH, NAMESPACE_PATTERN, ROOM_PATTERN } from '@parley/protocol';
+import { ERROR_CODES, MAX_JSON_DEPTH, MAX_USER_ID_LENGTH, NAMESPACE_PATTERN, ROOM_PATTERN, exceedsJsonDepth, isUserId } from '@parley/protocol';
 import { KEY_ID_PATTERN } from '../api-keys.ts';
 import { tenantSettingsSchema } from '../settings.ts';
 
@@ -20,7 +20,7 @@ export function errorResponses(...statuses: Array<400 | 401 | 403 | 404 | 409 | 
     403: 'Not allowed (`namespace_mismatch`)',
     404: 'Not found (`not_found`)',
     409: 'Already exists (`conflict`)',
-    413: 'Body or message too large (`frame_too_large`)',
+    413: 'Body or message too large (`frame_too_large`), or the token would be larger than gateways accept (`token_too_large`)',
     429: 'Too many failed credential attempts from this address (`rate_limited`); see `Retry-After`',
     503: 'The store or the bus is unavailable (`unavailable`); retry',
   };
@@ -38,14 +38,15 @@ export const roomParamSchema = z.object({
   room: z
     .string()
     .regex(ROOM_PATTERN, 'a room name is 1-128 letters, digits or _-:@/#+=~! (no dots, wildcards or white space)')
-    .openapi({ param: { name: 'room', in: 'path' }, example: 'lobby', description: 'Room name (URL-encoded)' }),
+    // The pattern as JSON Schema reads it (ECMA-262 with Unicode property escapes), without the `u` flag's suffix.
+    .openapi({ param: { name: 'room', in: 'path' }, example: 'lobby', description: 'Room name (URL-encoded)', pattern: ROOM_PATTERN.source }),
 });
 
 export const userIdSchema = z
   .string()
   .min(1)
   .max(MAX_USER_ID_LENGTH)
-  .refine((v) => !v.startsWith('$') && !/[\u0000-\u001f\u007f]/.test(v), 'user ids have no control characters and do not start with $')
+  .refine(isUserId, 'user ids are well-formed Unicode (no lone surrogates), have no control characters and do not start with $')
   .openapi({ example: 'alice' });
 
 export const userParamSchema = z.object({
@@ -82,4 +83,5 @@ export const apiKeyInfoSchema = z
 export const dataSchema = z
   .unknown()
   .refine((v) => v !== undefined, 'data is required')
+  .refine((v) => !exceedsJsonDepth(v, MAX_JSON_DEPTH), `data is nested at most ${MAX_JSON_DEPTH} levels deep`)
   .openapi({ description: 'Any JSON value', example: { text: 'hello' } });

@@ -1,5 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { ParleyError, grantsSchema, userInfoSchema } from '@parley/protocol';
+import { MAX_TOKEN_BYTES, ParleyError, grantsSchema, userInfoSchema } from '@parley/protocol';
 import { MAX_TOKEN_TTL_LIMIT_SECONDS } from '../settings.ts';
 import { mintUserToken } from '../user-tokens.ts';
 import { requireApiKey } from './credentials.ts';
@@ -59,7 +59,7 @@ export function registerTokenRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps):
       request: { body: { content: { 'application/json': { schema: tokenRequestSchema } }, required: true } },
       responses: {
         200: { description: 'The token', content: { 'application/json': { schema: tokenResponseSchema } } },
-        ...errorResponses(400, 401, 403, 429, 503),
+        ...errorResponses(400, 401, 403, 413, 429, 503),
       },
     }),
     async (c) => {
@@ -76,6 +76,13 @@ export function registerTokenRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps):
         { user: body.user, grants: body.grants, ...(body.info !== undefined && { info: body.info }), ...(body.ttlSeconds !== undefined && { ttlSeconds: body.ttlSeconds }) },
         { nowSeconds, ...(revokedBefore !== undefined && { revokedBefore }) },
       );
+      // A token the gateways' handshake would refuse (HTTP 431) is refused here, with a reason.
+      if (minted.token.length > MAX_TOKEN_BYTES) {
+        throw new ParleyError(
+          'token_too_large',
+          `the token would be ${minted.token.length} bytes; gateways accept at most ${MAX_TOKEN_BYTES} (use fewer grant patterns or less info)`,
+        );
+      }
       deps.metrics.tokensMinted.inc({ tenant: ns });
       return c.json({ token: minted.token, expiresAt: minted.expiresAt, jti: minted.jti }, 200);
     },

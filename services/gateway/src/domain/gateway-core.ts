@@ -231,6 +231,9 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
      */
     admit(token: VerifiedToken, origin: string | undefined) {
       if (draining) throw new ParleyError('shutting_down');
+      // The verifier's clock tolerance is for skew on `iat`/`nbf`; a token past its `exp` is
+      // refused here rather than welcomed and closed with 4001 a moment later.
+      if (token.claims.exp <= Date.now() / 1000) throw new ParleyError('token_expired');
       if (revocations.isRevoked(token)) throw new ParleyError('token_revoked');
       if (origin !== undefined && token.origins.length > 0 && !token.origins.includes(origin)) throw new ParleyError('origin_not_allowed');
       const limits = limitsOf(token);

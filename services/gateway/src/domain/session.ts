@@ -350,6 +350,7 @@ export class Session {
 
   private async refresh(token: string, id: RequestId | undefined) {
     const next = await this.deps.verifyToken(token);
+    if (next.claims.exp <= Date.now() / 1000) throw new ParleyError('token_expired');
     if (next.claims.ns !== this.ns || next.claims.sub !== this.user) throw new ParleyError('forbidden', 'a refreshed token must be for the same user and namespace');
     if (this.deps.isRevoked(next)) throw new ParleyError('token_revoked');
     if (this.closed) return;

@@ -7,6 +7,8 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export const DEFAULT_MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
 const NO_BODY = new Set(['GET', 'HEAD']);
+/** Methods no Parley route serves and the fetch API cannot represent (`new Request` throws on them). */
+const REFUSED_METHODS = new Set(['TRACE', 'TRACK', 'CONNECT']);
 
 /**
  * Serves one uWebSockets.js HTTP request with a fetch handler. Everything needed from `req` is
@@ -20,6 +22,16 @@ export function serveWithFetch(res: HttpResponse, req: HttpRequest, handler: Fet
   const headers = new Headers();
   req.forEach((key, value) => headers.append(key, value));
   const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+  if (REFUSED_METHODS.has(method)) {
+    res.cork(() =>
+      res
+        .writeStatus('405 Method Not Allowed')
+        .writeHeader('allow', 'GET, HEAD, POST, PUT, PATCH, DELETE')
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify({ code: 'method_not_allowed', message: `${method} is not allowed`, temporary: false })),
+    );
+    return;
+  }
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
@@ -28,14 +40,22 @@ export function serveWithFetch(res: HttpResponse, req: HttpRequest, handler: Fet
 
   const respond = async (body: Buffer | undefined) => {
     let response: Response;
+    let request: Request | undefined;
     try {
-      const request = new Request(url, { method, headers, ...(body && { body }) });
+      request = new Request(url, { method, headers, ...(body && { body }) });
       Object.defineProperty(request, 'remoteAddress', { value: remote });
-      response = await handler(request);
     } catch {
-      response = Response.json({ code: 'internal', message: 'internal error', temporary: true }, { status: 500 });
+      // A Host header or method the fetch API cannot represent: the client's mistake.
+      response = Response.json({ code: 'bad_frame', message: 'the request line or headers are not valid HTTP', temporary: false }, { status: 400 });
     }
-    const payload = method === 'HEAD' ? new ArrayBuffer(0) : await response.arrayBuffer();
+    if (request) {
+      try {
+        response = await handler(request);
+      } catch {
+        response = Response.json({ code: 'internal', message: 'internal error', temporary: true }, { status: 500 });
+      }
+    }
+    const payload = method === 'HEAD' ? new ArrayBuffer(0) : await response!.arrayBuffer();
     if (aborted) return;
     res.cork(() => {
       res.writeStatus(`${response.status} ${response.statusText || ''}`.trim());

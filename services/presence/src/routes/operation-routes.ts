@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
 import type { Bus } from '@parley/bus';
+import { renderMetrics } from '@parley/observability';
 import type { PresenceStore } from '@parley/presence-store';
 import type { PresenceEnv } from '../auth-middleware.ts';
 import type { PresenceMetrics } from '../metrics.ts';
@@ -11,6 +12,8 @@ export interface OperationDeps {
   registry: Registry;
   metrics: PresenceMetrics;
   readyTimeoutMs: number;
+  /** Tenant names in `/metrics` (off: they are summed away). */
+  metricsTenantLabels: boolean;
   isClosing(): boolean;
 }
 
@@ -59,7 +62,7 @@ export function registerOperationRoutes(app: OpenAPIHono<PresenceEnv>, deps: Ope
   );
 
   app.get('/metrics', async (c) => {
-    const body = await deps.registry.metrics();
+    const body = await renderMetrics(deps.registry, { tenantLabels: deps.metricsTenantLabels });
     return c.body(body, 200, { 'content-type': deps.registry.contentType });
   });
 }
