@@ -68,11 +68,23 @@ export interface ResumeCheck {
   last: number;
 }
 
+/**
+ * Why a follower replaced its subscription: it heard nothing (no message, no server heartbeat)
+ * for two heartbeat intervals, the NATS connection reconnected, its consumer was deleted, or a
+ * delivery was skipped.
+ */
+export type FollowerRepairReason = 'stalled' | 'reconnect' | 'consumer_lost' | 'gap';
+
 export interface HistoryListener {
   /** Each message of the room with a seq above the start, once, in seq order. */
   message(message: StoredMessage): void;
   /** The follower stopped for good (its tenant's log was deleted, the store closed). */
   error(error: Error): void;
+  /**
+   * The follower detected a stall and is resubscribing after `after` (the last seq it delivered);
+   * delivery continues with the next message, without loss or duplicates. JetStream only.
+   */
+  repairing?(reason: FollowerRepairReason, after: number): void;
 }
 
 export interface HistoryFollower {

@@ -43,7 +43,13 @@ export function createGatewayMetrics(registry: Registry) {
     historyAppends: new Counter({ name: 'parley_gateway_history_appends_total', help: 'Room messages of history tenants stored (or not) before their ack', labelNames: ['tenant', 'result'], registers }),
     historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
     historyGaps: new Counter({ name: 'parley_gateway_history_gaps_total', help: 'Resumes told history_gap (messages after their seq no longer retained)', labelNames: ['tenant'], registers }),
-    historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one ordered consumer each) on this gateway', registers }),
+    historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one JetStream consumer each) on this gateway', registers }),
+    historyFeedRepairs: new Counter({
+      name: 'parley_gateway_history_feed_repairs_total',
+      help: 'History feeds that stalled (or lost their consumer) and were resubscribed from their last seq, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
     ready: new Gauge({ name: 'parley_gateway_ready', help: '1 when this gateway accepts connections', registers }),
   };
 }

@@ -103,6 +103,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
           metrics.deliveries.labels('history').inc();
           metrics.deliveredBytes.labels('history').inc(bytes);
         },
+        repaired: (reason) => metrics.historyFeedRepairs.labels(reason).inc(),
       })
     : undefined;
   let draining = false;

@@ -1,4 +1,4 @@
-import { withSeq, type HistoryFollower, type HistoryStore } from '@parley/history';
+import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryStore } from '@parley/history';
 import type { Logger } from '@parley/observability';
 import { subjects } from '@parley/protocol';
 import type { Fanout } from './hub.ts';
@@ -42,7 +42,11 @@ export const historyTopic = (ns: string, room: string) => `h:${subjects.room(ns,
  * follows the same stored log, members see the same order and the same seqs on every gateway.
  * Taps let a resuming member see messages that arrive while it replays (see `RoomCatchUp`).
  */
-export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options: { logger: Logger; delivered?(bytes: number): void }) {
+export function createHistoryFeeds(
+  store: HistoryStore,
+  fanout: Fanout,
+  options: { logger: Logger; delivered?(bytes: number): void; repaired?(reason: FollowerRepairReason): void },
+) {
   const entries = new Map<string, Entry>();
 
   const stop = (entry: Entry) => {
@@ -82,6 +86,10 @@ export function createHistoryFeeds(store: HistoryStore, fanout: Fanout, options:
           fanout.publish(topic, bytes);
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
           options.delivered?.(bytes.byteLength);
+        },
+        repairing(reason, after) {
+          options.logger.warn({ ns, reason, after }, 'history feed of a room stalled; resubscribing from its last seq');
+          options.repaired?.(reason);
         },
         error(error) {
           options.logger.warn({ err: error, ns }, 'history feed of a room stopped; its members are told to rejoin');
