@@ -1,6 +1,8 @@
 import type { Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
 import type { PresenceStore } from '@parley/presence-store';
+import type { JwksKeyGetter } from '@parley/tokens';
+import { Counter, Gauge } from 'prom-client';
 import type { Logger, Registry } from '@parley/observability';
 import { createGatewayCore, type GatewayCore } from './domain/gateway-core.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
@@ -19,6 +21,8 @@ export interface GatewayDeps {
    */
   history?: HistoryStore;
   verifyToken: TokenVerifier;
+  /** The key set behind `verifyToken`: readiness requires one (see `JwksKeyGetter`); absent = always has keys. */
+  tokenKeys?: Pick<JwksKeyGetter, 'health' | 'ageSeconds' | 'failures'>;
   logger: Logger;
   registry: Registry;
   /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
@@ -80,6 +84,28 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   let port = options.port ?? DEFAULT_GATEWAY_PORT;
   let closed = false;
 
+  const { tokenKeys } = deps;
+  if (tokenKeys) {
+    new Gauge({
+      name: 'parley_gateway_jwks_age_seconds',
+      help: 'Age of the token key set this gateway verifies with (fetched from auth); -1 when none was fetched yet',
+      registers: [registry],
+      collect() {
+        this.set(tokenKeys.ageSeconds() ?? -1);
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'parley_gateway_jwks_fetch_failures_total',
+      help: 'Failed fetches of the token key set (auth unreachable or answering garbage)',
+      registers: [registry],
+      collect() {
+        const failures = tokenKeys.failures();
+        if (failures > counted) this.inc(failures - counted);
+        counted = failures;
+      },
+    });
+  }
   metrics.busConnected.set(bus.state === 'connected' ? 1 : 0);
   const offState = bus.onStateChange((state) => {
     metrics.busConnected.set(state === 'connected' ? 1 : 0);
@@ -91,6 +117,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     if (closed) return { ok: false, reason: 'closed' };
     if (core.draining) return { ok: false, reason: 'draining' };
     if (bus.state !== 'connected') return { ok: false, reason: `bus ${bus.state}` };
+    const keys = deps.tokenKeys?.health();
+    if (keys && !keys.ok) return { ok: false, reason: keys.reason ?? 'cannot verify tokens' };
     const history = deps.history?.health();
     if (history && !history.ok) return { ok: false, reason: history.reason ?? 'history unavailable' };
     return { ok: true };
