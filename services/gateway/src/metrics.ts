@@ -39,6 +39,11 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     busConnected: new Gauge({ name: 'parley_gateway_bus_connected', help: '1 when the message bus is connected', registers }),
     busStateChanges: new Counter({ name: 'parley_gateway_bus_state_changes_total', help: 'Bus state transitions, by new state', labelNames: ['state'], registers }),
+    presenceRejoins: new Counter({
+      name: 'parley_gateway_presence_rejoins_total',
+      help: 'presence.join events sent again because a heartbeat found the user\'s entries swept (the gateway stalled past the TTL, or Redis lost them)',
+      registers,
+    }),
     presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),
     historyAppends: new Counter({ name: 'parley_gateway_history_appends_total', help: 'Room messages of history tenants stored (or not) before their ack', labelNames: ['tenant', 'result'], registers }),
     historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
