@@ -34,7 +34,10 @@ export interface Cluster {
   nats: NatsProcess;
   /** Every NATS server, when `natsServers` > 1. */
   natsCluster: NatsCluster | undefined;
+  /** Presence's Redis: nothing on disk (presence is re-asserted by the gateways' heartbeats). */
   redis: ServerProcess;
+  /** Auth's tenant store: a separate Redis with an append-only file in the cluster's data folder. */
+  authRedis: ServerProcess;
   auth: ServiceProcess;
   presence: ServiceProcess;
   gateways: ServiceProcess[];
@@ -81,7 +84,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const jetstream = options.jetstream ?? true;
   const natsCluster = (options.natsServers ?? 1) > 1 ? await startNatsCluster(options.natsServers, { jetstream }) : undefined;
-  const [nats, redis] = await Promise.all([natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }), startRedis()]);
+  const authRedisDir = join(dataDir, 'auth-redis');
+  mkdirSync(authRedisDir, { recursive: true });
+  const [nats, redis, authRedis] = await Promise.all([
+    natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }),
+    startRedis(),
+    startRedis({ persistDir: authRedisDir }),
+  ]);
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
 
   const authPort = await port(10);
@@ -92,7 +101,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     args: productionCommand('auth'),
     url: authUrl,
     output: out('auth'),
-    env: { ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
+    env: { ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
   });
   await auth.start();
 
@@ -134,6 +143,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     nats,
     natsCluster,
     redis,
+    authRedis,
     auth,
     presence,
     gateways,
@@ -150,7 +160,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async stop() {
       await Promise.allSettled([...gateways, presence, auth].map((p) => p.stop('SIGTERM')));
       for (const p of [...gateways, presence, auth]) p.closeLog();
-      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop()]);
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop(), authRedis.stop()]);
     },
   };
 }

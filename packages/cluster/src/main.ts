@@ -22,7 +22,8 @@ const cluster = await startCluster({
 
 const lines = [
   ['nats', cluster.nats.url],
-  ['redis', cluster.redis.url],
+  ['redis (presence)', cluster.redis.url],
+  ['redis (auth, append-only file)', cluster.authRedis.url],
   ['auth', cluster.auth.url],
   ['presence', cluster.presence.url],
   ...cluster.gateways.map((g) => [g.name, `${g.url.replace('http', 'ws')}/v1/ws`]),
@@ -36,7 +37,7 @@ const stateFile = process.env.PARLEY_CLUSTER_FILE ?? join(REPO_ROOT, '.data', 'c
 mkdirSync(dirname(stateFile), { recursive: true });
 writeFileSync(
   stateFile,
-  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey }, null, 2),
+  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, authRedis: cluster.authRedis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey }, null, 2),
   { mode: 0o600 },
 );
 

@@ -138,7 +138,7 @@ describe('presence across nodes', () => {
     await sleepy.stop('SIGTERM');
   });
 
-  // Last: the restarted Redis is empty, so the auth service's tenants (kept in the same Redis here) are gone too.
+  // Last: the presence Redis restarts empty (auth keeps its tenants in a Redis of its own: durability.test.ts).
   it('presence - Redis killed and restarted empty: messaging continues, presence is complete again within the bound', async () => {
     const a = await user('red-a', 0, ['vault']);
     const b = await user('red-b', 2, ['vault']);

@@ -123,7 +123,11 @@ export interface HistoryStore {
    * handed to the listener once, in order, outside the caller's stack. Resolves once following.
    */
   follow(ns: string, room: string, after: number, listener: HistoryListener): Promise<HistoryFollower>;
-  /** Not ok when history was requested and the backend (JetStream) is unavailable. */
+  /**
+   * Not ok when history was requested and the backend (JetStream) is unavailable, or when the
+   * last append failed for good and nothing was stored since (JetStream: a probe of that tenant's
+   * stream clears it).
+   */
   health(): HistoryHealth;
   close(): Promise<void>;
 }

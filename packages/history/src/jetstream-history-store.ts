@@ -60,6 +60,20 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   let requested = false;
   let missing: string | undefined;
   let lastProbe = 0;
+  /** Set when an append failed for good, cleared by the next stored one or a probe of that tenant's stream. */
+  let unwritable: { ns: string; reason: string } | undefined;
+  let lastWriteProbe = 0;
+  const probeWritable = async (failing: { ns: string }) => {
+    lastWriteProbe = Date.now();
+    try {
+      const info = await (await jsm()).streams.info(streamName(failing.ns));
+      // A stream without a leader answers info from nowhere: `cluster.leader` is missing.
+      if (info.cluster && !info.cluster.leader) return;
+      if (unwritable === failing) unwritable = undefined;
+    } catch {
+      // still failing
+    }
+  };
 
   const observe = <T>(promise: Promise<T>): Promise<T> =>
     promise.then(
@@ -104,10 +118,14 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       for (let attempt = 1; ; attempt++) {
         try {
           const ack = await js.publish(subject, data, { msgID: msgId, headers: h, timeout });
+          unwritable = undefined;
           return ack.seq;
         } catch (error) {
           if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
-          if (attempt >= attempts) throw unavailable(error);
+          if (attempt >= attempts) {
+            unwritable ??= { ns, reason: (error as Error).message };
+            throw unavailable(error);
+          }
           const tenant = tenants.get(ns);
           if (isJetStreamMissing(error) && tenant) {
             // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
@@ -176,6 +194,11 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       });
     },
     health() {
+      if (unwritable) {
+        const failing = unwritable;
+        if (Date.now() - lastWriteProbe > (options.reprobeIntervalMs ?? 5_000)) void probeWritable(failing);
+        return { ok: false, reason: `history cannot be written (tenant ${failing.ns}): ${failing.reason}` };
+      }
       if (!missing || !requested) return { ok: true };
       if (Date.now() - lastProbe > (options.reprobeIntervalMs ?? 5_000)) void store.probe();
       return { ok: false, reason: missing };

@@ -49,10 +49,15 @@ function startProcess(command: string, args: () => string[], port: number, url: 
   return launch().then(() => server);
 }
 
-/** A real `redis-server` on a free loopback port, keeping nothing on disk. */
-export async function startRedis(): Promise<ServerProcess> {
+/**
+ * A real `redis-server` on a free loopback port, keeping nothing on disk; with `persistDir`, an
+ * append-only file there (written before each reply, fsynced every second), so a restart — even
+ * after SIGKILL — keeps every acknowledged write.
+ */
+export async function startRedis(options: { persistDir?: string } = {}): Promise<ServerProcess> {
   const port = await freePort();
-  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port, `redis://127.0.0.1:${port}`);
+  const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', options.persistDir] : ['--appendonly', 'no'];
+  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], port, `redis://127.0.0.1:${port}`);
 }
 
 export interface NatsOptions {
