@@ -94,6 +94,11 @@ export interface HistoryFollower {
 export interface HistoryHealth {
   ok: boolean;
   reason?: string;
+  /**
+   * Set while ok: history cannot be written now (the last append failed for good and nothing was
+   * stored since). Not a reason to refuse connections: plain tenants, and reads, still work.
+   */
+  degraded?: string;
 }
 
 export interface HistoryStore {
@@ -124,9 +129,9 @@ export interface HistoryStore {
    */
   follow(ns: string, room: string, after: number, listener: HistoryListener): Promise<HistoryFollower>;
   /**
-   * Not ok when history was requested and the backend (JetStream) is unavailable, or when the
-   * last append failed for good and nothing was stored since (JetStream: a probe of that tenant's
-   * stream clears it).
+   * Not ok when history was requested and the backend (JetStream) is unavailable. `degraded` when
+   * the last append failed for good and nothing was stored since (JetStream: a probe of that
+   * tenant's stream clears it).
    */
   health(): HistoryHealth;
   close(): Promise<void>;

@@ -104,6 +104,26 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   };
   const reader = async (ns: string, subject: string) => createRoomReader(await jsm(), js, streamName(ns), subject, timeout);
 
+  const publishWithRetry = async (ns: string, room: string, data: Uint8Array, { msgId, headers }: { msgId: string; headers?: Record<string, string> }): Promise<number> => {
+    const subject = subjects.room(ns, room);
+    const h = natsHeaders();
+    for (const key in headers) h.set(key, headers[key] as string);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await js.publish(subject, data, { msgID: msgId, headers: h, timeout })).seq;
+      } catch (error) {
+        if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
+        if (attempt >= attempts) throw error;
+        const tenant = tenants.get(ns);
+        if (isJetStreamMissing(error) && tenant) {
+          // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
+          ensurer.forget(ns);
+          await store.ensure(tenant);
+        } else if (!(error instanceof TimeoutError) && !(error instanceof RequestError)) throw error;
+      }
+    }
+  };
+
   const store: HistoryStore & { probe(): Promise<HistoryHealth> } = {
     kind: 'jetstream',
     ensure(tenant) {
@@ -111,28 +131,16 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       tenants.set(tenant.ns, tenant);
       return api(() => ensurer.ensure(tenant));
     },
-    async append(ns, room, data, { msgId, headers }) {
-      const subject = subjects.room(ns, room);
-      const h = natsHeaders();
-      for (const key in headers) h.set(key, headers[key] as string);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const ack = await js.publish(subject, data, { msgID: msgId, headers: h, timeout });
-          unwritable = undefined;
-          return ack.seq;
-        } catch (error) {
-          if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
-          if (attempt >= attempts) {
-            unwritable ??= { ns, reason: (error as Error).message };
-            throw unavailable(error);
-          }
-          const tenant = tenants.get(ns);
-          if (isJetStreamMissing(error) && tenant) {
-            // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
-            ensurer.forget(ns);
-            await store.ensure(tenant);
-          } else if (!(error instanceof TimeoutError) && !(error instanceof RequestError)) throw unavailable(error);
-        }
+    async append(ns, room, data, options) {
+      try {
+        const seq = await publishWithRetry(ns, room, data, options);
+        unwritable = undefined;
+        return seq;
+      } catch (error) {
+        if (error instanceof ParleyError && error.code === 'frame_too_large') throw error;
+        const cause = error instanceof ParleyError && error.cause instanceof Error ? error.cause : (error as Error);
+        unwritable ??= { ns, reason: cause.message };
+        throw unavailable(error);
       }
     },
     latest(ns, room, limit) {
@@ -194,14 +202,16 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       });
     },
     health() {
+      if (missing && requested) {
+        if (Date.now() - lastProbe > (options.reprobeIntervalMs ?? 5_000)) void store.probe();
+        return { ok: false, reason: missing };
+      }
       if (unwritable) {
         const failing = unwritable;
         if (Date.now() - lastWriteProbe > (options.reprobeIntervalMs ?? 5_000)) void probeWritable(failing);
-        return { ok: false, reason: `history cannot be written (tenant ${failing.ns}): ${failing.reason}` };
+        return { ok: true, degraded: `history cannot be written (tenant ${failing.ns}): ${failing.reason}` };
       }
-      if (!missing || !requested) return { ok: true };
-      if (Date.now() - lastProbe > (options.reprobeIntervalMs ?? 5_000)) void store.probe();
-      return { ok: false, reason: missing };
+      return { ok: true };
     },
     async probe() {
       lastProbe = Date.now();

@@ -56,7 +56,8 @@ export interface Gateway {
   readonly core: GatewayCore;
   readonly port: number;
   readonly url: string;
-  ready(): { ok: boolean; reason?: string };
+  /** `degraded`: ready, but something is failing (history cannot be written). */
+  ready(): { ok: boolean; reason?: string; degraded?: string };
   listen(): Promise<void>;
   /** Readiness false, clients told to reconnect, sockets closed after the grace period; then close(). */
   drain(graceMs?: number): Promise<void>;
@@ -84,6 +85,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   let port = options.port ?? DEFAULT_GATEWAY_PORT;
   let closed = false;
 
+  metrics.historyWritable.set(1);
   const { tokenKeys } = deps;
   if (tokenKeys) {
     new Gauge({
@@ -113,7 +115,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     logger.info({ state }, 'bus state changed');
   });
 
-  const ready = () => {
+  const ready = (): { ok: boolean; reason?: string; degraded?: string } => {
     if (closed) return { ok: false, reason: 'closed' };
     if (core.draining) return { ok: false, reason: 'draining' };
     if (bus.state !== 'connected') return { ok: false, reason: `bus ${bus.state}` };
@@ -121,6 +123,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     if (keys && !keys.ok) return { ok: false, reason: keys.reason ?? 'cannot verify tokens' };
     const history = deps.history?.health();
     if (history && !history.ok) return { ok: false, reason: history.reason ?? 'history unavailable' };
+    metrics.historyWritable.set(history?.degraded ? 0 : 1);
+    // Still ready: refusing every new connection would not make history writable again.
+    if (history?.degraded) return { ok: true, degraded: history.degraded };
     return { ok: true };
   };
 
@@ -137,7 +142,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     if (path === '/readyz') {
       const r = ready();
       metrics.ready.set(r.ok ? 1 : 0);
-      return r.ok ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: r.reason });
+      return r.ok ? json(200, { status: 'ready', ...(r.degraded && { degraded: r.degraded }) }) : json(503, { status: 'not ready', reason: r.reason });
     }
     if (path === '/metrics') {
       metrics.ready.set(ready().ok ? 1 : 0);

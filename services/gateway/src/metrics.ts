@@ -55,6 +55,11 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers,
     }),
+    historyWritable: new Gauge({
+      name: 'parley_gateway_history_writable',
+      help: '0 while history cannot be written (the last append failed for good and a probe of its stream fails), else 1; updated on /readyz and /metrics',
+      registers,
+    }),
     ready: new Gauge({ name: 'parley_gateway_ready', help: '1 when this gateway accepts connections', registers }),
   };
 }
