@@ -43,10 +43,12 @@ export interface Cluster {
   nats: NatsProcess;
   /** Every NATS server, when `natsServers` > 1. */
   natsCluster: NatsCluster | undefined;
-  /** Auth's Redis, and presence's unless `presenceRedisCluster` is set. */
+  /** Presence's Redis (unless `presenceRedisClusterNodes`): nothing on disk (presence is re-asserted by the gateways' heartbeats). */
   redis: ServerProcess;
   /** Presence's Redis Cluster, when `presenceRedisClusterNodes` was given. */
   presenceRedisCluster: RedisCluster | undefined;
+  /** Auth's tenant store: a separate Redis with an append-only file in the cluster's data folder. */
+  authRedis: ServerProcess;
   auth: ServiceProcess;
   presence: ServiceProcess;
   gateways: ServiceProcess[];
@@ -97,7 +99,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const jetstream = options.jetstream ?? true;
   const natsCluster = (options.natsServers ?? 1) > 1 ? await startNatsCluster(options.natsServers, { jetstream }) : undefined;
-  const [nats, redis] = await Promise.all([natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }), startRedis()]);
+  const authRedisDir = join(dataDir, 'auth-redis');
+  mkdirSync(authRedisDir, { recursive: true });
+  const [nats, redis, authRedis] = await Promise.all([
+    natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }),
+    startRedis(),
+    startRedis({ persistDir: authRedisDir }),
+  ]);
   const presenceRedisCluster = options.presenceRedisClusterNodes ? await startRedisCluster(options.presenceRedisClusterNodes) : undefined;
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
@@ -112,7 +120,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     output: out('auth'),
     // The presence service checks API keys with auth on behalf of its clients and passes their
     // addresses in X-Forwarded-For: auth believes that header from presence's address only.
-    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
+    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
   });
   await auth.start();
 
@@ -178,6 +186,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     natsCluster,
     redis,
     presenceRedisCluster,
+    authRedis,
     auth,
     presence,
     gateways,
@@ -199,7 +208,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const processes = [...gateways, presence, auth, ...(webhooks ? [webhooks] : [])];
       await Promise.allSettled(processes.map((p) => p.stop('SIGTERM')));
       for (const p of processes) p.closeLog();
-      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop(), presenceRedisCluster?.stop()]);
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats.cleanup(), redis.stop(), authRedis.stop(), presenceRedisCluster?.stop()]);
     },
   };
 }

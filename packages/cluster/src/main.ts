@@ -28,13 +28,14 @@ const stateFile = process.env.PARLEY_CLUSTER_FILE ?? join(REPO_ROOT, '.data', 'c
 mkdirSync(dirname(stateFile), { recursive: true });
 writeFileSync(
   stateFile,
-  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey, ...(cluster.prometheus && { prometheus: cluster.prometheus.url }) }, null, 2),
+  JSON.stringify({ auth: cluster.auth.url, presence: cluster.presence.url, gateways: cluster.gateways.map((g) => g.url), nats: cluster.nats.url, redis: cluster.redis.url, authRedis: cluster.authRedis.url, ...(cluster.webhooks && { webhooks: cluster.webhooks.url }), demoNamespace: cluster.demoNamespace, demoApiKey: cluster.demoApiKey, ...(cluster.prometheus && { prometheus: cluster.prometheus.url }) }, null, 2),
   { mode: 0o600 },
 );
 
 const lines = [
   ['nats', cluster.nats.url],
-  ['redis', cluster.redis.url],
+  ['redis (presence)', cluster.redis.url],
+  ['redis (auth, append-only file)', cluster.authRedis.url],
   ['auth', cluster.auth.url],
   ['presence', cluster.presence.url],
   ...(cluster.webhooks ? [['webhooks', cluster.webhooks.url]] : []),
@@ -42,7 +43,7 @@ const lines = [
   ...(cluster.prometheus ? [['prometheus', `${cluster.prometheus.url}   (HTTP API: /api/v1/query?query=…, /api/v1/alerts; no web UI)`]] : []),
 ];
 console.log('\nParley cluster is up:');
-for (const [name, url] of lines) console.log(`  ${name!.padEnd(10)} ${url}`);
+for (const [name, url] of lines) console.log(`  ${name!.padEnd(16)} ${url}`);
 const adminTokenLine = adminTokenFromEnv ? 'from PARLEY_ADMIN_TOKEN' : `${cluster.adminToken}   (generated now; set PARLEY_ADMIN_TOKEN to choose it)`;
 console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${adminTokenLine}\n\nCtrl-C stops everything.`);
 

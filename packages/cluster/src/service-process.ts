@@ -88,6 +88,15 @@ export class ServiceProcess {
     return code;
   }
 
+  /** SIGSTOP: the process stops running without exiting (a long GC pause, a stopped VM); `thaw` resumes it. */
+  freeze() {
+    if (this.running) this.child?.kill('SIGSTOP');
+  }
+
+  thaw() {
+    if (this.running) this.child?.kill('SIGCONT');
+  }
+
   closeLog() {
     this.log?.end();
   }

@@ -107,7 +107,38 @@ describe('presence across nodes', () => {
     expect(sortMembers(((await res.json()) as { members: unknown }).members)).toEqual(['spy:1']);
   });
 
-  // Last: the restarted Redis is empty, so the auth service's tenants (kept in the same Redis here) are gone too.
+  it('presence - a gateway frozen past the TTL: its users are announced as left, then as joined again when it resumes, once each', async () => {
+    const sleepy = await cluster.addGateway();
+    const watchers = [await user('night0', 0, ['dorm']), await user('night1', 1, ['dorm'])];
+    const sleeper = await connectUser(sleepy, await mintUserToken(cluster, 'sleeper'), ['dorm']);
+    const sleeper2 = await connectUser(sleepy, await mintUserToken(cluster, 'sleeper'), ['dorm']);
+    open.push(sleeper, sleeper2);
+    const eventsOf = (w: TestClient, type: string) => w.all(type).filter((f) => f.user === 'sleeper');
+    for (const w of watchers) await w.waitFor((f) => f.type === 'presence.join' && f.user === 'sleeper');
+
+    sleepy.freeze();
+    try {
+      for (const w of watchers) await w.waitFor((f) => f.type === 'presence.leave' && f.user === 'sleeper', TTL_MS + 10 * SWEEP_MS + 5000);
+      expect(sortMembers((await api('/v1/rooms/dorm/members')).body.members)).toEqual(['night0:1', 'night1:1']);
+    } finally {
+      sleepy.thaw();
+    }
+    // Its next heartbeat (every third of the TTL) recreates the entries and announces the join.
+    for (const w of watchers) await until(async () => eventsOf(w, 'presence.join').length, (n) => n >= 2, TTL_MS + 5000);
+    await until(async () => sortMembers((await api('/v1/rooms/dorm/members')).body.members), (m) => m.includes('sleeper:2'), TTL_MS + 5000);
+    // A few more heartbeats and sweeps: nothing is announced twice.
+    await new Promise((r) => setTimeout(r, TTL_MS));
+    for (const w of watchers) {
+      await w.request({ type: 'ping' });
+      expect(eventsOf(w, 'presence.leave')).toHaveLength(1);
+      expect(eventsOf(w, 'presence.join')).toHaveLength(2);
+    }
+    expect(sleeper.isClosed).toBe(false);
+    expect((await sleeper.request({ type: 'publish', room: 'dorm', data: 'awake' })).type).toBe('ack');
+    await sleepy.stop('SIGTERM');
+  });
+
+  // Last: the presence Redis restarts empty (auth keeps its tenants in a Redis of its own: durability.test.ts).
   it('presence - Redis killed and restarted empty: messaging continues, presence is complete again within the bound', async () => {
     const a = await user('red-a', 0, ['vault']);
     const b = await user('red-b', 2, ['vault']);

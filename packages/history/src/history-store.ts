@@ -68,11 +68,23 @@ export interface ResumeCheck {
   last: number;
 }
 
+/**
+ * Why a follower replaced its subscription: it heard nothing (no message, no server heartbeat)
+ * for two heartbeat intervals, the NATS connection reconnected, its consumer was deleted, or a
+ * delivery was skipped.
+ */
+export type FollowerRepairReason = 'stalled' | 'reconnect' | 'consumer_lost' | 'gap';
+
 export interface HistoryListener {
   /** Each message of the room with a seq above the start, once, in seq order. */
   message(message: StoredMessage): void;
   /** The follower stopped for good (its tenant's log was deleted, the store closed). */
   error(error: Error): void;
+  /**
+   * The follower detected a stall and is resubscribing after `after` (the last seq it delivered);
+   * delivery continues with the next message, without loss or duplicates. JetStream only.
+   */
+  repairing?(reason: FollowerRepairReason, after: number): void;
 }
 
 export interface HistoryFollower {
@@ -82,6 +94,11 @@ export interface HistoryFollower {
 export interface HistoryHealth {
   ok: boolean;
   reason?: string;
+  /**
+   * Set while ok: history cannot be written now (the last append failed for good and nothing was
+   * stored since). Not a reason to refuse connections: plain tenants, and reads, still work.
+   */
+  degraded?: string;
 }
 
 export interface HistoryStore {
@@ -111,7 +128,11 @@ export interface HistoryStore {
    * handed to the listener once, in order, outside the caller's stack. Resolves once following.
    */
   follow(ns: string, room: string, after: number, listener: HistoryListener): Promise<HistoryFollower>;
-  /** Not ok when history was requested and the backend (JetStream) is unavailable. */
+  /**
+   * Not ok when history was requested and the backend (JetStream) is unavailable. `degraded` when
+   * the last append failed for good and nothing was stored since (JetStream: a probe of that
+   * tenant's stream clears it).
+   */
   health(): HistoryHealth;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ export {
   MAX_HISTORY_RETENTION,
   resolveRetention,
   withSeq,
+  type FollowerRepairReason,
   type HistoryFollower,
   type HistoryHealth,
   type HistoryListener,

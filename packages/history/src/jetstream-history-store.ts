@@ -1,7 +1,8 @@
-import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { headers as natsHeaders, InvalidArgumentError, RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { ParleyError, subjects } from '@parley/protocol';
 import type { HistoryFollower, HistoryHealth, HistoryStore, HistoryTenant } from './history-store.ts';
+import { DEFAULT_FOLLOW_HEARTBEAT_MS, followRoom, type RoomFollower } from './jetstream-follower.ts';
 import { createRoomReader, readAfter, readLatest } from './jetstream-reader.ts';
 import { createStreamEnsurer, isStreamNotFound, streamName } from './jetstream-streams.ts';
 
@@ -12,13 +13,14 @@ export interface JetStreamHistoryStoreOptions {
   requestTimeoutMs?: number;
   /** @default 2: publish attempts per append, with the same `Nats-Msg-Id` (deduplicated by the server). */
   publishAttempts?: number;
+  /** @default 2000: idle heartbeat of room followers; a stalled follower is repaired within 3 of them. */
+  followHeartbeatMs?: number;
   /** @default 5000: while unhealthy, how often `health()` re-checks JetStream in the background. */
   reprobeIntervalMs?: number;
   logger?: { warn(obj: object, msg: string): void };
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
-const FOLLOW_BATCH = 256;
 const MISSING = 'history is enabled for a tenant but JetStream is not available on the NATS server (run nats-server with -js)';
 
 /** The JetStream API did not answer at all: JetStream is not enabled (or not reachable) on the server. */
@@ -33,9 +35,9 @@ function isJetStreamMissing(error: unknown): boolean {
  * `chat.<ns>.*`), created lazily from the tenant's retention (`max_msgs_per_subject` per room,
  * `max_age`, `max_bytes` with discard-old per tenant). A message's seq is its stream sequence.
  * Appends are JetStream publishes with `Nats-Msg-Id` = the message id (a retry after a lost ack
- * is deduplicated and answers the first seq). A follower is an ordered consumer filtered on the
- * room subject, which the client recreates from the last sequence it saw after any hiccup, so
- * delivery stays gap-free and duplicate-free across reconnects.
+ * is deduplicated and answers the first seq). A follower is a consumer filtered on the room
+ * subject that repairs itself after any stall (see `followRoom`), so delivery stays gap-free and
+ * duplicate-free across reconnects and server restarts.
  */
 export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStreamHistoryStoreOptions = {}): HistoryStore & { probe(): Promise<HistoryHealth> } {
   const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -45,10 +47,33 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   const jsm = () => (manager ??= jetstreamManager(nc, { checkAPI: false, timeout }));
   const ensurer = createStreamEnsurer(jsm, options.replicas ?? 1);
   const tenants = new Map<string, HistoryTenant>();
-  const followers = new Set<() => void>();
+  const followers = new Set<RoomFollower>();
+  const heartbeatMs = options.followHeartbeatMs ?? DEFAULT_FOLLOW_HEARTBEAT_MS;
+  const watchdog = setInterval(() => {
+    const now = Date.now();
+    for (const follower of followers) follower.check(now);
+  }, heartbeatMs);
+  watchdog.unref();
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === 'reconnect') for (const follower of [...followers]) follower.reconnected();
+  })();
   let requested = false;
   let missing: string | undefined;
   let lastProbe = 0;
+  /** Set when an append failed for good, cleared by the next stored one or a probe of that tenant's stream. */
+  let unwritable: { ns: string; reason: string } | undefined;
+  let lastWriteProbe = 0;
+  const probeWritable = async (failing: { ns: string }) => {
+    lastWriteProbe = Date.now();
+    try {
+      const info = await (await jsm()).streams.info(streamName(failing.ns));
+      // A stream without a leader answers info from nowhere: `cluster.leader` is missing.
+      if (info.cluster && !info.cluster.leader) return;
+      if (unwritable === failing) unwritable = undefined;
+    } catch {
+      // still failing
+    }
+  };
 
   const observe = <T>(promise: Promise<T>): Promise<T> =>
     promise.then(
@@ -79,6 +104,26 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   };
   const reader = async (ns: string, subject: string) => createRoomReader(await jsm(), js, streamName(ns), subject, timeout);
 
+  const publishWithRetry = async (ns: string, room: string, data: Uint8Array, { msgId, headers }: { msgId: string; headers?: Record<string, string> }): Promise<number> => {
+    const subject = subjects.room(ns, room);
+    const h = natsHeaders();
+    for (const key in headers) h.set(key, headers[key] as string);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await js.publish(subject, data, { msgID: msgId, headers: h, timeout })).seq;
+      } catch (error) {
+        if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
+        if (attempt >= attempts) throw error;
+        const tenant = tenants.get(ns);
+        if (isJetStreamMissing(error) && tenant) {
+          // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
+          ensurer.forget(ns);
+          await store.ensure(tenant);
+        } else if (!(error instanceof TimeoutError) && !(error instanceof RequestError)) throw error;
+      }
+    }
+  };
+
   const store: HistoryStore & { probe(): Promise<HistoryHealth> } = {
     kind: 'jetstream',
     ensure(tenant) {
@@ -86,24 +131,16 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       tenants.set(tenant.ns, tenant);
       return api(() => ensurer.ensure(tenant));
     },
-    async append(ns, room, data, { msgId, headers }) {
-      const subject = subjects.room(ns, room);
-      const h = natsHeaders();
-      for (const key in headers) h.set(key, headers[key] as string);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const ack = await js.publish(subject, data, { msgID: msgId, headers: h, timeout });
-          return ack.seq;
-        } catch (error) {
-          if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
-          if (attempt >= attempts) throw unavailable(error);
-          const tenant = tenants.get(ns);
-          if (isJetStreamMissing(error) && tenant) {
-            // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
-            ensurer.forget(ns);
-            await store.ensure(tenant);
-          } else if (!(error instanceof TimeoutError) && !(error instanceof RequestError)) throw unavailable(error);
-        }
+    async append(ns, room, data, options) {
+      try {
+        const seq = await publishWithRetry(ns, room, data, options);
+        unwritable = undefined;
+        return seq;
+      } catch (error) {
+        if (error instanceof ParleyError && error.code === 'frame_too_large') throw error;
+        const cause = error instanceof ParleyError && error.cause instanceof Error ? error.cause : (error as Error);
+        unwritable ??= { ns, reason: cause.message };
+        throw unavailable(error);
       }
     },
     latest(ns, room, limit) {
@@ -151,40 +188,30 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
     },
     follow(ns, room, after, listener) {
       return api(async (): Promise<HistoryFollower> => {
-        const consumer = await js.consumers.get(streamName(ns), { filter_subjects: subjects.room(ns, room), opt_start_seq: after + 1 });
-        let active = true;
-        const messages: ConsumerMessages = await consumer.consume({
-          max_messages: FOLLOW_BATCH,
-          callback: (m) => {
-            if (active) listener.message({ seq: m.seq, data: m.data });
+        let follower: RoomFollower | undefined;
+        let ended = false;
+        follower = await followRoom(nc, await jsm(), js, { stream: streamName(ns), subject: subjects.room(ns, room), after }, listener, {
+          heartbeatMs,
+          ended() {
+            ended = true;
+            if (follower) followers.delete(follower);
           },
         });
-        const stop = () => {
-          if (!active) return;
-          active = false;
-          followers.delete(stop);
-          void messages.close();
-        };
-        const fail = (error: Error) => {
-          if (!active) return;
-          stop();
-          listener.error(error);
-        };
-        followers.add(stop);
-        void messages.closed().then((error) => fail(error instanceof Error ? error : new Error('history follower ended')));
-        void (async () => {
-          for await (const status of messages.status()) {
-            // A recreated stream restarts its sequences: following it from our cursor would skip.
-            if (status.type === 'stream_not_found') return fail(new Error(`history stream of ${ns} was deleted`));
-          }
-        })();
-        return { stop };
+        if (!ended) followers.add(follower);
+        return follower;
       });
     },
     health() {
-      if (!missing || !requested) return { ok: true };
-      if (Date.now() - lastProbe > (options.reprobeIntervalMs ?? 5_000)) void store.probe();
-      return { ok: false, reason: missing };
+      if (missing && requested) {
+        if (Date.now() - lastProbe > (options.reprobeIntervalMs ?? 5_000)) void store.probe();
+        return { ok: false, reason: missing };
+      }
+      if (unwritable) {
+        const failing = unwritable;
+        if (Date.now() - lastWriteProbe > (options.reprobeIntervalMs ?? 5_000)) void probeWritable(failing);
+        return { ok: true, degraded: `history cannot be written (tenant ${failing.ns}): ${failing.reason}` };
+      }
+      return { ok: true };
     },
     async probe() {
       lastProbe = Date.now();
@@ -197,7 +224,8 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       }
     },
     async close() {
-      for (const stop of [...followers]) stop();
+      clearInterval(watchdog);
+      for (const follower of [...followers]) follower.stop();
     },
   };
   return store;

@@ -2,6 +2,7 @@ import { ParleyError, type PresenceMember } from '@parley/protocol';
 import {
   DEFAULT_PRESENCE_TTL_MS,
   type PresenceConnection,
+  type PresenceRejoin,
   type PresenceKey,
   type PresenceSweepResult,
   type PresenceStore,
@@ -119,6 +120,7 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
     },
     async heartbeat(connections) {
       const expiresAt = now() + ttl;
+      const rejoins: PresenceRejoin[] = [];
       for (const c of connections) {
         const e = rooms.get(roomKey(c.ns, c.room))?.users.get(c.user)?.get(c.conn);
         if (e) {
@@ -127,12 +129,13 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
           continue;
         }
         try {
-          put(c);
+          if (put(c).firstForUser) rejoins.push({ ns: c.ns, room: c.room, user: c.user });
         } catch (error) {
           // A conflicting id is the caller's bug for that one entry; the others still beat.
           if (!(error instanceof ParleyError && error.code === 'conflict')) throw error;
         }
       }
+      return rejoins;
     },
     async sweep() {
       const t = now();

@@ -19,6 +19,13 @@ export interface PresenceLeave {
   user: string;
 }
 
+/**
+ * A user whose first entry in a room a heartbeat had to recreate: its entries had expired and
+ * been swept (a leave was announced: its gateway was frozen past the TTL), or the store lost them
+ * (Redis restarted empty). The owner announces a join again.
+ */
+export type PresenceRejoin = PresenceLeave;
+
 /** The leaves of a sweep; `sweptConnections` counts the expired connection entries it deleted. */
 export type PresenceSweepResult = PresenceLeave[] & { sweptConnections?: number };
 
@@ -63,10 +70,12 @@ export interface PresenceStore {
   userRooms(ns: string, user: string): Promise<string[]>;
   /**
    * Extends the expiry of all these connections in one batch (one round trip per gateway per beat,
-   * not one per connection) and (re)creates the ones that are missing, e.g. after Redis restarted
-   * empty. Never announces anything. Must not be issued for a connection after its `remove`.
+   * not one per connection) and (re)creates the ones that are missing, e.g. after a sweep removed
+   * them or Redis restarted empty. Returns the users whose FIRST entry in a room it recreated
+   * (the "no entry -> some entry" transition, each once, like `add`'s `firstForUser`): the caller
+   * announces their join. Must not be issued for a connection after its `remove`.
    */
-  heartbeat(connections: readonly PresenceConnection[]): Promise<void>;
+  heartbeat(connections: readonly PresenceConnection[]): Promise<PresenceRejoin[]>;
   /**
    * Deletes expired entries; returns the users whose last entry in a room expired, each leave
    * once even when several sweepers (processes) run at the same time.

@@ -3,6 +3,7 @@ import { fromSubjectToken, isNamespace, ParleyError, type PresenceMember, type U
 import {
   DEFAULT_PRESENCE_TTL_MS,
   type PresenceConnection,
+  type PresenceRejoin,
   type PresenceLeave,
   type PresenceStore,
   type PresenceSweepResult,
@@ -282,9 +283,15 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
     },
 
     async heartbeat(connections) {
-      if (connections.length === 0) return;
+      if (connections.length === 0) return [];
       // Conflicting ids (a caller bug) are skipped; every other entry is refreshed.
-      await write(connections, false);
+      const codes = await write(connections, false);
+      const rejoins: PresenceRejoin[] = [];
+      codes.forEach((code, i) => {
+        const c = connections[i]!;
+        if (code === 1) rejoins.push({ ns: c.ns, room: c.room, user: c.user });
+      });
+      return rejoins;
     },
 
     async sweep() {

@@ -135,12 +135,14 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       if (store.stats) expect((await store.stats()).find((s) => s.ns === ns)).toEqual({ ns, users: 1, connections: 1 });
     });
 
-    it('presence - heartbeat refreshes entries and recreates missing ones without announcing', async () => {
+    it('presence - heartbeat refreshes entries and recreates missing ones, reporting the users it recreated first', async () => {
       const ns = freshNs();
       const { store, other } = h;
       await store.add(conn(ns, 'r', 'ann', 'a1', { info: { v: 1 } }));
-      // Never added (Redis restarted empty, say): the beat brings it back.
-      await store.heartbeat([conn(ns, 'r', 'ann', 'a1', { info: { v: 2 } }), conn(ns, 'r', 'bob', 'b1'), conn(ns, 'q', 'bob', 'b1')]);
+      // Never added (Redis restarted empty, say): the beat brings it back, and says whom it recreated.
+      const rejoins = await store.heartbeat([conn(ns, 'r', 'ann', 'a1', { info: { v: 2 } }), conn(ns, 'r', 'bob', 'b1'), conn(ns, 'q', 'bob', 'b1')]);
+      expect(rejoins.map((r) => `${r.room}/${r.user}`).sort()).toEqual(['q/bob', 'r/bob']);
+      expect(await store.heartbeat([conn(ns, 'r', 'bob', 'b1'), conn(ns, 'q', 'bob', 'b1')])).toEqual([]);
       expect(sortMembers(await other.members(ns, 'r'))).toEqual([
         { user: 'ann', connections: 1, info: { v: 2 } },
         { user: 'bob', connections: 1 },
@@ -148,6 +150,20 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       expect((await other.userRooms(ns, 'bob')).sort()).toEqual(['q', 'r']);
       expect(await store.add(conn(ns, 'r', 'bob', 'b2'))).toEqual({ firstForUser: false });
       await store.heartbeat([]);
+    });
+
+    it('presence - a beat after a sweep removed its entries reports each user once, a leave then a rejoin', async () => {
+      const ns = freshNs();
+      const { store, other } = h;
+      await store.add(conn(ns, 'r', 'ann', 'a1'));
+      await store.add(conn(ns, 'r', 'ann', 'a2'));
+      await h.elapse(h.ttlMs + 100);
+      expect(leavesOf(await other.sweep(), ns)).toEqual(['r/ann']);
+      // The frozen owner wakes up and beats both connections: one rejoin for the user.
+      const rejoins = await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')]);
+      expect(rejoins).toEqual([{ ns, room: 'r', user: 'ann' }]);
+      expect(await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')])).toEqual([]);
+      expect(await other.members(ns, 'r')).toEqual([{ user: 'ann', connections: 2 }]);
     });
 
     it('presence - sweep deletes expired entries and reports only users whose last entry went', async () => {

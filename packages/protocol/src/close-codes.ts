@@ -14,6 +14,8 @@ export const CLOSE_CODES = {
   rate_limited: 4003,
   /** The tenant is at its connection limit. Reconnect later. */
   too_many_connections: 4004,
+  /** The gateway cannot verify tokens now (the auth service's keys are unreachable). Reconnect after a delay. */
+  auth_unavailable: 4005,
   /** The tenant backend disconnected this user; it may reconnect. */
   disconnected: 4006,
   /** The token is missing, malformed, or fails verification. */

@@ -49,12 +49,17 @@ function startProcess(command: string, args: () => string[], port: number, url: 
   return launch().then(() => server);
 }
 
-/** A real `redis-server` on a free loopback port, keeping nothing on disk. */
-export async function startRedis(): Promise<ServerProcess> {
-  return startRedisWith(await freePort());
+/**
+ * A real `redis-server` on a free loopback port, keeping nothing on disk; with `persistDir`, an
+ * append-only file there (written before each reply, fsynced every second), so a restart — even
+ * after SIGKILL — keeps every acknowledged write.
+ */
+export async function startRedis(options: { persistDir?: string } = {}): Promise<ServerProcess> {
+  const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', options.persistDir] : [];
+  return startRedisWith(await freePort(), persistence);
 }
 
-/** A real `redis-server` on `port` (loopback, nothing on disk) with extra arguments. */
+/** A real `redis-server` on `port` (loopback; nothing on disk unless `args` asks for it) with extra arguments, which win over the defaults. */
 export function startRedisWith(port: number, args: string[] = []): Promise<ServerProcess> {
   return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`);
 }

@@ -1,2 +1,11 @@
 export { DEFAULT_CLOCK_TOLERANCE_SECONDS, verifyUserToken } from './verify-user-token.ts';
-export { createJwksKeyGetter, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from './jwks-key-getter.ts';
+export {
+  createJwksKeyGetter,
+  DEFAULT_JWKS_COOLDOWN_MS,
+  DEFAULT_JWKS_MAX_AGE_MS,
+  DEFAULT_JWKS_RETRY_MS,
+  isKeySet,
+  type JwksKeyGetter,
+  type JwksKeyGetterOptions,
+  type KeySetHealth,
+} from './jwks-key-getter.ts';

@@ -22,6 +22,8 @@ export async function verifyUserToken(token: string, getKey: JWTVerifyGetKey, op
       clockTolerance: options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
     }));
   } catch (error) {
+    // The keys could not be fetched (auth_unavailable): the token may be fine, say so.
+    if (error instanceof ParleyError) throw error;
     if (error instanceof joseErrors.JWTExpired) throw new ParleyError('token_expired', undefined, { cause: error });
     throw new ParleyError('token_invalid', `token refused: ${(error as { code?: string }).code ?? (error as Error).name}`, { cause: error });
   }

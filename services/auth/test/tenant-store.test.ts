@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParleyError } from '@parley/protocol';
+import { Redis } from 'ioredis';
 import { startRedis, type ServerProcess } from '@parley/testkit';
 import { defaultTenantSettings } from '../src/settings.ts';
 import { writeFile } from 'node:fs/promises';
@@ -162,17 +163,33 @@ describe('redis tenant store', () => {
       await server.restart();
       const deadline = Date.now() + 10_000;
       for (;;) {
-        try {
-          await store.ping();
-          break;
-        } catch (e) {
-          if (Date.now() > deadline) throw e;
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        const reconnected = await store.getTenant('alpha').then(() => true, () => false);
+        if (reconnected) break;
+        if (Date.now() > deadline) throw new Error('the store did not reconnect');
+        await new Promise((r) => setTimeout(r, 50));
       }
-      // The test server keeps nothing on disk: the tenant is gone, but the store works again.
+      // The test server keeps nothing on disk: the tenant is gone, and readiness says the data was lost.
       expect(await store.getTenant('alpha')).toBeUndefined();
+      await expect(store.ping()).rejects.toThrow(/lost its data/);
     } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('redis store - ping fails when the data was flushed under a running store, and not for a new store on it', async () => {
+    const server = await startRedis();
+    const store = await createRedisTenantStore({ url: server.url, prefix: 'flush:' });
+    const admin = new Redis(server.url);
+    try {
+      await store.ping();
+      await admin.flushall();
+      await expect(store.ping()).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/lost its data/) });
+      const fresh = await createRedisTenantStore({ url: server.url, prefix: 'flush:' });
+      await fresh.ping();
+      await fresh.close();
+    } finally {
+      admin.disconnect();
       await store.close();
       await server.stop();
     }

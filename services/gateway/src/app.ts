@@ -1,6 +1,8 @@
 import type { Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
 import type { PresenceStore } from '@parley/presence-store';
+import type { JwksKeyGetter } from '@parley/tokens';
+import { Counter, Gauge } from 'prom-client';
 import { renderMetrics, startMetricsServer, type Logger, type MetricsServer, type Registry } from '@parley/observability';
 import { createGatewayCore, type GatewayCore } from './domain/gateway-core.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
@@ -19,6 +21,8 @@ export interface GatewayDeps {
    */
   history?: HistoryStore;
   verifyToken: TokenVerifier;
+  /** The key set behind `verifyToken`: readiness requires one (see `JwksKeyGetter`); absent = always has keys. */
+  tokenKeys?: Pick<JwksKeyGetter, 'health' | 'ageSeconds' | 'failures'>;
   logger: Logger;
   registry: Registry;
   /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
@@ -60,7 +64,8 @@ export interface Gateway {
   readonly url: string;
   /** The private metrics port, once listening (when `metricsPort` was given). */
   readonly metricsPort: number | undefined;
-  ready(): { ok: boolean; reason?: string };
+  /** `degraded`: ready, but something is failing (history cannot be written). */
+  ready(): { ok: boolean; reason?: string; degraded?: string };
   listen(): Promise<void>;
   /** Readiness false, clients told to reconnect, sockets closed after the grace period; then close(). */
   drain(graceMs?: number): Promise<void>;
@@ -90,6 +95,29 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   let port = options.port ?? DEFAULT_GATEWAY_PORT;
   let closed = false;
 
+  metrics.historyWritable.set(1);
+  const { tokenKeys } = deps;
+  if (tokenKeys) {
+    new Gauge({
+      name: 'parley_gateway_jwks_age_seconds',
+      help: 'Age of the token key set this gateway verifies with (fetched from auth); -1 when none was fetched yet',
+      registers: [registry],
+      collect() {
+        this.set(tokenKeys.ageSeconds() ?? -1);
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'parley_gateway_jwks_fetch_failures_total',
+      help: 'Failed fetches of the token key set (auth unreachable or answering garbage)',
+      registers: [registry],
+      collect() {
+        const failures = tokenKeys.failures();
+        if (failures > counted) this.inc(failures - counted);
+        counted = failures;
+      },
+    });
+  }
   metrics.busConnected.set(bus.state === 'connected' ? 1 : 0);
   const offState = bus.onStateChange((state) => {
     metrics.busConnected.set(state === 'connected' ? 1 : 0);
@@ -97,12 +125,17 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     logger.info({ state }, 'bus state changed');
   });
 
-  const ready = () => {
+  const ready = (): { ok: boolean; reason?: string; degraded?: string } => {
     if (closed) return { ok: false, reason: 'closed' };
     if (core.draining) return { ok: false, reason: 'draining' };
     if (bus.state !== 'connected') return { ok: false, reason: `bus ${bus.state}` };
+    const keys = deps.tokenKeys?.health();
+    if (keys && !keys.ok) return { ok: false, reason: keys.reason ?? 'cannot verify tokens' };
     const history = deps.history?.health();
     if (history && !history.ok) return { ok: false, reason: history.reason ?? 'history unavailable' };
+    metrics.historyWritable.set(history?.degraded ? 0 : 1);
+    // Still ready: refusing every new connection would not make history writable again.
+    if (history?.degraded) return { ok: true, degraded: history.degraded };
     return { ok: true };
   };
 
@@ -119,7 +152,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     if (path === '/readyz') {
       const r = ready();
       metrics.ready.set(r.ok ? 1 : 0);
-      return r.ok ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: r.reason });
+      return r.ok ? json(200, { status: 'ready', ...(r.degraded && { degraded: r.degraded }) }) : json(503, { status: 'not ready', reason: r.reason });
     }
     if (path === '/metrics') {
       metrics.ready.set(ready().ok ? 1 : 0);

@@ -5,10 +5,23 @@ import { openPresenceStore } from '@parley/presence-store';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';
-import { createJwksKeyGetter } from '@parley/tokens';
+import { createJwksKeyGetter, isKeySet } from '@parley/tokens';
+import { readFileSync } from 'node:fs';
 import { installSignalHandlers } from './signals.ts';
 
 const config = readGatewayConfig(process.env);
+
+/** `PARLEY_JWKS_FILE`: a key set to verify with until auth answers (a copy of its /.well-known/jwks.json). */
+function readKeySetFile(path: string) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`PARLEY_JWKS_FILE: cannot read a JSON key set from ${path}: ${(error as Error).message}`);
+  }
+  if (!isKeySet(parsed)) throw new Error(`PARLEY_JWKS_FILE: ${path} is not a key set ({"keys": [ ... ]} with at least one key)`);
+  return parsed;
+}
 const logger = createLogger('gateway', { level: config.logLevel });
 const registry = createMetricsRegistry('gateway');
 const tracing = await initTracing('gateway', { ...readTracingConfig(process.env), instanceId: config.gatewayId });
@@ -24,9 +37,16 @@ if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; 
 
 const history = await openHistoryStore({ bus, nats: natsBus, replicas: config.historyReplicas, logger });
 
-const keys = createJwksKeyGetter(config.jwksUrl, { maxAgeMs: config.jwksMaxAgeMs, cooldownMs: config.jwksCooldownMs });
+const keys = createJwksKeyGetter(config.jwksUrl, {
+  maxAgeMs: config.jwksMaxAgeMs,
+  cooldownMs: config.jwksCooldownMs,
+  ...(config.jwksFile && { initial: readKeySetFile(config.jwksFile) }),
+  logger,
+});
+// Not awaited: the gateway starts (and says it is not ready) while auth is down; the fetch is retried.
+void keys.refresh();
 const gateway = createGateway(
-  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), logger, registry },
+  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
   { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
 if (natsBus) {

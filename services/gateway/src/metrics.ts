@@ -39,11 +39,27 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     busConnected: new Gauge({ name: 'parley_gateway_bus_connected', help: '1 when the message bus is connected', registers }),
     busStateChanges: new Counter({ name: 'parley_gateway_bus_state_changes_total', help: 'Bus state transitions, by new state', labelNames: ['state'], registers }),
+    presenceRejoins: new Counter({
+      name: 'parley_gateway_presence_rejoins_total',
+      help: 'presence.join events sent again because a heartbeat found the user\'s entries swept (the gateway stalled past the TTL, or Redis lost them)',
+      registers,
+    }),
     presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),
     historyAppends: new Counter({ name: 'parley_gateway_history_appends_total', help: 'Room messages of history tenants stored (or not) before their ack', labelNames: ['tenant', 'result'], registers }),
     historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
     historyGaps: new Counter({ name: 'parley_gateway_history_gaps_total', help: 'Resumes told history_gap (messages after their seq no longer retained)', labelNames: ['tenant'], registers }),
-    historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one ordered consumer each) on this gateway', registers }),
+    historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one JetStream consumer each) on this gateway', registers }),
+    historyFeedRepairs: new Counter({
+      name: 'parley_gateway_history_feed_repairs_total',
+      help: 'History feeds that stalled (or lost their consumer) and were resubscribed from their last seq, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    historyWritable: new Gauge({
+      name: 'parley_gateway_history_writable',
+      help: '0 while history cannot be written (the last append failed for good and a probe of its stream fails), else 1; updated on /readyz and /metrics',
+      registers,
+    }),
     revocations: new Gauge({ name: 'parley_gateway_revocations', help: 'Revoked users and token ids remembered (every tenant), until their tokens expire', registers }),
     revocationsEvicted: new Counter({
       name: 'parley_gateway_revocations_evicted_total',

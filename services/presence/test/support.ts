@@ -19,6 +19,8 @@ export interface FakeAuth {
   whoamiCalls: number;
   /** When false, whoami answers 503. */
   healthy: boolean;
+  /** When true, the key set request's connection is dropped (auth unreachable). */
+  jwksDown: boolean;
   keys: Map<string, string>;
   token(claims: { sub: string; ns: string; grants: Grants; info?: Record<string, unknown> }, options?: { expiresIn?: string | number; signer?: 'trusted' | 'stranger'; issuer?: string }): Promise<string>;
   close(): Promise<void>;
@@ -28,9 +30,10 @@ export async function startFakeAuth(keys: Record<string, string>): Promise<FakeA
   const trusted = await generateKeyPair('ES256');
   const stranger = await generateKeyPair('ES256');
   const jwk: JWK = { ...(await exportJWK(trusted.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  const state = { whoamiCalls: 0, healthy: true, keys: new Map(Object.entries(keys)) };
+  const state = { whoamiCalls: 0, healthy: true, jwksDown: false, keys: new Map(Object.entries(keys)) };
   const server: Server = createServer((req, res) => {
     if (req.url === '/.well-known/jwks.json') {
+      if (state.jwksDown) return void req.socket.destroy();
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
       return;
     }

@@ -142,7 +142,7 @@ lifecycle:
 {{- else }}
     configMapKeyRef:
       name: {{ include "parley.configName" .root }}
-      key: {{ .name }}
+      key: {{ .key | default .name }}
 {{- end }}
 {{- end }}
 
@@ -161,7 +161,12 @@ lifecycle:
   value: {{ (index $root.Values .component).port | quote }}
 {{ include "parley.configEnv" (dict "root" $root "name" "HOST") }}
 {{ include "parley.urlEnv" (dict "root" $root "name" "NATS_URL" "values" $root.Values.nats) }}
+{{- $tenantRedis := $root.Values.auth.tenantStore.redis }}
+{{- if and (eq .component "auth") (or $tenantRedis.url $tenantRedis.existingSecret) }}
+{{ include "parley.urlEnv" (dict "root" $root "name" "REDIS_URL" "key" "PARLEY_AUTH_REDIS_URL" "values" $tenantRedis) }}
+{{- else }}
 {{ include "parley.urlEnv" (dict "root" $root "name" "REDIS_URL" "values" $root.Values.redis) }}
+{{- end }}
 {{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_LOG_LEVEL") }}
 {{ include "parley.configEnv" (dict "root" $root "name" "OTEL_EXPORTER_OTLP_ENDPOINT") }}
 {{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_METRICS_PORT") }}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ParleyError } from '@parley/protocol';
 import { tooManyRevocations } from './tenant-state.ts';
@@ -25,6 +26,7 @@ export interface RedisTenantStoreOptions {
 
 /*
  * Layout (all under the prefix):
+ *   store-id             a random id written once: gone or changed = the data was lost (readiness)
  *   tenants              SET of namespaces
  *   tenant:<ns>          JSON Tenant
  *   keys:<ns>            HASH key id -> JSON ApiKeyRecord
@@ -115,6 +117,14 @@ export async function createRedisTenantStore(options: RedisTenantStoreOptions): 
     }
   };
 
+  // Written once per store (NX), never expires: if it disappears, Redis lost its data (restarted
+  // without persistence, flushed, failed over to an empty replica) and with it every tenant.
+  const storeIdKey = `${p}store-id`;
+  const storeId = await call(async () => {
+    await redis.set(storeIdKey, randomUUID(), 'NX');
+    return redis.get(storeIdKey);
+  });
+
   return {
     createTenant: (tenant) =>
       call(async () => {
@@ -168,7 +178,9 @@ export async function createRedisTenantStore(options: RedisTenantStoreOptions): 
       }),
     ping: () =>
       call(async () => {
-        await redis.ping();
+        if ((await redis.get(storeIdKey)) !== storeId) {
+          throw new ParleyError('unavailable', 'the tenant store lost its data since this process started (Redis restarted without persistence, was flushed, or failed over to an empty replica): tenants and API keys are gone; restore them from a backup, then restart auth');
+        }
       }),
     async close() {
       redis.off('error', onError);

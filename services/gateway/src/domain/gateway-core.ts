@@ -107,6 +107,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
           // Room messages of history tenants reach members through the feed, not the bus.
           if (publishedAt !== undefined) metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
         },
+        repaired: (reason) => metrics.historyFeedRepairs.labels(reason).inc(),
       })
     : undefined;
   let draining = false;
@@ -199,7 +200,15 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         const entries = chunk;
         chunk = [];
         try {
-          await presence.heartbeat(entries);
+          const rejoins = await presence.heartbeat(entries);
+          if (rejoins.length > 0) {
+            metrics.presenceRejoins.inc(rejoins.length);
+            logger.warn({ rejoins: rejoins.length }, 'presence entries had expired and were swept (this gateway stalled past the TTL); announcing those joins again');
+          }
+          for (const r of rejoins) {
+            const session = [...sessionsOf(r.ns, r.user)].find((s) => s.rooms.has(r.room));
+            if (session) await session.announceRejoin(r.room);
+          }
         } catch (error) {
           metrics.presenceErrors.inc({ op: 'heartbeat' });
           logger.warn({ err: error }, 'presence heartbeat failed');

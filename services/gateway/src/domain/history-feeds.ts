@@ -1,4 +1,4 @@
-import { withSeq, type HistoryFollower, type HistoryStore } from '@parley/history';
+import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryStore } from '@parley/history';
 import type { Logger } from '@parley/observability';
 import { roomMessageTimestamp, subjects } from '@parley/protocol';
 import type { Fanout } from './hub.ts';
@@ -46,7 +46,7 @@ export function createHistoryFeeds(
   store: HistoryStore,
   fanout: Fanout,
   /** `delivered` gets each fanned-out message's size and its publish time (the frame's `ts`). */
-  options: { logger: Logger; delivered?(bytes: number, publishedAt: number | undefined): void },
+  options: { logger: Logger; delivered?(bytes: number, publishedAt: number | undefined): void; repaired?(reason: FollowerRepairReason): void },
 ) {
   const entries = new Map<string, Entry>();
 
@@ -87,6 +87,10 @@ export function createHistoryFeeds(
           fanout.publish(topic, bytes);
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
           options.delivered?.(bytes.byteLength, roomMessageTimestamp(m.data));
+        },
+        repairing(reason, after) {
+          options.logger.warn({ ns, reason, after }, 'history feed of a room stalled; resubscribing from its last seq');
+          options.repaired?.(reason);
         },
         error(error) {
           options.logger.warn({ err: error, ns }, 'history feed of a room stopped; its members are told to rejoin');

@@ -56,6 +56,8 @@ export class SessionHistory {
   private readonly socket: ClientSocket;
   private readonly deps: HistoryDeps;
   private tenantOf: VerifiedToken | undefined;
+  /** The connection's last publish, settled or not: the next one is stored after it (see `publish`). */
+  private lastPublish: Promise<void> = Promise.resolve();
   private cachedTenant: HistoryTenant | undefined;
 
   constructor(host: HistoryHost, socket: ClientSocket, deps: HistoryDeps) {
@@ -180,8 +182,19 @@ export class SessionHistory {
     return true;
   }
 
-  /** Stores the message, then acknowledges it with its seq; it reaches members through the feeds. */
-  async publish(room: string, data: unknown, id: RequestId | undefined) {
+  /**
+   * Stores the message, then acknowledges it with its seq; it reaches members through the feeds.
+   * One at a time per connection: a publish starts once the connection's previous one is stored
+   * or has failed. Without this, a publish whose first attempt was lost (a NATS reconnect) and
+   * retried after its timeout would be stored after the same connection's later messages.
+   */
+  publish(room: string, data: unknown, id: RequestId | undefined): Promise<void> {
+    const run = this.lastPublish.then(() => this.store(room, data, id));
+    this.lastPublish = run.catch(() => {});
+    return run;
+  }
+
+  private async store(room: string, data: unknown, id: RequestId | undefined) {
     const { store, metrics, gatewayId } = this.deps;
     const { ns, user, conn } = this.host;
     const msgId = newId();

@@ -292,6 +292,14 @@ export class Session {
     }
   }
 
+  /**
+   * The heartbeat recreated this user's first entry in `room` after it had been swept (this
+   * gateway was frozen past the TTL, and a leave went out): announce the join again.
+   */
+  announceRejoin(room: string): Promise<void> {
+    return this.rooms.has(room) ? this.publishPresenceEvent(room, 'join') : Promise.resolve();
+  }
+
   private async publishPresenceEvent(room: string, kind: 'join' | 'leave') {
     const { bus, gatewayId, logger } = this.deps;
     const frame: ServerFrame =

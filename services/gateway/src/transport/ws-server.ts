@@ -40,6 +40,7 @@ const REFUSAL_CLOSE: Partial<Record<ErrorCode, CloseReason>> = {
   origin_not_allowed: 'forbidden',
   namespace_mismatch: 'forbidden',
   too_many_connections: 'too_many_connections',
+  auth_unavailable: 'auth_unavailable',
   shutting_down: 'shutdown',
 };
 

@@ -1,0 +1,167 @@
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { FollowerRepairReason, HistoryFollower, HistoryListener } from './history-store.ts';
+
+/** @default 2000: idle heartbeat the server sends while a follower waits; a stall is detected after 2 missed (within 3). */
+export const DEFAULT_FOLLOW_HEARTBEAT_MS = 2_000;
+/** A follower's consumer is removed by the server after this long without a waiting pull (a crashed gateway). */
+export const FOLLOW_INACTIVE_MS = 15_000;
+const FOLLOW_BATCH = 256;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 1_000;
+
+export interface FollowerOptions {
+  heartbeatMs: number;
+  /** Called once when the follower stopped, for good (see `HistoryListener.error`) or by `stop`. */
+  ended(): void;
+}
+
+/** A room follower as its store drives it: one status loop and one watchdog timer serve all of them. */
+export interface RoomFollower extends HistoryFollower {
+  /** The connection reconnected: the consumer may be gone (server restarted, another node). */
+  reconnected(): void;
+  /** Called every heartbeat interval: repairs the follower when it heard nothing for two. */
+  check(now: number): void;
+}
+
+const isStreamNotFound = (error: unknown) => error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
+
+/**
+ * Follows one room subject from a stream sequence with a self-repairing consumer. The consumer
+ * is ephemeral, unacknowledged, in memory, single replica, created by us (not the library's
+ * ordered consumer, whose recovery after a server restart can pull one batch and then wait for
+ * two missed 15 s heartbeats, and whose consumers linger 5 minutes after use). We watch it:
+ *  - no message and no server heartbeat for two heartbeat intervals (checked every interval, so
+ *    detected within three), a NATS reconnect, a deleted consumer, or a delivery-sequence gap
+ *    each count as a stall;
+ *  - on a stall the consumer is replaced by a new one starting after the last delivered
+ *    sequence, retried until JetStream answers; messages already delivered are skipped, so the
+ *    listener sees each message once, in order.
+ * The stream itself missing is final (a recreated stream restarts its sequences). `stop` deletes
+ * the consumer at once; a consumer we could not delete expires after `FOLLOW_INACTIVE_MS`.
+ */
+export async function followRoom(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  target: { stream: string; subject: string; after: number },
+  listener: HistoryListener,
+  options: FollowerOptions,
+): Promise<RoomFollower> {
+  const { stream, subject } = target;
+  const heartbeatMs = Math.max(500, options.heartbeatMs);
+  let last = target.after;
+  let stopped = false;
+  let generation = 0;
+  let current: { messages: ConsumerMessages; name: string } | undefined;
+  let lastActivity = Date.now();
+  let repairing: Promise<void> | undefined;
+
+  const dispose = (old: typeof current) => {
+    if (!old) return;
+    void old.messages.close().catch(() => {});
+    jsm.consumers.delete(stream, old.name).catch(() => {});
+  };
+
+  const open = async () => {
+    const info = await jsm.consumers.add(stream, {
+      filter_subject: subject,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: last + 1,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(FOLLOW_INACTIVE_MS),
+    });
+    if (stopped) {
+      jsm.consumers.delete(stream, info.name).catch(() => {});
+      return;
+    }
+    const mine = ++generation;
+    let expected = 1;
+    const consumer = js.consumers.getConsumerFromInfo(info);
+    const messages = await consumer.consume({
+      max_messages: FOLLOW_BATCH,
+      expires: Math.max(10_000, heartbeatMs * 5),
+      idle_heartbeat: heartbeatMs,
+      callback: (m) => {
+        if (mine !== generation || stopped) return;
+        lastActivity = Date.now();
+        if (m.info.deliverySequence !== expected) return void repair('gap');
+        expected++;
+        if (m.seq <= last) return;
+        last = m.seq;
+        listener.message({ seq: m.seq, data: m.data });
+      },
+    });
+    current = { messages, name: info.name };
+    lastActivity = Date.now();
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (mine !== generation || stopped) return;
+        if (status.type === 'heartbeat') lastActivity = Date.now();
+        else if (status.type === 'stream_not_found') return fail(new Error(`history stream ${stream} was deleted`));
+        else if (status.type === 'consumer_deleted' || status.type === 'consumer_not_found') return void repair('consumer_lost');
+      }
+    })();
+    void messages.closed().then(() => {
+      if (mine === generation && !stopped) void repair('consumer_lost');
+    });
+  };
+
+  const fail = (error: Error) => {
+    if (stopped) return;
+    stop();
+    listener.error(error);
+  };
+
+  /** Replaces the consumer; single flight, retried with a short backoff until it works or is final. */
+  const repair = (reason: FollowerRepairReason): Promise<void> => {
+    if (stopped || repairing) return repairing ?? Promise.resolve();
+    generation++;
+    const old = current;
+    current = undefined;
+    dispose(old);
+    listener.repairing?.(reason, last);
+    repairing = (async () => {
+      for (let attempt = 0; !stopped; attempt++) {
+        if (nc.isClosed()) return fail(new Error('NATS connection closed'));
+        try {
+          await open();
+          return;
+        } catch (error) {
+          if (isStreamNotFound(error)) return fail(new Error(`history stream ${stream} was deleted`, { cause: error }));
+          await new Promise((r) => setTimeout(r, Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt)));
+        }
+      }
+    })().finally(() => {
+      repairing = undefined;
+      lastActivity = Date.now();
+    });
+    return repairing;
+  };
+
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    generation++;
+    dispose(current);
+    current = undefined;
+    options.ended();
+  };
+
+  try {
+    await open();
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return {
+    stop,
+    // Whatever the server kept (it may be another node, or restarted), start again from our cursor.
+    reconnected: () => void repair('reconnect'),
+    check(now) {
+      if (!repairing && now - lastActivity > 2 * heartbeatMs) void repair('stalled');
+    },
+  };
+}
