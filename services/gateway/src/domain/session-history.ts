@@ -180,11 +180,13 @@ export class SessionHistory {
     return true;
   }
 
-  /** Stores the message, then acknowledges it with its seq; it reaches members through the feeds. */
-  async publish(room: string, data: unknown, id: RequestId | undefined) {
+  /**
+   * Stores the message, then acknowledges it with its seq; it reaches members through the feeds.
+   * A `msgId` stored within the duplicate window is not stored again: the ack carries the first seq.
+   */
+  async publish(room: string, data: unknown, id: RequestId | undefined, msgId = newId()) {
     const { store, metrics, gatewayId } = this.deps;
     const { ns, user, conn } = this.host;
-    const msgId = newId();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user, conn }, data, ts });
     let seq: number;
