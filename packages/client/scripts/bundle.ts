@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
@@ -27,7 +28,19 @@ export async function measureClient(): Promise<{ minified: number; gzipped: numb
   return { minified: Buffer.byteLength(code), gzipped: gzipSync(code, { level: 9 }).byteLength };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** The file the demo page loads (packages/embedded serves it); a test checks it is current. */
+export const DEMO_BUNDLE = new URL('../../embedded/public/parley-client.js', import.meta.url).pathname;
+const BANNER = '// @parley/client bundled for the demo page by `npm run bundle:demo -w packages/client`; do not edit.\n';
+
+/** The demo page's copy of the SDK, as it should be. */
+export async function demoBundle(): Promise<string> {
+  return BANNER + (await bundleClient());
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] === '--demo') {
+  writeFileSync(DEMO_BUNDLE, await demoBundle());
+  console.log(`wrote ${DEMO_BUNDLE}`);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
   const { minified, gzipped } = await measureClient();
   console.log(`@parley/client core: ${minified} B minified, ${gzipped} B gzipped (budget ${CORE_BUDGET_BYTES} B)`);
   if (gzipped > CORE_BUDGET_BYTES) process.exit(1);

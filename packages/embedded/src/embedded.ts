@@ -52,7 +52,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const store = await createFileTenantStore({ dataDir: options.dataDir });
   const keys = await loadSigningKeys({ dataDir: options.dataDir });
   const demoNamespace = options.demoNamespace ?? 'demo';
-  const demo = await ensureDemoTenant(store, { namespace: demoNamespace, dataDir: options.dataDir, ...(options.demoApiKey && { apiKey: options.demoApiKey }) });
+  // The demo tenant keeps history, so the demo page shows recent messages and loses none across restarts of a client.
+  const demo = await ensureDemoTenant(store, {
+    namespace: demoNamespace,
+    dataDir: options.dataDir,
+    settings: { history: { enabled: true } },
+    ...(options.demoApiKey && { apiKey: options.demoApiKey }),
+  });
 
   const auth = createAuthApp(
     { store, keys, bus, logger: logger.child({ component: 'auth' }), metrics: registry, ...(tracing.tracer && { tracer: tracing.tracer }) },
