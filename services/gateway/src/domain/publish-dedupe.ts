@@ -26,7 +26,7 @@ export interface PublishDedupeObserver {
  * Bounded per tenant (oldest first), so a flood of ids costs at most a fixed amount of memory.
  */
 export class PublishDedupe {
-  private readonly tenants = new Map<string, Map<string, number>>();
+  private readonly tenants = new Map<string, TenantIds>();
   private readonly observer: PublishDedupeObserver;
   private readonly windowMs: number;
   private readonly maxPerTenant: number;
@@ -39,33 +39,64 @@ export class PublishDedupe {
 
   /** True when `msgId` was recorded within the window (a repeat); otherwise records it. */
   seen(ns: string, msgId: string, now = Date.now()): boolean {
-    let ids = this.tenants.get(ns);
-    if (!ids) this.tenants.set(ns, (ids = new Map()));
-    for (const [id, at] of ids) {
-      if (at > now - this.windowMs && ids.size < this.maxPerTenant) break;
-      ids.delete(id);
-      if (at > now - this.windowMs) this.observer.evicted(ns);
-    }
-    const at = ids.get(msgId);
-    if (at !== undefined && at > now - this.windowMs) {
+    let tenant = this.tenants.get(ns);
+    if (!tenant) this.tenants.set(ns, (tenant = new TenantIds()));
+    const oldest = now - this.windowMs;
+    tenant.expire(oldest, this.maxPerTenant, () => this.observer.evicted(ns));
+    const at = tenant.ids.get(msgId);
+    if (at !== undefined && at > oldest) {
       this.observer.duplicate(ns);
       return true;
     }
-    ids.set(msgId, now);
+    tenant.add(msgId, now);
     return false;
   }
 
   /** The publish failed: a resend must go through. */
   forget(ns: string, msgId: string): void {
-    const ids = this.tenants.get(ns);
-    ids?.delete(msgId);
-    if (ids?.size === 0) this.tenants.delete(ns);
+    this.tenants.get(ns)?.ids.delete(msgId);
   }
 
   /** Ids remembered (all tenants). */
   get size(): number {
     let n = 0;
-    for (const ids of this.tenants.values()) n += ids.size;
+    for (const tenant of this.tenants.values()) n += tenant.ids.size;
     return n;
+  }
+}
+
+/**
+ * One tenant's ids: a map for lookups and an insertion-ordered queue for expiry. (Expiring from
+ * the front of a `Map` instead costs a walk over the deleted entries V8 keeps until it rehashes.)
+ */
+class TenantIds {
+  readonly ids = new Map<string, number>();
+  private queueIds: string[] = [];
+  private queueAt: number[] = [];
+  private head = 0;
+
+  add(id: string, at: number): void {
+    this.ids.set(id, at);
+    this.queueIds.push(id);
+    this.queueAt.push(at);
+  }
+
+  /** Drops ids older than `oldest`, and the oldest while there are `max` or more (`evicted` for those). */
+  expire(oldest: number, max: number, evicted: () => void): void {
+    while (this.head < this.queueIds.length) {
+      const id = this.queueIds[this.head] as string;
+      const at = this.queueAt[this.head] as number;
+      const live = this.ids.get(id) === at; // otherwise forgotten, or recorded again later
+      if (live && at > oldest && this.ids.size < max) break;
+      this.head++;
+      if (!live) continue;
+      this.ids.delete(id);
+      if (at > oldest) evicted();
+    }
+    if (this.head > 1024 && this.head * 2 > this.queueIds.length) {
+      this.queueIds = this.queueIds.slice(this.head);
+      this.queueAt = this.queueAt.slice(this.head);
+      this.head = 0;
+    }
   }
 }
