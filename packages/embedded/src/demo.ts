@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isUserId } from '@parley/protocol';
 
 const PAGE = readFileSync(new URL('../public/index.html', import.meta.url));
+/** @parley/client, bundled (`npm run bundle:demo -w packages/client`): the page is built on it. */
+const SDK = readFileSync(new URL('../public/parley-client.js', import.meta.url));
 
 /** Grants of demo users: every room of the demo namespace. */
 export const DEMO_GRANTS = { '*': ['subscribe', 'publish', 'presence', 'history'] };
@@ -16,6 +18,9 @@ export function createDemoRoutes(mintWithApiKey: (body: unknown) => Promise<Resp
     const { pathname } = new URL(request.url);
     if (pathname === '/' && (request.method === 'GET' || request.method === 'HEAD')) {
       return new Response(PAGE, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' } });
+    }
+    if (pathname === '/parley-client.js' && (request.method === 'GET' || request.method === 'HEAD')) {
+      return new Response(SDK, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' } });
     }
     if (pathname !== '/demo/token') return undefined;
     if (request.method !== 'POST') return Response.json({ code: 'not_found', message: 'POST only', temporary: false }, { status: 405 });

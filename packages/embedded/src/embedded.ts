@@ -62,7 +62,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const store = await createFileTenantStore({ dataDir: options.dataDir });
   const keys = await loadSigningKeys({ dataDir: options.dataDir });
   const demoNamespace = options.demoNamespace ?? 'demo';
-  const demo = await ensureDemoTenant(store, { namespace: demoNamespace, dataDir: options.dataDir, ...(options.demoApiKey && { apiKey: options.demoApiKey }) });
+  // The demo tenant keeps history, so the demo page shows recent messages and loses none across restarts of a client.
+  const demo = await ensureDemoTenant(store, {
+    namespace: demoNamespace,
+    dataDir: options.dataDir,
+    settings: { history: { enabled: true } },
+    ...(options.demoApiKey && { apiKey: options.demoApiKey }),
+  });
 
   // Webhooks: endpoints in the data directory, events straight from the in-memory bus (not recorded: see docs/operations.md).
   const webhookPolicy = options.webhookPolicy ?? STRICT_URL_POLICY;

@@ -22,7 +22,16 @@ export const joinFrame = z.object({
   since: z.number().int().nonnegative().safe().optional(),
 });
 export const leaveFrame = z.object({ type: z.literal('leave'), id: requestId, room });
-export const publishFrame = z.object({ type: z.literal('publish'), id: requestId, room, data: payload });
+export const publishFrame = z.object({
+  type: z.literal('publish'),
+  id: requestId,
+  room,
+  data: payload,
+  /** A client-generated publish id: a repeat within the deduplication window is dropped. */
+  pid: z.string().min(1).max(64).optional(),
+  /** Delivered to the room's current members only: never stored, no `seq`, its own rate limit. */
+  ephemeral: z.boolean().optional(),
+});
 export const directFrame = z.object({
   type: z.literal('direct'),
   id: requestId,
@@ -79,6 +88,8 @@ export interface RoomMessage {
   ts: number;
   /** Per-room sequence, when the tenant keeps history. */
   seq?: number;
+  /** An ephemeral event (never stored, no `seq`). */
+  ephemeral?: true;
 }
 
 export type ServerFrame =

@@ -22,6 +22,9 @@ export function createGatewayMetrics(registry: Registry) {
     deliveredBytes: new HotCounter({ name: 'parley_gateway_bus_delivered_bytes_total', help: 'Bytes of bus messages fanned out to local sockets (once per message, not per recipient), by kind', labelNames: ['kind'], registers }),
     published: new HotCounter({ name: 'parley_gateway_messages_published_total', help: 'Client messages accepted and published on the bus, by kind', labelNames: ['tenant', 'kind'], registers }),
     errors: new Counter({ name: 'parley_gateway_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers }),
+    publishDuplicates: new Counter({ name: 'parley_gateway_publish_duplicates_total', help: 'Publishes dropped as a repeat of a publish id seen within the window (tenants without history; JetStream drops those of history tenants)', labelNames: ['tenant'], registers }),
+    publishDedupeEvicted: new Counter({ name: 'parley_gateway_publish_dedupe_evictions_total', help: 'Publish ids forgotten before the end of their window because the per-tenant bound was reached', labelNames: ['tenant'], registers }),
+    ephemeralRateLimited: new Counter({ name: 'parley_gateway_ephemeral_rate_limited_total', help: 'Ephemeral publishes refused by their own per-connection rate limit', labelNames: ['tenant'], registers }),
     rateLimited: new Counter({ name: 'parley_gateway_rate_limited_total', help: 'Frames refused by the per-connection rate limit', labelNames: ['tenant'], registers }),
     slowConsumers: new Counter({ name: 'parley_gateway_slow_consumer_closes_total', help: 'Connections closed because their send buffer overflowed', labelNames: ['tenant'], registers }),
     deliveryLatency: new Histogram({

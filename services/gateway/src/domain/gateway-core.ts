@@ -13,6 +13,7 @@ import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, createRevocationList } from './revo
 import { Session, type ClientSocket } from './session.ts';
 import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
+import { PublishDedupe } from './publish-dedupe.ts';
 
 export interface GatewayCoreOptions {
   gatewayId: string;
@@ -141,6 +142,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     violationsCloseAfter: options.violationsCloseAfter ?? DEFAULT_VIOLATIONS_CLOSE_AFTER,
     onRoomsChanged: updateGauges,
     isRevoked: (token: VerifiedToken) => revocations.isRevoked(token),
+    dedupe: new PublishDedupe({ duplicate: (ns) => metrics.publishDuplicates.inc({ tenant: ns }), evicted: (ns) => metrics.publishDedupeEvicted.inc({ tenant: ns }) }),
   };
 
   const onControl = (message: BusMessage) => {

@@ -187,17 +187,17 @@ export class SessionHistory {
    * One at a time per connection: a publish starts once the connection's previous one is stored
    * or has failed. Without this, a publish whose first attempt was lost (a NATS reconnect) and
    * retried after its timeout would be stored after the same connection's later messages.
+   * A `msgId` stored within the duplicate window is not stored again: the ack carries the first seq.
    */
-  publish(room: string, data: unknown, id: RequestId | undefined): Promise<void> {
-    const run = this.lastPublish.then(() => this.store(room, data, id));
+  publish(room: string, data: unknown, id: RequestId | undefined, msgId = newId()): Promise<void> {
+    const run = this.lastPublish.then(() => this.store(room, data, id, msgId));
     this.lastPublish = run.catch(() => {});
     return run;
   }
 
-  private async store(room: string, data: unknown, id: RequestId | undefined) {
+  private async store(room: string, data: unknown, id: RequestId | undefined, msgId: string) {
     const { store, metrics, gatewayId } = this.deps;
     const { ns, user, conn } = this.host;
-    const msgId = newId();
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user, conn }, data, ts });
     let seq: number;

@@ -11,6 +11,7 @@ import { SessionHistory, type HistoryDeps } from './session-history.ts';
 import type { TenantLimits } from './limits.ts';
 import type { ExpiryWheel } from './expiry-wheel.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { publishMsgId, type PublishDedupe } from './publish-dedupe.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 
 /** What the domain needs from a transport socket. Calls after close are ignored by the transport. */
@@ -50,6 +51,8 @@ export interface SessionDeps {
   /** Called when a session's membership changes, so the core can track it for presence beats. */
   onRoomsChanged(session: Session): void;
   isRevoked(token: VerifiedToken): boolean;
+  /** Publish ids seen recently (tenants without history). */
+  dedupe: PublishDedupe;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -66,6 +69,8 @@ export class Session {
   private readonly socket: ClientSocket;
   private readonly deps: SessionDeps;
   private bucket: TokenBucket;
+  /** Ephemeral publishes have their own rate, so typing indicators do not eat the message budget. */
+  private ephemeralBucket: TokenBucket;
   private refusedInARow = 0;
   private violations = 0;
   /** Joined rooms whose messages come from their history feed (the rest come from the bus). */
@@ -78,6 +83,7 @@ export class Session {
     this.deps = deps;
     this.limits = deps.limitsOf(token);
     this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
+    this.ephemeralBucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
   }
 
   get ns() {
@@ -152,9 +158,10 @@ export class Session {
     const frame = decoded.frame;
     this.deps.metrics.framesIn.labels(frame.type).inc();
     // Every frame but `ping` costs rate budget: a `refresh` costs a signature check, the most
-    // expensive thing a client can ask of a gateway.
-    if (frame.type !== 'ping' && !this.bucket.take()) {
-      this.deps.metrics.rateLimited.inc({ tenant: this.ns });
+    // expensive thing a client can ask of a gateway. Ephemeral publishes have their own bucket.
+    const ephemeral = frame.type === 'publish' && frame.ephemeral === true;
+    if (frame.type !== 'ping' && !(ephemeral ? this.ephemeralBucket : this.bucket).take()) {
+      (ephemeral ? this.deps.metrics.ephemeralRateLimited : this.deps.metrics.rateLimited).inc({ tenant: this.ns });
       this.error('rate_limited', frame.id);
       if (++this.refusedInARow >= this.deps.floodCloseAfter) this.close('rate_limited', 'message rate exceeded persistently');
       return;
@@ -181,7 +188,8 @@ export class Session {
       case 'leave':
         return this.leave(frame.room, frame.id);
       case 'publish':
-        return this.publish(frame.room, frame.data, frame.id);
+        if (frame.ephemeral) return this.publishEphemeral(frame.room, frame.data, frame.id);
+        return this.publish(frame.room, frame.data, frame.id, frame.pid);
       case 'direct':
         return this.direct(frame.to, frame.data, frame.id);
       case 'presence':
@@ -311,18 +319,35 @@ export class Session {
     });
   }
 
-  private async publish(room: string, data: unknown, id: RequestId | undefined) {
+  /** A publish with a `pid` gets a `msgId` derived from it: the store (history) or `dedupe` drops a repeat. */
+  private async publish(room: string, data: unknown, id: RequestId | undefined, pid: string | undefined) {
     this.require(room, 'publish');
+    const msgId = pid === undefined ? newId() : publishMsgId(this.user, pid);
     const history = this.history;
     if (history) {
       if (this.deps.bus.state !== 'connected') throw new ParleyError('unavailable');
-      return history.publish(room, data, id);
+      return history.publish(room, data, id, msgId);
     }
-    const msgId = newId();
+    if (pid !== undefined && this.deps.dedupe.seen(this.ns, msgId)) return this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
     const ts = Date.now();
     const bytes = encodeRoomMessageFrame({ room, msgId, from: { user: this.user, conn: this.conn }, data, ts });
-    await this.deps.bus.publish(subjects.room(this.ns, room), bytes, undefined, { msgId });
+    try {
+      await this.deps.bus.publish(subjects.room(this.ns, room), bytes, undefined, { msgId });
+    } catch (error) {
+      if (pid !== undefined) this.deps.dedupe.forget(this.ns, msgId);
+      throw error;
+    }
     this.deps.metrics.published.labels(this.ns, 'room').inc();
+    this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+  }
+
+  /** Travels with the room's presence events: every gateway with members has that subscription, history or not. */
+  private async publishEphemeral(room: string, data: unknown, id: RequestId | undefined) {
+    this.require(room, 'publish');
+    const msgId = newId();
+    const frame: ServerFrame = { type: 'message', room, msgId, from: { user: this.user, conn: this.conn }, data, ts: Date.now(), ephemeral: true };
+    await this.deps.bus.publish(subjects.presence(this.ns, room), new TextEncoder().encode(encodeServerFrame(frame)), { [HEADER_ORIGIN]: this.deps.gatewayId });
+    this.deps.metrics.published.labels(this.ns, 'ephemeral').inc();
     this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
   }
 
