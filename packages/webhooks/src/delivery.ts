@@ -24,7 +24,7 @@ export async function deliver(endpoint: WebhookEndpoint, event: WebhookEvent, op
   if (refusal) return { ok: false, error: `refused: ${refusal}` };
   const body = JSON.stringify(event);
   const now = new Date();
-  const signature = new Webhook(endpoint.secret).sign(event.id, now, body);
+  const signature = signerOf(endpoint.secret).sign(event.id, now, body);
   try {
     const response = await fetch(endpoint.url, {
       method: 'POST',
@@ -46,6 +46,18 @@ export async function deliver(endpoint: WebhookEndpoint, event: WebhookEvent, op
     const e = error as Error;
     return { ok: false, error: e.name === 'TimeoutError' ? `no answer within ${options.timeoutMs ?? 10_000} ms` : `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` };
   }
+}
+
+const signers = new Map<string, Webhook>();
+/** The Standard Webhooks signer of a secret (its key decoded once, not per delivery). */
+function signerOf(secret: string): Webhook {
+  let signer = signers.get(secret);
+  if (!signer) {
+    if (signers.size >= 10_000) signers.clear();
+    signer = new Webhook(secret);
+    signers.set(secret, signer);
+  }
+  return signer;
 }
 
 async function drain(response: Response) {

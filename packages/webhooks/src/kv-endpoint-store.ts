@@ -10,7 +10,7 @@ export const ENDPOINTS_BUCKET = 'PARLEY_WEBHOOK_ENDPOINTS';
  * Endpoints in a JetStream key-value bucket, key `<ns>.<id>`, so auth (which writes them) and
  * every dispatcher replica (which reads them) share one copy without sharing code or a database.
  */
-export async function createKvEndpointStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number } = {}): Promise<EndpointStore> {
+export async function createKvEndpointStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number; live?: boolean } = {}): Promise<EndpointStore> {
   let kv: KV;
   try {
     kv = await new Kvm(nc).create(ENDPOINTS_BUCKET, { history: 1, replicas: options.replicas ?? 1, timeout: options.timeoutMs ?? 3000 });
@@ -29,11 +29,13 @@ export async function createKvEndpointStore(nc: NatsConnection, options: { repli
     const entry = await kv.get(key);
     return entry && entry.operation === 'PUT' ? entry.json<WebhookEndpoint>() : undefined;
   };
+  const live = options.live ? await watchEndpoints(kv) : undefined;
   return {
     put: (endpoint) => guard(async () => void (await kv.put(`${endpoint.ns}.${endpoint.id}`, JSON.stringify(endpoint)))),
     get: (ns, id) => guard(() => read(`${ns}.${id}`)),
     list: (ns) =>
       guard(async () => {
+        if (live) return [...(live.get(ns)?.values() ?? [])].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((e) => structuredClone(e));
         const found: WebhookEndpoint[] = [];
         for await (const key of await kv.keys(`${ns}.*`)) {
           const endpoint = await read(key);
@@ -47,6 +49,37 @@ export async function createKvEndpointStore(nc: NatsConnection, options: { repli
         await kv.delete(`${ns}.${id}`);
         return true;
       }),
-    async close() {},
+    async close() {
+      live?.stop();
+    },
   };
+}
+
+/**
+ * Every endpoint of the bucket, kept current by a watch (updates arrive within milliseconds of the
+ * write): what a dispatcher reads for each event, without a request per event. Resolves once the
+ * bucket's existing entries are loaded.
+ */
+async function watchEndpoints(kv: KV): Promise<Map<string, Map<string, WebhookEndpoint>> & { stop(): void }> {
+  const byTenant = new Map<string, Map<string, WebhookEndpoint>>();
+  const empty = (await kv.status()).values === 0;
+  const watch = await kv.watch({ key: '>' });
+  let loaded: () => void = () => {};
+  const initial = new Promise<void>((resolve) => (loaded = resolve));
+  if (empty) loaded();
+  void (async () => {
+    for await (const entry of watch) {
+      const [ns, id] = entry.key.split('.');
+      if (ns && id) {
+        if (entry.operation === 'PUT') {
+          const tenant = byTenant.get(ns) ?? new Map<string, WebhookEndpoint>();
+          tenant.set(id, entry.json<WebhookEndpoint>());
+          byTenant.set(ns, tenant);
+        } else byTenant.get(ns)?.delete(id);
+      }
+      if (!entry.delta) loaded(); // nothing pending on the watch: the existing entries are in
+    }
+  })();
+  await initial;
+  return Object.assign(byTenant, { stop: () => watch.stop() });
 }

@@ -13,7 +13,8 @@ const registry = createMetricsRegistry('webhooks');
 const { bus, nats } = await openBus({ natsUrl: config.natsUrl, name: `webhooks-${config.instanceId}`, logger });
 if (!nats) throw new Error('NATS_URL is required');
 registerBusMetrics(registry, bus);
-const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas });
+// Live: a watch keeps every endpoint in memory, so an event costs no request to read them.
+const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas, live: true });
 const dispatcher = createDispatcher({
   endpoints,
   policy: config.policy,
@@ -21,6 +22,7 @@ const dispatcher = createDispatcher({
   backoffBaseMs: config.backoffBaseMs,
   backoffCapMs: config.backoffCapMs,
   timeoutMs: config.timeoutMs,
+  endpointCacheMs: 0,
   observer: createDispatcherObserver(registry, logger),
 });
 const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
