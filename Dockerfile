@@ -52,6 +52,11 @@ EXPOSE 8082
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "deploy/docker/healthcheck.mjs", "8082"]
 CMD ["node", "services/presence/src/main.ts"]
 
+FROM runtime AS webhooks
+EXPOSE 8083
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "deploy/docker/healthcheck.mjs", "8083"]
+CMD ["node", "services/webhooks/src/main.ts"]
+
 FROM runtime AS gateway
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "deploy/docker/healthcheck.mjs", "8080"]

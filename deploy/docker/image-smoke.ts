@@ -9,7 +9,7 @@
  * 3. Starts `redis-server` and `nats-server` on loopback when they are installed (the presence
  *    service needs both; ./parley's userland has them), then each service target's CMD exactly as
  *    written, with the image's ENV, on loopback ports, in dependency order (auth, presence,
- *    gateway), and polls /readyz until it answers 200; runs the target's HEALTHCHECK command.
+ *    gateway, webhooks), and polls /readyz until it answers 200; runs the target's HEALTHCHECK command.
  * 4. Sends SIGTERM and checks that every process exits with code 0 within its drain + 5 s.
  *
  * Services whose main.ts does not exist yet are reported and skipped; when none exists, it fails.
@@ -26,7 +26,7 @@ import { createDockerignore, readDockerfile, type Stage } from './dockerfile.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const IMAGE_APP_DIR = '/app';
-const START_ORDER = ['auth', 'presence', 'gateway'] as const;
+const START_ORDER = ['auth', 'presence', 'gateway', 'webhooks'] as const;
 type Service = (typeof START_ORDER)[number];
 /** The drain the smoke gives every service (PARLEY_DRAIN_MS), so stopping stays quick. */
 const DRAIN_MS = 1000;
@@ -180,9 +180,13 @@ async function main(argv: string[]): Promise<void> {
     log(`the app folder is ${runner.mode}`);
 
     const redis = await startHelper('redis-server', (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'redis');
-    const nats = await startHelper('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port)], 'nats');
+    const nats = await startHelper('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(root, 'jetstream')], 'nats');
     for (const helper of [redis, nats]) if (helper) helpers.push(helper.child);
     log(redis && nats ? `NATS ${nats.url} and Redis ${redis.url} started` : 'nats-server or redis-server not installed: services use their in-memory adapters');
+    if (!nats && services.includes('webhooks')) {
+      services.splice(services.indexOf('webhooks'), 1);
+      log('skip webhooks: the dispatcher needs NATS with JetStream');
+    }
 
     // Chosen before any service listens, so a free port can come back twice: keep them distinct.
     const ports = new Map<Service, number>();
@@ -211,6 +215,7 @@ async function main(argv: string[]): Promise<void> {
         PARLEY_JWKS_URL: `${authUrl}/.well-known/jwks.json`,
         PARLEY_GATEWAY_ID: 'image-smoke',
         PARLEY_PRESENCE_ID: 'image-smoke',
+        PARLEY_WEBHOOKS_ID: 'image-smoke',
         ...(redis && { REDIS_URL: redis.url }),
         ...(nats && { NATS_URL: nats.url }),
       };

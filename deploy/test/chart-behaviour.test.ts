@@ -43,8 +43,8 @@ describe('chart behaviour', () => {
       const c = container(objects, component);
       const preStop = c.lifecycle?.preStop?.exec?.command ?? [];
       expect(preStop[0]).toBe('sleep');
-      // Presence reads no drain setting; its values give the time allowed for requests in flight (5 s).
-      const drainMs = component === 'presence' ? 5000 : Number(envValue(c, 'PARLEY_DRAIN_MS')?.value);
+      // Presence and the webhook dispatcher read no drain setting; their values give the time allowed after SIGTERM (5 s).
+      const drainMs = component === 'presence' || component === 'webhooks' ? 5000 : Number(envValue(c, 'PARLEY_DRAIN_MS')?.value);
       expect(drainMs).toBeGreaterThan(0);
       const grace = Number(spec.terminationGracePeriodSeconds);
       expect(grace, component).toBeGreaterThan(Number(preStop[1]) + drainMs / 1000);
@@ -218,7 +218,7 @@ describe('chart behaviour', () => {
     expect(kinds(defaults)).toBe(0);
     expect(kinds(renderChart({ apiVersions: ['monitoring.coreos.com/v1'], set: ['metrics.serviceMonitor.enabled=false', 'metrics.prometheusRule.enabled=false'] }).objects)).toBe(0);
     const monitors = everything.filter((o) => o.kind === 'ServiceMonitor');
-    expect(monitors.map((m) => m.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['auth', 'gateway', 'presence']);
+    expect(monitors.map((m) => m.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['auth', 'gateway', 'presence', 'webhooks']);
     for (const monitor of monitors) {
       expect(monitor.metadata.labels?.release).toBe('kube-prometheus-stack');
       expect(at(monitor, 'spec', 'endpoints', 0)).toMatchObject({ port: 'metrics', path: '/metrics' });

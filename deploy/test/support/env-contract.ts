@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHART_DIR } from './tools.ts';
 
-export type Component = 'gateway' | 'auth' | 'presence';
-export const COMPONENTS: readonly Component[] = ['gateway', 'auth', 'presence'];
+export type Component = 'gateway' | 'auth' | 'presence' | 'webhooks';
+export const COMPONENTS: readonly Component[] = ['gateway', 'auth', 'presence', 'webhooks'];
 
 export interface ServiceContract {
   /** The production command, as the image's CMD and the Deployment's args run it. */

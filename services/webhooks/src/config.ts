@@ -16,6 +16,7 @@ const schema = z.object({
   ackWaitMs: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   streamReplicas: z.coerce.number().int().min(1).max(5).default(1),
   streamMaxBytes: z.coerce.number().int().min(1024 * 1024).default(1024 ** 3),
+  metricsPort: envPort(0).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -33,6 +34,7 @@ export const WEBHOOKS_ENV = {
   ackWaitMs: 'PARLEY_WEBHOOKS_ACK_WAIT_MS',
   streamReplicas: 'PARLEY_WEBHOOKS_STREAM_REPLICAS',
   streamMaxBytes: 'PARLEY_WEBHOOKS_STREAM_MAX_BYTES',
+  metricsPort: 'PARLEY_METRICS_PORT',
   logLevel: 'PARLEY_LOG_LEVEL',
 } as const;
 

@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openBus } from '@parley/bus';
-import { createLogger, createMetricsRegistry, registerBusMetrics } from '@parley/observability';
+import { createLogger, createMetricsRegistry, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createDispatcher, createJetStreamEventSource, createKvEndpointStore } from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
 import { createDispatcherObserver } from './metrics.ts';
@@ -28,6 +28,8 @@ const dispatcher = createDispatcher({
 const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
 await source.start((event) => dispatcher.handle(event));
 
+const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry });
+
 let stopping = false;
 const app = new Hono();
 app.get('/healthz', (c) => c.json({ ok: true }));
@@ -44,6 +46,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   dispatcher.stop();
   await source.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await metricsServer?.close();
   await Promise.allSettled([bus.close(), endpoints.close()]);
   process.exit(0);
 };
