@@ -60,7 +60,7 @@ describe('npm run cluster', () => {
         void exited.then((code) => (clearTimeout(timer), reject(new Error(`npm run cluster exited ${code}:\n${output}`))));
       });
       const { prometheus, gateways, auth, presence } = JSON.parse(readFileSync(stateFile, 'utf8')) as { prometheus: string; gateways: string[]; auth: string; presence: string };
-      expect(output).toContain(`prometheus ${prometheus}`);
+      expect(output).toMatch(new RegExp(`prometheus +${prometheus.replace(/[.]/g, '\\.')}`));
       const api = async <T>(path: string) => ((await (await fetch(`${prometheus}${path}`)).json()) as { status: string; data: T }).data;
 
       // Every Parley process is a target, with the job and pod labels the chart's ServiceMonitors give, and answers.
