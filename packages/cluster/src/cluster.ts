@@ -34,7 +34,7 @@ export interface ClusterOptions {
   gatewayEnv?: Record<string, string>;
   /** Environment for one gateway (1-based), after `gatewayEnv`; given every NATS server URL (to place a gateway on one). */
   gatewayEnvFor?: (index: number, natsUrls: string[]) => Record<string, string>;
-  /** Start a real Prometheus (port base+12) scraping every Parley process, with the chart's alert rules. */
+  /** Start a real Prometheus (port base+12) scraping every Parley process, with the chart's alert rules; every process then keeps tenant labels on /metrics (loopback only). */
   prometheus?: { scrapeInterval?: string; evaluationInterval?: string };
 }
 
@@ -107,7 +107,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     startRedis({ persistDir: authRedisDir }),
   ]);
   const presenceRedisCluster = options.presenceRedisClusterNodes ? await startRedisCluster(options.presenceRedisClusterNodes) : undefined;
-  const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...options.env };
+  // With Prometheus on, /metrics keeps its tenant labels (dashboards group by tenant): everything here listens on loopback only.
+  const metricsLabels = options.prometheus ? { PARLEY_METRICS_TENANT_LABELS: 'true' } : {};
+  const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...metricsLabels, ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
 
   const authPort = await port(10);
