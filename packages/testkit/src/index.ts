@@ -4,3 +4,4 @@ export * from './nats-cluster.ts';
 export * from './nats-monitor.ts';
 export * from './ws-client.ts';
 export * from './http-from.ts';
+export * from './openapi-fuzz.ts';
