@@ -5,3 +5,4 @@ export * from './nats-monitor.ts';
 export * from './redis-cluster.ts';
 export * from './ws-client.ts';
 export * from './http-from.ts';
+export * from './openapi-fuzz.ts';

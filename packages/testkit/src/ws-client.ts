@@ -84,6 +84,11 @@ export class TestClient {
     return this.waitFor((f) => f.id === id, timeoutMs);
   }
 
+  /** Every frame received so far, in order. */
+  get received(): readonly TestClientFrame[] {
+    return this.frames;
+  }
+
   /** Frames of a type received so far. */
   all(type: string) {
     return this.frames.filter((f) => f.type === type);

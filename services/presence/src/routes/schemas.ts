@@ -1,16 +1,19 @@
 import { z } from '@hono/zod-openapi';
-import { ERRORS, ROOM_PATTERN, isUserId, type ErrorCode } from '@parley/protocol';
+import { ERRORS, MAX_USER_ID_LENGTH, ROOM_PATTERN, isUserId, type ErrorCode } from '@parley/protocol';
 
 export const roomParam = z.object({
   room: z
     .string()
     .regex(ROOM_PATTERN, 'not a valid room name')
-    .openapi({ param: { name: 'room', in: 'path' }, description: 'The room name, percent-encoded', example: 'lobby' }),
+    // The pattern as JSON Schema reads it, without the `u` flag's suffix the converter would add.
+    .openapi({ param: { name: 'room', in: 'path' }, description: 'The room name, percent-encoded', example: 'lobby', pattern: ROOM_PATTERN.source }),
 });
 
 export const userParam = z.object({
   user: z
     .string()
+    .min(1)
+    .max(MAX_USER_ID_LENGTH)
     .refine(isUserId, 'not a valid user id')
     .openapi({ param: { name: 'user', in: 'path' }, description: 'The user id, percent-encoded', example: 'ann' }),
 });
