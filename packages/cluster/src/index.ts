@@ -1,3 +1,4 @@
 export * from './cluster.ts';
 export * from './service-process.ts';
 export * from './clients.ts';
+export * from './soak.ts';
