@@ -9,6 +9,8 @@ export const FOLLOW_INACTIVE_MS = 15_000;
 const FOLLOW_BATCH = 256;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 1_000;
+/** During a repair, a missing stream is taken for gone only after this long (a restarted server recovers its streams first). */
+const STREAM_RECOVERY_MS = 10_000;
 
 export interface FollowerOptions {
   heartbeatMs: number;
@@ -37,7 +39,8 @@ const isStreamNotFound = (error: unknown) => error instanceof JetStreamApiError 
  *  - on a stall the consumer is replaced by a new one starting after the last delivered
  *    sequence, retried until JetStream answers; messages already delivered are skipped, so the
  *    listener sees each message once, in order.
- * The stream itself missing is final (a recreated stream restarts its sequences). `stop` deletes
+ * The stream missing for good (`STREAM_RECOVERY_MS`), or recreated (its last sequence below
+ * ours), is final: a recreated stream restarts its sequences. `stop` deletes
  * the consumer at once; a consumer we could not delete expires after `FOLLOW_INACTIVE_MS`.
  */
 export async function followRoom(
@@ -94,6 +97,10 @@ export async function followRoom(
         listener.message({ seq: m.seq, data: m.data });
       },
     });
+    if (stopped || mine !== generation) {
+      dispose({ messages, name: info.name });
+      return;
+    }
     current = { messages, name: info.name };
     lastActivity = Date.now();
     void (async () => {
@@ -123,14 +130,18 @@ export async function followRoom(
     current = undefined;
     dispose(old);
     listener.repairing?.(reason, last);
+    const started = Date.now();
     repairing = (async () => {
       for (let attempt = 0; !stopped; attempt++) {
         if (nc.isClosed()) return fail(new Error('NATS connection closed'));
         try {
+          // A stream deleted and recreated restarts its sequences: following it from `last` would skip.
+          if ((await jsm.streams.info(stream)).state.last_seq < last) return fail(new Error(`history stream ${stream} was reset`));
           await open();
           return;
         } catch (error) {
-          if (isStreamNotFound(error)) return fail(new Error(`history stream ${stream} was deleted`, { cause: error }));
+          // A restarted server answers "stream not found" until JetStream has recovered its streams.
+          if (isStreamNotFound(error) && Date.now() - started > STREAM_RECOVERY_MS) return fail(new Error(`history stream ${stream} was deleted`, { cause: error }));
           await new Promise((r) => setTimeout(r, Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt)));
         }
       }

@@ -63,6 +63,11 @@ export function createGatewayMetrics(registry: Registry) {
       help: '0 while history cannot be written (the last append failed for good and a probe of its stream fails), else 1; updated on /readyz and /metrics',
       registers,
     }),
+    stalls: new Counter({
+      name: 'parley_gateway_stalls_total',
+      help: 'Times the event loop did not run for over a second (GC pause, SIGSTOP, stopped VM); messages sent meanwhile got rate-limit credit',
+      registers,
+    }),
     revocations: new Gauge({ name: 'parley_gateway_revocations', help: 'Revoked users and token ids remembered (every tenant), until their tokens expire', registers }),
     revocationsEvicted: new Counter({
       name: 'parley_gateway_revocations_evicted_total',

@@ -54,6 +54,11 @@ export const HEARTBEAT_CHUNK = 250;
  */
 export const CLEANUP_WAIT_MS = 5_000;
 
+/** How often the gateway checks that its event loop kept running. */
+const STALL_CHECK_MS = 250;
+/** A gap this much longer than expected is a stall (a long GC pause, SIGSTOP, a stopped VM). */
+const STALL_MIN_MS = 1_000;
+
 /**
  * The gateway's domain: sessions by connection and by user, interest-based bus subscriptions,
  * presence heartbeats, control messages (kick, disconnect, revoke) and draining.
@@ -231,6 +236,21 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   const heartbeatTimer = setInterval(() => void heartbeat(), heartbeatMs);
   heartbeatTimer.unref();
 
+  // A stalled process (a long GC pause, SIGSTOP, a stopped VM) receives at once what clients
+  // sent meanwhile. Timers run before socket reads in an event-loop turn, so this credit is
+  // granted before that backlog is rate limited.
+  let lastTick = performance.now();
+  const stallTimer = setInterval(() => {
+    const now = performance.now();
+    const stalledMs = now - lastTick - STALL_CHECK_MS;
+    lastTick = now;
+    if (stalledMs < STALL_MIN_MS) return;
+    metrics.stalls.inc();
+    logger.warn({ stalledMs: Math.round(stalledMs), sessions: sessions.size }, 'this gateway was stalled; clients\' messages sent meanwhile are not rate limited as a burst');
+    for (const s of sessions) s.creditStall(stalledMs);
+  }, STALL_CHECK_MS);
+  stallTimer.unref();
+
   return {
     hub,
     get draining() {
@@ -323,6 +343,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         clearTimeout(timer);
       }
       clearInterval(heartbeatTimer);
+      clearInterval(stallTimer);
       stopped = true;
       expiry.close();
       controlSubscription.unsubscribe();

@@ -96,6 +96,11 @@ export class Session {
     return this.socket.closed;
   }
 
+  /** This process was stalled for `ms`: frames sent at an allowed pace meanwhile are not refused as a flood. */
+  creditStall(ms: number) {
+    this.bucket.credit(ms / 1000);
+  }
+
   /** The history side, when this token's tenant keeps history and the gateway has a store. */
   private get history(): SessionHistory | undefined {
     const deps = this.deps.history;

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestClient } from '@parley/testkit';
-import { createTestKeys, join, mintToken, type TestKeys } from '../support.ts';
+import { createNatsBus, type NatsBus } from '@parley/bus';
+import { createJetStreamHistoryStore, type HistoryStore } from '@parley/history';
+import { startNatsCluster, type NatsCluster, type TestClient } from '@parley/testkit';
+import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
 import { seqsOf, startHistoryBackend, until, type HistoryBackend } from '../history-support.ts';
 
 const ROOM = 'after-restart';
@@ -69,5 +71,61 @@ describe('history feeds across a NATS restart', () => {
       expect(seqs).toEqual([...new Set(seqs)].sort((a, b) => a - b));
       expect(m.isClosed).toBe(false);
     }
+  });
+});
+
+describe('history feeds across the loss of a NATS node', () => {
+  let keys: TestKeys;
+  let nats: NatsCluster;
+  const buses: NatsBus[] = [];
+  const stores: HistoryStore[] = [];
+  const gateways: TestGateway[] = [];
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    keys = await createTestKeys();
+    nats = await startNatsCluster(3, { jetstream: true });
+    // Gateway i starts on server i only and learns the others from it (as with one NATS_URL each).
+    for (let i = 0; i < 2; i++) {
+      const bus = await createNatsBus({ servers: (nats.urls[i] as string), name: `node-loss-${i}`, connectTimeoutMs: 5_000, reconnectWaitMs: 50, reconnectJitterMs: 0 });
+      const history = createJetStreamHistoryStore(bus.raw, { replicas: 3 });
+      buses.push(bus);
+      stores.push(history);
+      gateways.push(await startTestGateway(keys, { bus, history }));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(gateways.map((g) => g.gateway.close()));
+    await Promise.all(stores.map((s) => s.close()));
+    await Promise.all(buses.map((b) => b.close()));
+    await nats?.stop();
+  });
+
+  it('nats node loss - the server of one gateway dies (three replicas): members on both gateways receive live messages again within the bound', async () => {
+    const connect = async (gw: TestGateway, user: string) => {
+      const client = await join(gw.wsUrl, await mintToken(keys, { sub: user, hist: true }));
+      clients.push(client);
+      return client;
+    };
+    const publishUntilAcked = async (client: TestClient, data: unknown) => {
+      let seq: number | undefined;
+      await until(async () => {
+        const reply = await client.request({ type: 'publish', room: ROOM, data }, 10_000);
+        if (reply.type === 'ack') seq = reply.seq as number;
+        return seq !== undefined;
+      }, `an acknowledged publish of ${JSON.stringify(data)}`, 30_000);
+      return seq as number;
+    };
+    const members = [await connect(gateways[0] as TestGateway, 'm0'), await connect(gateways[1] as TestGateway, 'm1')];
+    for (const m of members) await until(async () => (await m.request({ type: 'join', room: ROOM }, 10_000)).type === 'joined', 'a join (JetStream elects its leaders first)', 30_000);
+    const publisher = await connect(gateways[1] as TestGateway, 'pub');
+    const before = await publishUntilAcked(publisher, 'before');
+    await until(() => members.every((m) => seqsOf(m, ROOM).includes(before)), 'the first message on both gateways');
+
+    await nats.servers[0]?.stop();
+    const after = await publishUntilAcked(publisher, 'after');
+    await until(() => members.every((m) => seqsOf(m, ROOM).includes(after)), 'live delivery on both gateways after the node loss', REPAIR_BOUND_MS);
+    for (const m of members) expect(m.isClosed).toBe(false);
   });
 });
