@@ -97,6 +97,7 @@ export class Room extends Emitter<RoomEvents> {
     this.lastSeq = undefined;
     this.wasJoined = false;
     this.failWaiters(new ParleyError('left', 'the room was left before it was joined', false));
+    this.host.flush(this.name);
     if (wasJoined && this.host.connected) await this.host.request({ type: 'leave', room: this.name });
   }
 
@@ -162,6 +163,7 @@ export class Room extends Emitter<RoomEvents> {
     this.wanted = false;
     this.failWaiters(error);
     this.emit('error', error);
+    this.host.flush(this.name); // publishes that waited for the join go out (and get their own answer)
   }
 
   /** @internal The client stopped for good. */
@@ -179,7 +181,11 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private onJoined(seq: number | undefined): void {
-    if (!this.wanted) return;
+    if (!this.wanted) {
+      // Left while the join was on its way: leave on the server too.
+      this.host.request({ type: 'leave', room: this.name }).catch(() => {});
+      return;
+    }
     const resumed = this.wasJoined;
     this.joining = false;
     this.joined = true;

@@ -310,4 +310,34 @@ describe('rooms', () => {
     await expect(joined).rejects.toMatchObject({ code: 'forbidden', temporary: false });
     client.close();
   });
+
+  it('rooms - publishes waiting for a join refused for good are sent anyway and get their own answer', async () => {
+    const { client } = start();
+    const room = client.room('secret');
+    room.join().catch(() => {});
+    const published = room.publish('x');
+    await settle();
+    FakeSocket.last.welcome();
+    expect(FakeSocket.last.sentOfType('publish')).toHaveLength(0);
+    const [join] = FakeSocket.last.sentOfType('join');
+    FakeSocket.last.receive({ type: 'error', id: join?.id, code: 'forbidden', message: 'no', temporary: false });
+    await settle();
+    const [publish] = FakeSocket.last.sentOfType('publish');
+    FakeSocket.last.receive({ type: 'error', id: publish?.id, code: 'forbidden', message: 'no', temporary: false });
+    await expect(published).rejects.toMatchObject({ code: 'forbidden' });
+    client.close();
+  });
+
+  it('rooms - a room left while its join was on the way is left on the server when joined arrives', async () => {
+    const { client } = start();
+    const room = client.room('brief');
+    room.join().catch(() => {});
+    await settle();
+    FakeSocket.last.welcome();
+    await room.leave();
+    FakeSocket.last.receive({ type: 'joined', room: 'brief', seq: 1 });
+    expect(FakeSocket.last.sentOfType('leave')).toMatchObject([{ room: 'brief' }]);
+    expect(room.joined).toBe(false);
+    client.close();
+  });
 });
