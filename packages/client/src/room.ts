@@ -107,10 +107,11 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /**
-   * A page of stored messages, oldest first: without `after` the newest `limit`; with `after`,
-   * the first `limit` with a greater `seq` (page forwards with `after` = the page's `last`).
+   * A page of stored messages, oldest first: by default the newest `limit`; with `before`, the
+   * newest `limit` with a smaller `seq` (page backwards with `before` = the page's `first`); with
+   * `after`, the first `limit` with a greater `seq` (page forwards with `after` = the page's `last`).
    */
-  async history(options: { after?: number; limit?: number } = {}): Promise<HistoryPage> {
+  async history(options: { after?: number; before?: number; limit?: number } = {}): Promise<HistoryPage> {
     const reply = await this.host.request({ type: 'history', room: this.name, ...options });
     if (reply.type !== 'history') throw new ParleyError('bad_frame', 'unexpected reply', false);
     const { messages, first, last, more } = reply;
