@@ -109,6 +109,37 @@ describe('connection state', () => {
   });
 });
 
+describe('browser network events', () => {
+  it('network - offline drops the socket and waits; online reconnects at once', async () => {
+    const network = new EventTarget();
+    const navigator = { onLine: true };
+    vi.stubGlobal('addEventListener', network.addEventListener.bind(network));
+    vi.stubGlobal('removeEventListener', network.removeEventListener.bind(network));
+    vi.stubGlobal('navigator', navigator);
+    try {
+      const { client, states } = start();
+      await settle();
+      FakeSocket.last.welcome();
+      navigator.onLine = false;
+      network.dispatchEvent(new Event('offline'));
+      expect(client.state).toBe('reconnecting');
+      expect(states.at(-1)).toMatchObject({ reason: 'offline' });
+      expect(states.at(-1)).not.toHaveProperty('delayMs');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+      navigator.onLine = true;
+      network.dispatchEvent(new Event('online'));
+      await settle();
+      expect(FakeSocket.all).toHaveLength(2);
+      FakeSocket.last.welcome();
+      expect(client.state).toBe('connected');
+      client.close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
+
 describe('token refresh', () => {
   it('refresh - sends a fresh token before exp on the same socket, again and again', async () => {
     const shortToken = vi.fn(async () => fakeToken(Math.floor(Date.now() / 1000) + 5, ++tokens));
