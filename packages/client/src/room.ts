@@ -97,6 +97,7 @@ export class Room extends Emitter<RoomEvents> {
     this.lastSeq = undefined;
     this.wasJoined = false;
     this.failWaiters(new ParleyError('left', 'the room was left before it was joined', false));
+    this.host.flush(this.name);
     if (wasJoined && this.host.connected) await this.host.request({ type: 'leave', room: this.name });
   }
 
@@ -106,10 +107,11 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /**
-   * A page of stored messages, oldest first: without `after` the newest `limit`; with `after`,
-   * the first `limit` with a greater `seq` (page forwards with `after` = the page's `last`).
+   * A page of stored messages, oldest first: by default the newest `limit`; with `before`, the
+   * newest `limit` with a smaller `seq` (page backwards with `before` = the page's `first`); with
+   * `after`, the first `limit` with a greater `seq` (page forwards with `after` = the page's `last`).
    */
-  async history(options: { after?: number; limit?: number } = {}): Promise<HistoryPage> {
+  async history(options: { after?: number; before?: number; limit?: number } = {}): Promise<HistoryPage> {
     const reply = await this.host.request({ type: 'history', room: this.name, ...options });
     if (reply.type !== 'history') throw new ParleyError('bad_frame', 'unexpected reply', false);
     const { messages, first, last, more } = reply;
@@ -162,6 +164,7 @@ export class Room extends Emitter<RoomEvents> {
     this.wanted = false;
     this.failWaiters(error);
     this.emit('error', error);
+    this.host.flush(this.name); // publishes that waited for the join go out (and get their own answer)
   }
 
   /** @internal The client stopped for good. */
@@ -179,7 +182,11 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private onJoined(seq: number | undefined): void {
-    if (!this.wanted) return;
+    if (!this.wanted) {
+      // Left while the join was on its way: leave on the server too.
+      this.host.request({ type: 'leave', room: this.name }).catch(() => {});
+      return;
+    }
     const resumed = this.wasJoined;
     this.joining = false;
     this.joined = true;

@@ -109,6 +109,37 @@ describe('connection state', () => {
   });
 });
 
+describe('browser network events', () => {
+  it('network - offline drops the socket and waits; online reconnects at once', async () => {
+    const network = new EventTarget();
+    const navigator = { onLine: true };
+    vi.stubGlobal('addEventListener', network.addEventListener.bind(network));
+    vi.stubGlobal('removeEventListener', network.removeEventListener.bind(network));
+    vi.stubGlobal('navigator', navigator);
+    try {
+      const { client, states } = start();
+      await settle();
+      FakeSocket.last.welcome();
+      navigator.onLine = false;
+      network.dispatchEvent(new Event('offline'));
+      expect(client.state).toBe('reconnecting');
+      expect(states.at(-1)).toMatchObject({ reason: 'offline' });
+      expect(states.at(-1)).not.toHaveProperty('delayMs');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+      navigator.onLine = true;
+      network.dispatchEvent(new Event('online'));
+      await settle();
+      expect(FakeSocket.all).toHaveLength(2);
+      FakeSocket.last.welcome();
+      expect(client.state).toBe('connected');
+      client.close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
+
 describe('token refresh', () => {
   it('refresh - sends a fresh token before exp on the same socket, again and again', async () => {
     const shortToken = vi.fn(async () => fakeToken(Math.floor(Date.now() / 1000) + 5, ++tokens));
@@ -308,6 +339,36 @@ describe('rooms', () => {
     const [join] = FakeSocket.last.sentOfType('join');
     FakeSocket.last.receive({ type: 'error', id: join?.id, code: 'forbidden', message: 'no', temporary: false });
     await expect(joined).rejects.toMatchObject({ code: 'forbidden', temporary: false });
+    client.close();
+  });
+
+  it('rooms - publishes waiting for a join refused for good are sent anyway and get their own answer', async () => {
+    const { client } = start();
+    const room = client.room('secret');
+    room.join().catch(() => {});
+    const published = room.publish('x');
+    await settle();
+    FakeSocket.last.welcome();
+    expect(FakeSocket.last.sentOfType('publish')).toHaveLength(0);
+    const [join] = FakeSocket.last.sentOfType('join');
+    FakeSocket.last.receive({ type: 'error', id: join?.id, code: 'forbidden', message: 'no', temporary: false });
+    await settle();
+    const [publish] = FakeSocket.last.sentOfType('publish');
+    FakeSocket.last.receive({ type: 'error', id: publish?.id, code: 'forbidden', message: 'no', temporary: false });
+    await expect(published).rejects.toMatchObject({ code: 'forbidden' });
+    client.close();
+  });
+
+  it('rooms - a room left while its join was on the way is left on the server when joined arrives', async () => {
+    const { client } = start();
+    const room = client.room('brief');
+    room.join().catch(() => {});
+    await settle();
+    FakeSocket.last.welcome();
+    await room.leave();
+    FakeSocket.last.receive({ type: 'joined', room: 'brief', seq: 1 });
+    expect(FakeSocket.last.sentOfType('leave')).toMatchObject([{ room: 'brief' }]);
+    expect(room.joined).toBe(false);
     client.close();
   });
 });

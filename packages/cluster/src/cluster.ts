@@ -108,7 +108,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   ]);
   const presenceRedisCluster = options.presenceRedisClusterNodes ? await startRedisCluster(options.presenceRedisClusterNodes) : undefined;
   // With Prometheus on, /metrics keeps its tenant labels (dashboards group by tenant): everything here listens on loopback only.
-  const metricsLabels = options.prometheus ? { PARLEY_METRICS_TENANT_LABELS: 'true' } : {};
+  const metricsLabels: Record<string, string> = options.prometheus ? { PARLEY_METRICS_TENANT_LABELS: 'true' } : {};
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...metricsLabels, ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
 

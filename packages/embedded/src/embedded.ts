@@ -18,6 +18,8 @@ export interface EmbeddedOptions {
   demoNamespace?: string;
   demoApiKey?: string;
   adminToken?: string;
+  /** A newly created demo tenant keeps history. @default true */
+  demoHistory?: boolean;
   /** Serve the demo page and `/demo/token`. @default true */
   demoPage?: boolean;
   drainMs?: number;
@@ -66,7 +68,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const demo = await ensureDemoTenant(store, {
     namespace: demoNamespace,
     dataDir: options.dataDir,
-    settings: { history: { enabled: true } },
+    settings: { history: { enabled: options.demoHistory ?? true } },
     ...(options.demoApiKey && { apiKey: options.demoApiKey }),
   });
 

@@ -117,6 +117,8 @@ export interface HistoryStore {
   append(ns: string, room: string, data: Uint8Array, options: { msgId: string; headers?: Record<string, string> }): Promise<number>;
   /** The newest `limit` retained messages of the room; `more` when older ones are retained. */
   latest(ns: string, room: string, limit: number): Promise<HistoryPage>;
+  /** The newest `limit` retained messages of the room with a seq less than `before`; `more` when older ones are retained. */
+  before(ns: string, room: string, before: number, limit: number): Promise<HistoryPage>;
   /** The first `limit` retained messages of the room with a seq greater than `after`. */
   after(ns: string, room: string, after: number, limit: number): Promise<HistoryPage>;
   /** Whether a client that saw everything of the room up to `since` can resume without a hole. */

@@ -151,6 +151,19 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         return readLatest(await reader(ns, found.subject), { first, last, count: found.count }, limit);
       });
     },
+    before(ns, room, before, limit) {
+      return api(async () => {
+        const found = await roomInfo(ns, room);
+        if (!found || found.count === 0 || before <= found.info.state.first_seq) return { messages: [], more: false };
+        const roomReader = await reader(ns, found.subject);
+        // The room's messages before `before`: all of them less those at or after it.
+        const tail = await roomReader.open(before);
+        const newer = tail.pending;
+        tail.close();
+        const { first_seq: first, last_seq: last } = found.info.state;
+        return readLatest(roomReader, { first, last: Math.min(last, before - 1), count: found.count - newer, newer }, limit);
+      });
+    },
     after(ns, room, after, limit) {
       return api(async () => {
         const found = await roomInfo(ns, room);

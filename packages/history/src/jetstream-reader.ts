@@ -74,9 +74,12 @@ export async function readAfter(reader: RoomReader, after: number, limit: number
  * `first` and `last`. Sequences of other rooms lie in between, so the start is searched: windows
  * growing back from the end until one holds at least `limit` room messages, then halved while it
  * holds far more; each probe is one consumer creation, no message is transferred until the end.
+ * `newer`: the room's messages after `last` (paging backwards), which every probe also counts.
  */
-export async function readLatest(reader: RoomReader, range: { first: number; last: number; count: number }, limit: number): Promise<HistoryPage> {
-  if (range.count === 0) return { messages: [], more: false };
+export async function readLatest(reader: RoomReader, range: { first: number; last: number; count: number; newer?: number }, limit: number): Promise<HistoryPage> {
+  if (range.count <= 0) return { messages: [], more: false };
+  const newer = range.newer ?? 0;
+  const upToLast = (cursor: RoomCursor) => cursor.pending - newer;
   let lo = Math.max(1, range.first);
   let hi = range.last + 1;
   let chosen: RoomCursor | undefined;
@@ -86,7 +89,7 @@ export async function readLatest(reader: RoomReader, range: { first: number; las
         const start = Math.max(lo, hi - width);
         if (start <= lo) break;
         const cursor = await reader.open(start);
-        if (cursor.pending >= limit) {
+        if (upToLast(cursor) >= limit) {
           chosen = cursor;
           lo = start;
           break;
@@ -94,10 +97,10 @@ export async function readLatest(reader: RoomReader, range: { first: number; las
         cursor.close();
         hi = start;
       }
-      while ((chosen?.pending ?? range.count) > 4 * limit && hi - lo > 1) {
+      while ((chosen ? upToLast(chosen) : range.count) > 4 * limit && hi - lo > 1) {
         const mid = Math.floor((lo + hi) / 2);
         const cursor = await reader.open(mid);
-        if (cursor.pending >= limit) {
+        if (upToLast(cursor) >= limit) {
           chosen?.close();
           chosen = cursor;
           lo = mid;
@@ -108,7 +111,9 @@ export async function readLatest(reader: RoomReader, range: { first: number; las
       }
     }
     chosen ??= await reader.open(lo);
-    const messages = await chosen.read(chosen.pending);
+    let messages = await chosen.read(range.newer === undefined ? chosen.pending : upToLast(chosen));
+    // Paging backwards: a message stored meanwhile would be counted in the read; keep the range.
+    if (range.newer !== undefined) messages = messages.filter((m) => m.seq <= range.last);
     return { messages: messages.slice(-limit), more: range.count > limit };
   } finally {
     chosen?.close();

@@ -121,6 +121,14 @@ export function createMemoryHistoryStore(options: MemoryHistoryStoreOptions = {}
       const live = log.liveAfter(roomLog, 0);
       return { messages: live.slice(-limit).map(({ seq, data }) => ({ seq, data })), more: live.length > limit };
     },
+    async before(ns, room, before, limit) {
+      const log = tenants.get(ns);
+      log?.enforce(now());
+      const roomLog = log?.room(room);
+      if (!log || !roomLog) return { messages: [], more: false };
+      const older = log.liveAfter(roomLog, 0).filter((e) => e.seq < before);
+      return { messages: older.slice(-limit).map(({ seq, data }) => ({ seq, data })), more: older.length > limit };
+    },
     async after(ns, room, after, limit) {
       const log = tenants.get(ns);
       log?.enforce(now());

@@ -87,6 +87,24 @@ export function runHistoryContract(name: string, start: () => Promise<HistoryHar
       expect(await h.store.latest(ns, 'empty', 5)).toEqual({ messages: [], more: false });
     });
 
+    it(`${name} - before pages backwards from the newest page, newest first per page, each oldest first`, async () => {
+      const ns = await tenant();
+      for (let i = 0; i < 25; i++) {
+        await append(ns, 'room', i);
+        await append(ns, 'other', i);
+      }
+      const pages: number[][] = [];
+      let page = await h.store.latest(ns, 'room', 10);
+      pages.push(page.messages.map(indexOf));
+      while (page.more) {
+        page = await h.store.before(ns, 'room', page.messages[0]!.seq, 10);
+        pages.push(page.messages.map(indexOf));
+      }
+      expect(pages).toEqual([[...Array(10).keys()].map((i) => i + 15), [...Array(10).keys()].map((i) => i + 5), [0, 1, 2, 3, 4]]);
+      expect(await h.store.before(ns, 'room', 1, 10)).toEqual({ messages: [], more: false });
+      expect(await h.store.before(ns, 'empty', 100, 10)).toEqual({ messages: [], more: false });
+    });
+
     it(`${name} - latest finds a quiet room's messages behind a busy room's`, async () => {
       const ns = await tenant();
       for (let i = 0; i < 4; i++) await append(ns, 'quiet', i);

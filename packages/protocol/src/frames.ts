@@ -45,6 +45,8 @@ export const historyFrame = z.object({
   room,
   /** Messages with a sequence greater than this; without it, the latest `limit` messages. */
   after: z.number().int().nonnegative().safe().optional(),
+  /** Messages with a smaller sequence (the newest `limit` of them): paging backwards. Not with `after`. */
+  before: z.number().int().positive().safe().optional(),
   limit: z.number().int().min(1).max(1000).optional(),
 });
 export const refreshFrame = z.object({ type: z.literal('refresh'), id: requestId, token: z.string().min(1).max(8192) });

@@ -213,14 +213,15 @@ export class SessionHistory {
     this.host.acknowledge({ type: 'ack', msgId, seq, ...(id !== undefined && { id }) });
   }
 
-  /** Answers a `history` request: the newest `limit` messages, or those after `after`. */
-  async query(room: string, after: number | undefined, limit: number | undefined, id: RequestId | undefined) {
+  /** Answers a `history` request: the newest `limit` messages, those after `after`, or the newest before `before`. */
+  async query(room: string, after: number | undefined, limit: number | undefined, id: RequestId | undefined, before?: number) {
     const { store } = this.deps;
     const n = limit ?? DEFAULT_HISTORY_LIMIT;
     let page;
     try {
       await store.ensure(this.tenant());
-      page = after === undefined ? await store.latest(this.host.ns, room, n) : await store.after(this.host.ns, room, after, n);
+      const { ns } = this.host;
+      page = after !== undefined ? await store.after(ns, room, after, n) : before !== undefined ? await store.before(ns, room, before, n) : await store.latest(ns, room, n);
     } catch (error) {
       throw asUnavailable(error);
     }

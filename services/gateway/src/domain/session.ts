@@ -204,7 +204,7 @@ export class Session {
       case 'ping':
         return this.reply({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
       case 'history':
-        return this.historyQuery(frame.room, frame.after, frame.limit, frame.id);
+        return this.historyQuery(frame.room, frame.after, frame.limit, frame.id, frame.before);
     }
   }
 
@@ -366,12 +366,13 @@ export class Session {
     this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
   }
 
-  private async historyQuery(room: string, after: number | undefined, limit: number | undefined, id: RequestId | undefined) {
+  private async historyQuery(room: string, after: number | undefined, limit: number | undefined, id: RequestId | undefined, before?: number) {
+    if (after !== undefined && before !== undefined) throw new ParleyError('bad_frame', 'history takes after or before, not both');
     this.require(room, 'history');
     if (!this.token.historyEnabled) throw new ParleyError('history_disabled');
     const history = this.history;
     if (!history) throw new ParleyError('history_unavailable', 'this gateway runs without a history store');
-    await history.query(room, after, limit, id);
+    await history.query(room, after, limit, id, before);
   }
 
   private async presenceQuery(room: string, id: RequestId | undefined) {
