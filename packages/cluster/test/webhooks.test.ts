@@ -80,25 +80,31 @@ async function member(user: string, gateway: number, rooms: string[]) {
   return c;
 }
 
-const summary = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => `${e.type} ${e.data.user}`);
-/** The stream sequence in an event id (`evt_<stream epoch>_<seq>`): the order Parley recorded the room's events in. */
-const recordedOrder = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => Number(e.id.split('_').at(-1)));
+const summary = (events: ParleyWebhookEvent[], room: string) => events.filter((e) => e.data.room === room).map((e) => (e.data.user === undefined ? e.type : `${e.type} ${e.data.user}`));
+/** The stream sequence and place in an event id (`evt_<stream epoch>_<seq>-<index>`): the order Parley recorded the room's events in. */
+const recordedOrder = (events: ParleyWebhookEvent[], room: string) =>
+  events.filter((e) => e.data.room === room).map((e) => {
+    const [seq, index] = e.id.split('_').at(-1)!.split('-').map(Number);
+    return seq! * 1000 + index!;
+  });
 const ascending = (values: number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
 
 describe('webhooks', () => {
-  it('webhooks - member.joined and member.left reach the endpoint, signed per Standard Webhooks and verifiable with its library', async () => {
+  it('webhooks - room.occupied, member.joined, member.left and room.vacated reach the endpoint in order, signed per Standard Webhooks and verifiable with its library', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'hooked-*' });
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'member.joined', 'member.left', 'room.vacated'], rooms: 'hooked-*' });
     expect(endpoint.secret).toMatch(/^whsec_/);
     expect(await server.listWebhooks()).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
 
     const ann = await member('ann', 0, ['hooked-1', 'unhooked']);
-    await member('bo', 1, ['hooked-1']);
+    const bo = await member('bo', 1, ['hooked-1']);
     await ann.waitFor((f) => f.type === 'presence.join' && f.user === 'bo');
     ann.send({ type: 'leave', room: 'hooked-1' });
-    await receiver.until((e) => summary(e, 'hooked-1').length === 3, 10_000, 'three events');
-    expect(summary(receiver.events(), 'hooked-1')).toEqual(['member.joined ann', 'member.joined bo', 'member.left ann']);
+    await receiver.until((e) => summary(e, 'hooked-1').length === 4, 10_000, 'four events');
+    bo.send({ type: 'leave', room: 'hooked-1' });
+    await receiver.until((e) => summary(e, 'hooked-1').length === 6, 10_000, 'six events');
+    expect(summary(receiver.events(), 'hooked-1')).toEqual(['room.occupied', 'member.joined ann', 'member.joined bo', 'member.left ann', 'member.left bo', 'room.vacated']);
     expect(receiver.events().filter((e) => e.data.room === 'unhooked')).toEqual([]);
     expect(ascending(recordedOrder(receiver.events(), 'hooked-1'))).toBe(true);
 
@@ -135,22 +141,25 @@ describe('webhooks', () => {
     await receiver.stop();
   });
 
-  it('webhooks - a gateway holding the only members of a room is SIGKILLed: member.left arrives once per user, within the presence bound', async () => {
+  it('webhooks - a gateway holding the only members of a room is SIGKILLed: member.left once per user, then room.vacated once, within the presence bound', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'doomed-room' });
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'member.joined', 'member.left', 'room.vacated'], rooms: 'doomed-room' });
     const doomed = await cluster.addGateway();
     const ghost = await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
     await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
     await connectUser(doomed, await mintUserToken(cluster, 'shade'), ['doomed-room']);
-    await receiver.until((e) => summary(e, 'doomed-room').length === 2, 10_000, 'two joins');
+    await receiver.until((e) => summary(e, 'doomed-room').length === 3, 10_000, 'occupied and two joins');
     const killedAt = Date.now();
     await doomed.stop('SIGKILL');
     await ghost.closed;
-    await receiver.until((e) => summary(e, 'doomed-room').length === 4, TTL_MS + 5 * SWEEP_MS + 10_000, 'two leaves');
+    await receiver.until((e) => summary(e, 'doomed-room').length === 6, TTL_MS + 5 * SWEEP_MS + 10_000, 'two leaves and vacated');
     expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 5 * SWEEP_MS + 10_000);
     await new Promise((r) => setTimeout(r, SWEEP_MS * 4));
-    expect(summary(receiver.events(), 'doomed-room').sort()).toEqual(['member.joined ghost', 'member.joined shade', 'member.left ghost', 'member.left shade']);
+    const seen = summary(receiver.events(), 'doomed-room');
+    expect([...seen].sort()).toEqual(['member.joined ghost', 'member.joined shade', 'member.left ghost', 'member.left shade', 'room.occupied', 'room.vacated']);
+    expect(seen[0]).toBe('room.occupied');
+    expect(seen.at(-1)).toBe('room.vacated');
     await server.deleteWebhook(endpoint.id);
     await receiver.stop();
   });

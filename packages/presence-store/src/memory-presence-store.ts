@@ -53,6 +53,7 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
   const put = (connection: PresenceConnection) => {
     const key = roomKey(connection.ns, connection.room);
     let r = rooms.get(key);
+    const firstForRoom = !r;
     if (!r) rooms.set(key, (r = { ns: connection.ns, room: connection.room, users: new Map(), owners: new Map() }));
     const owner = r.owners.get(connection.conn);
     if (owner !== undefined && owner !== connection.user) throw new ParleyError('conflict', 'connection id already used by another user in this room');
@@ -65,7 +66,7 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
     let set = byUser.get(uk);
     if (!set) byUser.set(uk, (set = new Set()));
     set.add(key);
-    return { firstForUser };
+    return { firstForUser, firstForRoom };
   };
 
   return {
@@ -76,11 +77,11 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
       const key = roomKey(ns, room);
       const r = rooms.get(key);
       const conns = r?.users.get(user);
-      if (!r || !conns || !conns.delete(conn)) return { lastForUser: false };
+      if (!r || !conns || !conns.delete(conn)) return { lastForUser: false, lastForRoom: false };
       r.owners.delete(conn);
-      if (conns.size > 0) return { lastForUser: false };
+      if (conns.size > 0) return { lastForUser: false, lastForRoom: false };
       forgetUser(r, key, user);
-      return { lastForUser: true };
+      return { lastForUser: true, lastForRoom: !rooms.has(key) };
     },
     async members(ns, room) {
       const t = now();
@@ -129,7 +130,8 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
           continue;
         }
         try {
-          if (put(c).firstForUser) rejoins.push({ ns: c.ns, room: c.room, user: c.user });
+          const added = put(c);
+          if (added.firstForUser) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(added.firstForRoom && { firstForRoom: true }) });
         } catch (error) {
           // A conflicting id is the caller's bug for that one entry; the others still beat.
           if (!(error instanceof ParleyError && error.code === 'conflict')) throw error;
@@ -153,7 +155,7 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
           }
           if (removed && conns.size === 0) {
             forgetUser(r, key, user);
-            leaves.push({ ns: r.ns, room: r.room, user });
+            leaves.push({ ns: r.ns, room: r.room, user, ...(!rooms.has(key) && { lastForRoom: true }) });
           }
         }
       }

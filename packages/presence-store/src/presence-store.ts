@@ -17,6 +17,8 @@ export interface PresenceLeave {
   ns: string;
   room: string;
   user: string;
+  /** This leave emptied the room: nobody has an entry there any more (a `room.vacated` to announce). */
+  lastForRoom?: boolean;
 }
 
 /**
@@ -24,7 +26,13 @@ export interface PresenceLeave {
  * been swept (a leave was announced: its gateway was frozen past the TTL), or the store lost them
  * (Redis restarted empty). The owner announces a join again.
  */
-export type PresenceRejoin = PresenceLeave;
+export interface PresenceRejoin {
+  ns: string;
+  room: string;
+  user: string;
+  /** The room had no entry at all before this one (a `room.occupied` to announce). */
+  firstForRoom?: boolean;
+}
 
 /** The leaves of a sweep; `sweptConnections` counts the expired connection entries it deleted. */
 export type PresenceSweepResult = PresenceLeave[] & { sweptConnections?: number };
@@ -49,19 +57,23 @@ export interface PresenceTenantStats {
  * yet still holds the user's place for events (it is invisible to queries). So for every
  * (room, user) the transitions "no entry -> some entry" and "some entry -> no entry" happen once
  * each and alternate: exactly one leave follows each join, whoever (gateway or sweeper) causes it,
- * and a user who reconnects before the sweep produces neither a leave nor a second join.
+ * and a user who reconnects before the sweep produces neither a leave nor a second join. The same
+ * holds per room (`firstForRoom`, `lastForRoom`): occupied and vacated alternate, once each.
  * Connection ids must be unique per room across users: reusing one for another user is refused
  * with ParleyError('conflict'). Failures of the backing store reject with
  * ParleyError('presence_unavailable').
  */
 export interface PresenceStore {
-  /** Records a connection. `firstForUser` is true when the user had no other entry in the room (a join to announce). */
-  add(connection: PresenceConnection): Promise<{ firstForUser: boolean }>;
+  /**
+   * Records a connection. `firstForUser` is true when the user had no other entry in the room (a
+   * join to announce); `firstForRoom` when nobody had (the room becomes occupied).
+   */
+  add(connection: PresenceConnection): Promise<{ firstForUser: boolean; firstForRoom: boolean }>;
   /**
    * Removes a connection. `lastForUser` is true when it was the user's last entry in the room (a
    * leave to announce); false when the connection was not there (already removed or swept).
    */
-  remove(key: PresenceKey): Promise<{ lastForUser: boolean }>;
+  remove(key: PresenceKey): Promise<{ lastForUser: boolean; lastForRoom: boolean }>;
   /** Members of a room, one per user, in no particular order. */
   members(ns: string, room: string): Promise<PresenceMember[]>;
   /** Counts without listing members: cheap for large rooms. */

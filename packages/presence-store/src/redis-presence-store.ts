@@ -129,7 +129,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const recreated: Cmd[] = [];
       codes.forEach((code, i) => {
         const c = connections[i]!;
-        if (code === 1) recreated.push(['zadd', keys.userRooms(c.ns, encodeName(c.user)), 0, encodeName(c.room)]);
+        if (code === 1 || code === 3) recreated.push(['zadd', keys.userRooms(c.ns, encodeName(c.user)), 0, encodeName(c.room)]);
       });
       if (recreated.length > 0) await run([recreated]);
     }
@@ -167,13 +167,14 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const updates: Cmd[] = [];
       const emptied: string[] = [];
       const gone: Array<{ ns: string; U: string; R: string }> = [];
-      swept.forEach(([next, deleted, ...users], i) => {
+      swept.forEach(([next, deleted, vacated, ...users], i) => {
         counts.connections += Number(deleted);
         const R = due[i]!;
-        for (const U of users) {
-          leaves.push({ ns, room: fromSubjectToken(R), user: fromSubjectToken(U) });
+        users.forEach((U, k) => {
+          const emptiedRoom = Number(vacated) === 1 && k === users.length - 1;
+          leaves.push({ ns, room: fromSubjectToken(R), user: fromSubjectToken(U), ...(emptiedRoom && { lastForRoom: true }) });
           gone.push({ ns, U, R });
-        }
+        });
         // A room with more expired entries than one call deletes keeps a due score: next round.
         if (next === '-1') emptied.push(R);
         else updates.push(['zadd', index, next!, R]);
@@ -235,7 +236,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
         addsScheduled ??= setImmediate(flushAdds);
       });
       if (code === 2) throw new ParleyError('conflict', 'connection id already used by another user in this room');
-      return { firstForUser: code === 1 };
+      return { firstForUser: code === 1 || code === 3, firstForRoom: code === 3 };
     },
 
     async remove({ ns, room, user, conn }) {
@@ -245,9 +246,9 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const R = encodeName(room);
       const U = encodeName(user);
       const roomKeys = keys.room(ns, R);
-      const [last] = (await one(['parleyPresenceRemove', ...roomKeys.all, conn, U])) as [number, number];
+      const [last, , roomEmptied] = (await one(['parleyPresenceRemove', ...roomKeys.all, conn, U])) as [number, number, number];
       if (last === 1) await dropFromUserRooms([{ ns, U, R }]);
-      return { lastForUser: last === 1 };
+      return { lastForUser: last === 1, lastForRoom: roomEmptied === 1 };
     },
 
     async members(ns, room) {
@@ -289,7 +290,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const rejoins: PresenceRejoin[] = [];
       codes.forEach((code, i) => {
         const c = connections[i]!;
-        if (code === 1) rejoins.push({ ns: c.ns, room: c.room, user: c.user });
+        if (code === 1 || code === 3) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(code === 3 && { firstForRoom: true }) });
       });
       return rejoins;
     },

@@ -27,8 +27,8 @@ end
 
 /**
  * KEYS c d u l; ARGV ttlMs, graceMs, then (conn, U, "U|json") per connection -> one code per
- * connection: 1 first entry of the user in the room (a join), 0 not the first, 2 refused (the
- * id belongs to another user). One call per room per batch: a heartbeat of a whole room is one
+ * connection: 1 first entry of the user in the room (a join), 3 the same and the room's first
+ * entry of anyone (it becomes occupied), 0 not the first, 2 refused (the id belongs to another user). One call per room per batch: a heartbeat of a whole room is one
  * script run, not one per connection.
  */
 const ADD = `${NOW}
@@ -38,6 +38,7 @@ local conns = {}
 for i = 3, #ARGV, 3 do conns[#conns + 1] = ARGV[i] end
 -- One call per kind of write for the whole batch: per-call overhead dominates otherwise.
 local prevs = redis.call('HMGET', d, unpack(conns))
+local roomEmpty = redis.call('ZCARD', l) == 0
 local out, zc, zu, hs, zl, seen, written = {}, {}, {}, {}, {}, {}, {}
 for k = 1, #conns do
   local i = 3 * k
@@ -50,6 +51,10 @@ for k = 1, #conns do
     local first = 0
     if not prev and not seen[uk] and redis.call('ZLEXCOUNT', l, '[' .. uk .. ':', '(' .. uk .. ';') == 0 then first = 1 end
     seen[uk] = true
+    if first == 1 and roomEmpty then
+      first = 3
+      roomEmpty = false
+    end
     out[k] = first
     written[conn] = value
     zc[#zc + 1] = exp
@@ -79,30 +84,31 @@ redis.call('PEXPIREAT', u, keep)
 redis.call('PEXPIREAT', l, keep)
 return out`;
 
-/** KEYS c d u l; ARGV conn, U -> {lastForUser 0|1, userStillLive 0|1} */
+/** KEYS c d u l; ARGV conn, U -> {lastForUser 0|1, userStillLive 0|1, lastForRoom 0|1} */
 const REMOVE = `${NOW}${USER_CONNS}
 local c, d, u, l = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local conn, uk = ARGV[1], ARGV[2]
 local prev = redis.call('HGET', d, conn)
-if not prev or string.sub(prev, 1, #uk + 1) ~= uk .. '|' then return {0, 0} end
+if not prev or string.sub(prev, 1, #uk + 1) ~= uk .. '|' then return {0, 0, 0} end
 redis.call('ZREM', c, conn)
 redis.call('HDEL', d, conn)
 redis.call('ZREM', l, uk .. ':' .. conn)
 local mine = userConns(l, uk)
 if #mine == 0 then
   redis.call('ZREM', u, uk)
-  return {1, 0}
+  if redis.call('ZCARD', l) == 0 then return {1, 0, 1} end
+  return {1, 0, 0}
 end
 local max = latest(c, uk, mine)
 redis.call('ZADD', u, s(max), uk)
-if max > now then return {0, 1} end
-return {0, 0}`;
+if max > now then return {0, 1, 0} end
+return {0, 0, 0}`;
 
 /**
- * KEYS c d u l; ARGV limit -> {next, deleted, U...}: deletes up to `limit` expired connections
- * and returns the users left with no entry (the leaves), after `next`: the earliest remaining
- * expiry, or -1 when the room is empty (`next <= now`: more expired entries remain), and the
- * number of connections deleted.
+ * KEYS c d u l; ARGV limit -> {next, deleted, vacated, U...}: deletes up to `limit` expired
+ * connections and returns the users left with no entry (the leaves), after `next`: the earliest
+ * remaining expiry, or -1 when the room is empty (`next <= now`: more expired entries remain), the
+ * number of connections deleted, and 1 when these leaves emptied the room (it is vacated).
  */
 const SWEEP_ROOM = `${NOW}${USER_CONNS}
 local c, d, u, l = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -121,7 +127,7 @@ for _, conn in ipairs(expired) do
     end
   end
 end
-local result = {'-1', #expired}
+local result = {'-1', #expired, 0}
 for _, uk in ipairs(order) do
   local mine = userConns(l, uk)
   if #mine == 0 then
@@ -131,6 +137,7 @@ for _, uk in ipairs(order) do
     redis.call('ZADD', u, s(latest(c, uk, mine)), uk)
   end
 end
+if #result > 3 and redis.call('ZCARD', l) == 0 then result[3] = 1 end
 local first = redis.call('ZRANGE', c, 0, 0, 'WITHSCORES')
 if #first > 0 then result[1] = first[2] end
 return result`;

@@ -20,7 +20,7 @@ async function checkLargeRoom(store: PresenceStore, elapse: (ms: number) => Prom
   const members = await store.members(ns, 'stadium');
   expect(members).toHaveLength(USERS);
   expect(members.every((m) => m.connections === PER_USER && m.info?.n === Number(m.user.slice(4)))).toBe(true);
-  expect(await store.add({ ns, room: 'stadium', user: 'late', conn: 'late-1', gateway: 'g0' })).toEqual({ firstForUser: true });
+  expect(await store.add({ ns, room: 'stadium', user: 'late', conn: 'late-1', gateway: 'g0' })).toMatchObject({ firstForUser: true });
   expect(await store.userRooms(ns, 'fan-4999')).toEqual(['stadium']);
   await elapse(TTL_MS + 100);
   const leaves = await store.sweep();

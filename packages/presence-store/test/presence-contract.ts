@@ -58,12 +58,12 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
         store.remove({ ns, room: 'lobby', user: 'ann', conn: 'b1' }),
       ]);
       expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as ParleyError).code))).toEqual([
-        { firstForUser: true },
-        { firstForUser: false },
-        { firstForUser: true },
+        { firstForUser: true, firstForRoom: true },
+        { firstForUser: false, firstForRoom: false },
+        { firstForUser: true, firstForRoom: false },
         'conflict',
-        { firstForUser: true },
-        { lastForUser: false },
+        { firstForUser: true, firstForRoom: true },
+        { lastForUser: false, lastForRoom: false },
       ]);
       expect(sortMembers(await store.members(ns, 'lobby'))).toEqual([
         { user: 'ann', connections: 1 },
@@ -74,15 +74,36 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
     it('presence - the first connection of a user joins and the last one leaves', async () => {
       const ns = freshNs();
       const { store } = h;
-      expect(await store.add(conn(ns, 'lobby', 'ann', 'c1', { info: { name: 'Ann' } }))).toEqual({ firstForUser: true });
-      expect(await store.add(conn(ns, 'lobby', 'ann', 'c2', { gateway: 'g2' }))).toEqual({ firstForUser: false });
-      expect(await store.add(conn(ns, 'lobby', 'ann', 'c2', { gateway: 'g2' }))).toEqual({ firstForUser: false });
-      expect(await store.add(conn(ns, 'lobby', 'bob', 'c3'))).toEqual({ firstForUser: true });
-      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c1' })).toEqual({ lastForUser: false });
-      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c2' })).toEqual({ lastForUser: true });
-      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c2' })).toEqual({ lastForUser: false });
-      expect(await store.remove({ ns, room: 'lobby', user: 'bob', conn: 'nope' })).toEqual({ lastForUser: false });
-      expect(await store.add(conn(ns, 'lobby', 'ann', 'c4'))).toEqual({ firstForUser: true });
+      expect(await store.add(conn(ns, 'lobby', 'ann', 'c1', { info: { name: 'Ann' } }))).toMatchObject({ firstForUser: true });
+      expect(await store.add(conn(ns, 'lobby', 'ann', 'c2', { gateway: 'g2' }))).toMatchObject({ firstForUser: false });
+      expect(await store.add(conn(ns, 'lobby', 'ann', 'c2', { gateway: 'g2' }))).toMatchObject({ firstForUser: false });
+      expect(await store.add(conn(ns, 'lobby', 'bob', 'c3'))).toMatchObject({ firstForUser: true });
+      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c1' })).toMatchObject({ lastForUser: false });
+      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c2' })).toMatchObject({ lastForUser: true });
+      expect(await store.remove({ ns, room: 'lobby', user: 'ann', conn: 'c2' })).toMatchObject({ lastForUser: false });
+      expect(await store.remove({ ns, room: 'lobby', user: 'bob', conn: 'nope' })).toMatchObject({ lastForUser: false });
+      expect(await store.add(conn(ns, 'lobby', 'ann', 'c4'))).toMatchObject({ firstForUser: true });
+    });
+
+    it('presence - a room is occupied by its first entry and vacated by its last, once each, whoever removes it', async () => {
+      const ns = freshNs();
+      const { store, other } = h;
+      expect(await store.add(conn(ns, 'hall', 'ann', 'a1'))).toEqual({ firstForUser: true, firstForRoom: true });
+      expect(await other.add(conn(ns, 'hall', 'bob', 'b1', { gateway: 'g2' }))).toEqual({ firstForUser: true, firstForRoom: false });
+      expect(await store.add(conn(ns, 'hall', 'ann', 'a2'))).toEqual({ firstForUser: false, firstForRoom: false });
+      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a1' })).toEqual({ lastForUser: false, lastForRoom: false });
+      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a2' })).toEqual({ lastForUser: true, lastForRoom: false });
+      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: true, lastForRoom: true });
+      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: false, lastForRoom: false });
+      // Occupied again; then every entry expires: the sweep vacates it with the last of its leaves.
+      expect(await store.add(conn(ns, 'hall', 'cy', 'c1'))).toEqual({ firstForUser: true, firstForRoom: true });
+      await store.add(conn(ns, 'hall', 'dee', 'd1'));
+      await store.heartbeat([conn(ns, 'side', 'cy', 'c2')]);
+      await h.elapse(h.ttlMs + 100);
+      const leaves = (await other.sweep()).filter((l) => l.ns === ns);
+      expect(leaves.filter((l) => l.room === 'hall').map((l) => l.user).sort()).toEqual(['cy', 'dee']);
+      expect(leaves.filter((l) => l.lastForRoom).map((l) => l.room).sort()).toEqual(['hall', 'side']);
+      expect(leaves.filter((l) => l.room === 'hall').at(-1)?.lastForRoom).toBe(true);
     });
 
     it('presence - members and count are per user, with connection counts and info', async () => {
@@ -148,7 +169,7 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
         { user: 'bob', connections: 1 },
       ]);
       expect((await other.userRooms(ns, 'bob')).sort()).toEqual(['q', 'r']);
-      expect(await store.add(conn(ns, 'r', 'bob', 'b2'))).toEqual({ firstForUser: false });
+      expect(await store.add(conn(ns, 'r', 'bob', 'b2'))).toMatchObject({ firstForUser: false });
       await store.heartbeat([]);
     });
 
@@ -161,7 +182,8 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       expect(leavesOf(await other.sweep(), ns)).toEqual(['r/ann']);
       // The frozen owner wakes up and beats both connections: one rejoin for the user.
       const rejoins = await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')]);
-      expect(rejoins).toEqual([{ ns, room: 'r', user: 'ann' }]);
+      // The sweep emptied the room, so the rejoin occupies it again.
+      expect(rejoins).toEqual([{ ns, room: 'r', user: 'ann', firstForRoom: true }]);
       expect(await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')])).toEqual([]);
       expect(await other.members(ns, 'r')).toEqual([{ user: 'ann', connections: 2 }]);
     });
@@ -177,7 +199,7 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       await h.elapse(h.ttlMs + 100);
       // The live gateway beats; cy reconnects through it before any sweep ran.
       await store.heartbeat([conn(ns, 'r', 'ann', 'live-a')]);
-      expect(await store.add(conn(ns, 'r', 'cy', 'new-c'))).toEqual({ firstForUser: false });
+      expect(await store.add(conn(ns, 'r', 'cy', 'new-c'))).toMatchObject({ firstForUser: false });
       const leaves = await other.sweep();
       expect(leavesOf(leaves, ns)).toEqual(['q/bob', 'r/bob']);
       // dead-a, dead-b, dead-b2 and dead-c (other tests' namespaces may add theirs).
@@ -190,8 +212,8 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       expect(await store.count(ns, 'q')).toEqual({ users: 0, connections: 0 });
       expect(await store.userRooms(ns, 'bob')).toEqual([]);
       // Removal of a swept connection is not a second leave.
-      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'dead-b' })).toEqual({ lastForUser: false });
-      expect(await store.add(conn(ns, 'r', 'bob', 'b-again'))).toEqual({ firstForUser: true });
+      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'dead-b' })).toMatchObject({ lastForUser: false });
+      expect(await store.add(conn(ns, 'r', 'bob', 'b-again'))).toMatchObject({ firstForUser: true });
     });
 
     it('presence - an expired entry removed by its gateway is never announced twice', async () => {
@@ -199,12 +221,12 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       const { store } = h;
       await store.add(conn(ns, 'r', 'ann', 'a1'));
       await h.elapse(h.ttlMs + 100);
-      expect(await store.add(conn(ns, 'r', 'ann', 'a2'))).toEqual({ firstForUser: false });
-      expect(await store.remove({ ns, room: 'r', user: 'ann', conn: 'a2' })).toEqual({ lastForUser: false });
+      expect(await store.add(conn(ns, 'r', 'ann', 'a2'))).toMatchObject({ firstForUser: false });
+      expect(await store.remove({ ns, room: 'r', user: 'ann', conn: 'a2' })).toMatchObject({ lastForUser: false });
       expect(leavesOf(await store.sweep(), ns)).toEqual(['r/ann']);
       await store.add(conn(ns, 'r', 'bob', 'b1'));
       await h.elapse(h.ttlMs + 100);
-      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: true });
+      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'b1' })).toMatchObject({ lastForUser: true });
       expect(leavesOf(await store.sweep(), ns)).toEqual([]);
     });
 
@@ -228,14 +250,14 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       const { store } = h;
       await store.add(conn(ns1, 'lobby', 'ann', 'a1'));
       await store.add(conn(ns2, 'lobby', 'bob', 'b1'));
-      expect(await store.add(conn(ns2, 'lobby', 'ann', 'a2'))).toEqual({ firstForUser: true });
+      expect(await store.add(conn(ns2, 'lobby', 'ann', 'a2'))).toMatchObject({ firstForUser: true });
       expect(sortMembers(await store.members(ns1, 'lobby'))).toEqual([{ user: 'ann', connections: 1 }]);
       expect(sortMembers(await store.members(ns2, 'lobby'))).toEqual([
         { user: 'ann', connections: 1 },
         { user: 'bob', connections: 1 },
       ]);
       expect(await store.userRooms(ns1, 'bob')).toEqual([]);
-      expect(await store.remove({ ns: ns1, room: 'lobby', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: false });
+      expect(await store.remove({ ns: ns1, room: 'lobby', user: 'bob', conn: 'b1' })).toMatchObject({ lastForUser: false });
       expect(await store.count(ns2, 'lobby')).toEqual({ users: 2, connections: 2 });
       await h.elapse(h.ttlMs + 100);
       const leaves = await store.sweep();
@@ -257,8 +279,8 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
         expect(await store.count(ns, room)).toEqual({ users: users.length, connections: users.length });
       }
       for (const user of users) expect((await store.userRooms(ns, user)).sort()).toEqual([...rooms].sort());
-      expect(await store.remove({ ns, room: 'r', user: 'a', conn: 'c1|:{}' })).toEqual({ lastForUser: false });
-      expect(await store.remove({ ns, room: 'r', user: 'a:b', conn: 'c1|:{}' })).toEqual({ lastForUser: true });
+      expect(await store.remove({ ns, room: 'r', user: 'a', conn: 'c1|:{}' })).toMatchObject({ lastForUser: false });
+      expect(await store.remove({ ns, room: 'r', user: 'a:b', conn: 'c1|:{}' })).toMatchObject({ lastForUser: true });
       expect((await store.members(ns, 'r')).map((m) => m.user)).not.toContain('a:b');
       await h.elapse(h.ttlMs + 100);
       const leaves = leavesOf(await store.sweep(), ns);
@@ -276,8 +298,8 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
         { user: 'ann', connections: 1 },
         { user: 'cy', connections: 1 },
       ]);
-      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'same' })).toEqual({ lastForUser: false });
-      expect(await store.add(conn(ns, 'other', 'bob', 'same'))).toEqual({ firstForUser: true });
+      expect(await store.remove({ ns, room: 'r', user: 'bob', conn: 'same' })).toMatchObject({ lastForUser: false });
+      expect(await store.add(conn(ns, 'other', 'bob', 'same'))).toMatchObject({ firstForUser: true });
     });
 
     it('presence - stats count distinct live users and connections per tenant', async () => {

@@ -63,7 +63,7 @@ describe('presence redis outage', () => {
     expect(await store.count('acme', 'lobby')).toEqual({ users: 2, connections: 2 });
     expect((await store.members('acme', 'lobby')).find((m) => m.user === 'ann')).toEqual({ user: 'ann', connections: 1, info: { name: 'Ann' } });
     expect((await store.userRooms('acme', 'bob')).sort()).toEqual(['lobby', 'ops']);
-    expect(await store.add({ ns: 'acme', room: 'lobby', user: 'ann', conn: 'a2', gateway: 'g2' })).toEqual({ firstForUser: false });
+    expect(await store.add({ ns: 'acme', room: 'lobby', user: 'ann', conn: 'a2', gateway: 'g2' })).toMatchObject({ firstForUser: false });
   });
 
   it('presence redis outage - a heartbeat of many connections is one write to Redis', async () => {

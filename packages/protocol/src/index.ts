@@ -8,3 +8,4 @@ export * from './codec.ts';
 export * from './control.ts';
 export * from './ids.ts';
 export * from './limits.ts';
+export * from './room-events.ts';

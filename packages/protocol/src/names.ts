@@ -47,6 +47,8 @@ export const subjects = {
   /** Every user's direct messages in a namespace (a gateway with many of its users takes this one). */
   allUsers: (ns: string) => `user.${ns}.*`,
   presence: (ns: string, room: string) => `presence.${ns}.${subjectToken(room)}`,
+  /** A room's lifecycle (members joined and left, occupied, vacated) for tenant backends (webhooks); no client subscribes. */
+  roomEvents: (ns: string, room: string) => `events.${ns}.${subjectToken(room)}`,
   control: (ns: string) => `ctl.${ns}`,
   allControl: () => 'ctl.*',
 } as const;

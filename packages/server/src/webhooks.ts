@@ -9,11 +9,12 @@ export type WebhookEndpointRequest = components['schemas']['WebhookEndpointReque
 export interface ParleyWebhookEvent {
   /** Also the `webhook-id` header: the same on every retry; use it to ignore repeats. */
   id: string;
-  type: 'member.joined' | 'member.left';
+  type: 'room.occupied' | 'member.joined' | 'member.left' | 'room.vacated';
   /** When Parley recorded the event (ISO 8601). */
   time: string;
   tenant: string;
-  data: { room: string; user: string };
+  /** `user` for member events only. */
+  data: { room: string; user?: string };
 }
 
 /**

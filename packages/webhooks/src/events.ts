@@ -1,7 +1,7 @@
-import { fromSubjectToken } from '@parley/protocol';
+import { decodeRoomEvents, fromSubjectToken, ROOM_EVENT_TYPES, type RoomEventType } from '@parley/protocol';
 
-export const WEBHOOK_EVENT_TYPES = ['member.joined', 'member.left'] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export const WEBHOOK_EVENT_TYPES = ROOM_EVENT_TYPES;
+export type WebhookEventType = RoomEventType;
 
 /** What a receiver gets as the request body (and what `webhook-id` names). */
 export interface WebhookEvent {
@@ -11,29 +11,29 @@ export interface WebhookEvent {
   /** When Parley recorded it, ISO 8601 (UTC). */
   time: string;
   tenant: string;
-  data: { room: string; user: string };
+  /** `user` for member events only. */
+  data: { room: string; user?: string };
 }
 
 /**
- * The webhook event recorded from a presence frame published on `presence.<ns>.<room token>`
- * (the gateways' first join / last leave of a user in a room, and the sweeper's leaves of dead
- * connections: each decided once, cluster-wide, by the presence store). Undefined for anything else.
+ * The webhook events of one room-events message published on `events.<ns>.<room token>` (one
+ * presence decision of a gateway or the sweeper: a join, with `room.occupied` before it when the
+ * room was empty; a leave, with `room.vacated` after it when the room became empty), in order.
+ * Ids are `<idBase>-<index>`. Empty for anything else.
  */
-export function eventFromPresenceMessage(subject: string, payload: Uint8Array, id: string, recordedAt: Date): WebhookEvent | undefined {
+export function eventsFromMessage(subject: string, payload: Uint8Array, idBase: string, recordedAt: Date): WebhookEvent[] {
   const [prefix, ns, token, extra] = subject.split('.');
-  if (prefix !== 'presence' || !ns || !token || extra !== undefined) return undefined;
-  let frame: unknown;
-  try {
-    frame = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return undefined;
-  }
-  if (typeof frame !== 'object' || frame === null) return undefined;
-  const { type, user } = frame as { type?: unknown; user?: unknown };
-  if (typeof user !== 'string') return undefined;
-  const eventType = type === 'presence.join' ? 'member.joined' : type === 'presence.leave' ? 'member.left' : undefined;
-  if (!eventType) return undefined;
-  return { id, type: eventType, time: recordedAt.toISOString(), tenant: ns, data: { room: fromSubjectToken(token), user } };
+  if (prefix !== 'events' || !ns || !token || extra !== undefined) return [];
+  const room = fromSubjectToken(token);
+  const events = decodeRoomEvents(payload);
+  if (!events || events.some((e) => e.room !== room)) return [];
+  return events.map((e, i) => ({
+    id: `${idBase}-${i}`,
+    type: e.type,
+    time: recordedAt.toISOString(),
+    tenant: ns,
+    data: { room, ...(e.user !== undefined && { user: e.user }) },
+  }));
 }
 
 /** The ordering key: one room's events are delivered one after another. */

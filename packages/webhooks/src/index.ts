@@ -1,4 +1,4 @@
-export { WEBHOOK_EVENT_TYPES, eventFromPresenceMessage, orderKey, type WebhookEvent, type WebhookEventType } from './events.ts';
+export { WEBHOOK_EVENT_TYPES, eventsFromMessage, orderKey, type WebhookEvent, type WebhookEventType } from './events.ts';
 export { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, wants, type EndpointInput, type WebhookEndpoint } from './endpoint.ts';
 export { createMemoryEndpointStore, type EndpointStore } from './endpoint-store.ts';
 export { createKvEndpointStore, ENDPOINTS_BUCKET } from './kv-endpoint-store.ts';

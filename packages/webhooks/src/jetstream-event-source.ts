@@ -1,11 +1,11 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { eventFromPresenceMessage, type WebhookEvent } from './events.ts';
+import { eventsFromMessage, type WebhookEvent } from './events.ts';
 
 export const EVENTS_STREAM = 'PARLEY_WEBHOOK_EVENTS';
 export const DISPATCHER_CONSUMER = 'dispatcher';
-/** Presence frames (first join / last leave of a user in a room) as the gateways and the sweeper publish them. */
-export const EVENT_SUBJECTS = ['presence.*.*'];
+/** Room events (members joined and left, rooms occupied and vacated) as the gateways and the sweeper publish them. */
+export const EVENT_SUBJECTS = ['events.*.*'];
 
 export interface JetStreamEventSourceOptions {
   /** Events older than this are dropped by the stream (keep it above the dispatcher's retry period). @default 25 h */
@@ -27,10 +27,11 @@ export interface EventSource {
 }
 
 /**
- * Webhook events recorded by JetStream: a work-queue stream captures every presence frame as the
+ * Webhook events recorded by JetStream: a work-queue stream captures every room-events message as the
  * server receives it (before any dispatcher sees it), and replicas share one durable consumer, so
  * each event goes to one dispatcher and is removed once acknowledged. The webhook id is derived
- * from the stream's creation time and the event's sequence: the same on every redelivery.
+ * from the stream's creation time, the message's sequence and the event's place in it: the same
+ * on every redelivery.
  */
 export function createJetStreamEventSource(nc: NatsConnection, options: JetStreamEventSourceOptions = {}): EventSource {
   const ackWaitMs = options.ackWaitMs ?? 30_000;
@@ -66,11 +67,12 @@ export function createJetStreamEventSource(nc: NatsConnection, options: JetStrea
   };
 
   const run = async (msg: JsMsg, epoch: string, handle: (event: WebhookEvent) => Promise<void>) => {
-    const event = eventFromPresenceMessage(msg.subject, msg.data, `evt_${epoch}_${msg.seq}`, new Date(Number(msg.info.timestampNanos) / 1e6));
-    if (!event) return msg.term('not a presence event');
+    const events = eventsFromMessage(msg.subject, msg.data, `evt_${epoch}_${msg.seq}`, new Date(Number(msg.info.timestampNanos) / 1e6));
+    if (events.length === 0) return msg.term('not a room event');
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3));
     try {
-      await handle(event);
+      // Handed over in order (the dispatcher keeps one room's events in order), settled together.
+      await Promise.all(events.map((event) => handle(event)));
       msg.ack();
     } catch {
       msg.nak(1000);

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDispatcher, createMemoryEndpointStore, eventFromPresenceMessage, isNonPublicAddress, newEndpoint, type WebhookEvent } from '../src/index.ts';
+import { encodeRoomEvents } from '@parley/protocol';
+import { createDispatcher, createMemoryEndpointStore, eventsFromMessage, isNonPublicAddress, newEndpoint, type WebhookEvent } from '../src/index.ts';
 
 const LOCAL = { allowHttp: true, allowPrivateAddresses: true };
 const servers: Array<{ close(): void }> = [];
@@ -72,16 +73,19 @@ describe('webhook dispatcher', () => {
     expect(target.seen.map((e) => e.id)).toEqual(['evt_1']);
   });
 
-  it('events - presence frames become member events with the room decoded; anything else is not an event', () => {
-    const frame = (o: object) => new TextEncoder().encode(JSON.stringify(o));
+  it('events - a room-events message becomes its webhook events, in order, with the room decoded; anything else is none', () => {
     const room = Buffer.from('café/1').toString('base64url');
-    expect(eventFromPresenceMessage(`presence.acme.${room}`, frame({ type: 'presence.join', room: 'café/1', user: 'ann' }), 'evt_x', new Date(0))).toEqual({
-      id: 'evt_x', type: 'member.joined', time: '1970-01-01T00:00:00.000Z', tenant: 'acme', data: { room: 'café/1', user: 'ann' },
-    });
-    expect(eventFromPresenceMessage(`presence.acme.${room}`, frame({ type: 'presence.leave', user: 'ann' }), 'e', new Date())?.type).toBe('member.left');
-    expect(eventFromPresenceMessage(`presence.acme.${room}`, frame({ type: 'message' }), 'e', new Date())).toBeUndefined();
-    expect(eventFromPresenceMessage(`chat.acme.${room}`, frame({ type: 'presence.join', user: 'a' }), 'e', new Date())).toBeUndefined();
-    expect(eventFromPresenceMessage(`presence.acme.${room}`, new TextEncoder().encode('{'), 'e', new Date())).toBeUndefined();
+    const message = encodeRoomEvents([{ type: 'room.occupied', room: 'café/1' }, { type: 'member.joined', room: 'café/1', user: 'ann' }]);
+    expect(eventsFromMessage(`events.acme.${room}`, message, 'evt_x_7', new Date(0))).toEqual([
+      { id: 'evt_x_7-0', type: 'room.occupied', time: '1970-01-01T00:00:00.000Z', tenant: 'acme', data: { room: 'café/1' } },
+      { id: 'evt_x_7-1', type: 'member.joined', time: '1970-01-01T00:00:00.000Z', tenant: 'acme', data: { room: 'café/1', user: 'ann' } },
+    ]);
+    const frame = (o: object) => new TextEncoder().encode(JSON.stringify(o));
+    expect(eventsFromMessage(`presence.acme.${room}`, message, 'e', new Date())).toEqual([]);
+    expect(eventsFromMessage(`events.acme.${room}`, frame({ type: 'presence.join', user: 'a' }), 'e', new Date())).toEqual([]);
+    expect(eventsFromMessage(`events.acme.${room}`, frame({ events: [{ type: 'member.joined', room: 'café/1' }] }), 'e', new Date())).toEqual([]);
+    expect(eventsFromMessage(`events.acme.${room}`, frame({ events: [{ type: 'member.joined', room: 'other', user: 'a' }] }), 'e', new Date())).toEqual([]);
+    expect(eventsFromMessage(`events.acme.${room}`, new TextEncoder().encode('{'), 'e', new Date())).toEqual([]);
   });
 
   it('url policy - loopback, private, link-local, metadata, multicast and mapped addresses are not public', () => {

@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import { HEADER_ORIGIN, HEADER_TIMESTAMP, type Bus } from '@parley/bus';
 import type { Logger } from '@parley/observability';
 import type { PresenceLeave, PresenceStore } from '@parley/presence-store';
-import { encodeServerFrame, ParleyError, subjects } from '@parley/protocol';
+import { encodeRoomEvents, encodeServerFrame, leaveEvents, ParleyError, subjects } from '@parley/protocol';
 import { createPresenceMetrics } from './metrics.ts';
 
 /** @default 2000: time between the end of one sweep pass and the start of the next. */
@@ -61,8 +61,12 @@ export function createSweeper(deps: SweeperDeps, options: SweeperOptions = {}): 
     await Promise.all(
       leaves.map(async (leave) => {
         const frame = encodeServerFrame({ type: 'presence.leave', room: leave.room, user: leave.user });
+        const headers = { [HEADER_ORIGIN]: origin, [HEADER_TIMESTAMP]: String(Date.now()) };
         try {
-          await bus.publish(subjects.presence(leave.ns, leave.room), encoder.encode(frame), { [HEADER_ORIGIN]: origin, [HEADER_TIMESTAMP]: String(Date.now()) });
+          // Webhook events first: if the second publish fails, the retry repeats a webhook event
+          // (delivered at least once anyway), never a member's presence.leave.
+          await bus.publish(subjects.roomEvents(leave.ns, leave.room), encodeRoomEvents(leaveEvents(leave.room, leave.user, leave.lastForRoom === true)), headers);
+          await bus.publish(subjects.presence(leave.ns, leave.room), encoder.encode(frame), headers);
           published.push(leave);
         } catch {
           failed.push(leave);

@@ -84,6 +84,8 @@ describe('presence sweeper', () => {
     const bus = createMemoryBus();
     const received: string[] = [];
     bus.subscribe('presence.>', (m) => received.push(JSON.parse(new TextDecoder().decode(m.data)).user));
+    const roomEvents: unknown[] = [];
+    bus.subscribe('events.>', (m) => roomEvents.push(...(JSON.parse(new TextDecoder().decode(m.data)) as { events: unknown[] }).events));
     const gateway = store();
     await gateway.add({ ns: 'initech', room: 'r', user: 'peter', conn: 'p1', gateway: 'dead' });
     const registry = new Registry();
@@ -93,8 +95,10 @@ describe('presence sweeper', () => {
     expect(await sweeper.runOnce()).toEqual([]);
     expect((await registry.getSingleMetric('parley_presence_leaves_pending')!.get()).values[0]?.value).toBe(1);
     bus.disconnectForTest(false);
-    expect(await sweeper.runOnce()).toEqual([{ ns: 'initech', room: 'r', user: 'peter' }]);
+    expect(await sweeper.runOnce()).toEqual([{ ns: 'initech', room: 'r', user: 'peter', lastForRoom: true }]);
     await new Promise((r) => setImmediate(r));
     expect(received).toEqual(['peter']);
+    // The room events for tenant backends (webhooks): the member left, and with it the room emptied.
+    expect(roomEvents).toEqual([{ type: 'member.left', room: 'r', user: 'peter' }, { type: 'room.vacated', room: 'r' }]);
   });
 });

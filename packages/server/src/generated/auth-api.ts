@@ -1653,7 +1653,7 @@ export interface components {
             ns: string;
             /** @example https://backend.example.com/parley-events */
             url: string;
-            events: ("member.joined" | "member.left")[];
+            events: ("room.occupied" | "member.joined" | "member.left" | "room.vacated")[];
             /** @description Room pattern (`*` matches any run of characters); absent: every room */
             rooms?: string;
             /** @description False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint */
@@ -1669,7 +1669,7 @@ export interface components {
              *       "member.left"
              *     ]
              */
-            events: ("member.joined" | "member.left")[];
+            events: ("room.occupied" | "member.joined" | "member.left" | "room.vacated")[];
             /** @example support-* */
             rooms?: string;
             enabled?: boolean;
