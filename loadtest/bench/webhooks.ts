@@ -1,7 +1,7 @@
 // `npm run bench:webhooks`: how many webhook deliveries per second one dispatcher process sustains
-// to a local receiver, and the latency from the presence event on the bus to the receiver's
+// to a local receiver, and the latency from the room event on the bus to the receiver's
 // request. Real nats-server with JetStream, the production dispatcher process, a node:http
-// receiver answering 204, presence frames published on the bus as gateways publish them.
+// receiver answering 204, room events published on the bus as gateways publish them.
 // Writes loadtest/results/webhooks-<time>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { productionCommand, ServiceProcess } from '@parley/cluster';
-import { subjects } from '@parley/protocol';
+import { encodeRoomEvents, joinEvents, subjects } from '@parley/protocol';
 import { freePort, startNats } from '@parley/testkit';
 import { createKvEndpointStore, newEndpoint } from '@parley/webhooks';
 import { RESULTS_DIR } from '../src/report.ts';
@@ -72,7 +72,7 @@ for (let i = 0; i < events; i++) {
   const user = `u${i}`;
   const room = `room-${i % rooms}`;
   published.set(user, performance.now());
-  nc.publish(subjects.presence('bench', room), JSON.stringify({ type: 'presence.join', room, user }));
+  nc.publish(subjects.roomEvents('bench', room), encodeRoomEvents(joinEvents(room, user, false)));
   if (rate) {
     const due = started + ((i + 1) * 1000) / rate;
     const wait = due - performance.now();
