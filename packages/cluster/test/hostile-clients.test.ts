@@ -75,6 +75,23 @@ describe('hostile clients', () => {
     await until(() => attacker.isClosed);
   });
 
+  it('hostile - valid refreshes do not refill the rate budget', async () => {
+    const client = await connectUser(cluster.gateways[0]!, await mintUserToken(cluster, 'refresher'), ['lobby']);
+    open.push(client);
+    const fresh = await mintUserToken(cluster, 'refresher');
+    let limited = 0;
+    for (let round = 0; round < 5 && !client.isClosed; round++) {
+      const reply = await client.request({ type: 'refresh', token: fresh }).catch(() => undefined);
+      if (reply?.code === 'rate_limited') limited++;
+      const replies = await Promise.all(Array.from({ length: 30 }, (_, n) => client.request({ type: 'publish', room: 'lobby', data: { round, n } }).catch(() => undefined)));
+      limited += replies.filter((r) => r?.code === 'rate_limited').length;
+    }
+    // 155 frames in well under the 6 s that 40 + 20/s would take: some must be refused (and a
+    // client that keeps going is closed as a flood).
+    expect(limited).toBeGreaterThan(0);
+    if (client.isClosed) expect((await client.closed).code).toBe(CLOSE_CODES.rate_limited);
+  });
+
   it("hostile - 11 random API keys from one client at the presence API do not make another client's valid key fail", async () => {
     const attacker = '127.0.0.2';
     const victim = '127.0.0.3';

@@ -407,7 +407,10 @@ export class Session {
     this.deps.expiry.remove(this, this.token.claims.exp);
     this.token = next;
     this.limits = this.deps.limitsOf(next);
-    this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst);
+    // The new token's limits apply from now, but what this connection spent stays spent: a
+    // refresh must not refill the bucket (refreshing would otherwise lift the rate limit).
+    const now = performance.now();
+    this.bucket = new TokenBucket(this.limits.messagesPerSecond, this.limits.burst, now, this.bucket.available(now));
     this.deps.expiry.add(this, next.claims.exp);
     for (const room of [...this.rooms]) {
       if (!next.grants.allows(room, 'subscribe')) {

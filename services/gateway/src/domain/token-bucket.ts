@@ -10,11 +10,17 @@ export class TokenBucket {
   private readonly rate: number;
   private readonly burst: number;
 
-  constructor(rate: number, burst: number, now = performance.now()) {
+  /** `startTokens` (default: a full bucket) lets a replacement bucket keep what its predecessor had spent. */
+  constructor(rate: number, burst: number, now = performance.now(), startTokens = burst) {
     this.rate = rate;
     this.burst = burst;
-    this.tokens = burst;
+    this.tokens = Math.min(burst, startTokens);
     this.last = now;
+  }
+
+  /** Tokens available now (after the refill since the last call). */
+  available(now = performance.now()): number {
+    return Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
   }
 
   take(now = performance.now()): boolean {
