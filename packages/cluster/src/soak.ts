@@ -158,7 +158,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let publisher: NodeJS.Timeout | undefined;
   try {
     const admin = { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' };
-    const created = await fetch(`${cluster.auth.url}/v1/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ ns: NS, settings: { history: { enabled: true } } }) });
+    const created = await fetch(`${cluster.auth.url}/v1/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ ns: NS, settings: { history: { enabled: true, maxMessagesPerRoom: 100_000 }, messagesPerSecond: 100, burst: 200 } }) });
     if (!created.ok) throw new Error(`tenant: ${created.status} ${await created.text()}`);
     const { key } = (await (await fetch(`${cluster.auth.url}/v1/admin/tenants/${NS}/keys`, { method: 'POST', headers: admin })).json()) as { key: string };
     const running = () => cluster.gateways.filter((g) => g.running);
@@ -218,7 +218,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     publisher = undefined;
     await until(() => clients.every((c) => c.pending <= 0 || !c.joined), 15_000);
 
-    // The truth: each room's stored log, read back by an auditor.
+    // The truth: each room's stored log, read back by an auditor (retention keeps all of it: 100,000 per room).
     const auditor = await connectClient(wsUrl(pickGateway()), { token: await mintUserToken({ ...cluster, demoApiKey: key }, 'auditor') });
     await auditor.waitFor('welcome');
     const stored = new Map<string, Array<{ seq: number; user: string; i: number }>>();

@@ -26,7 +26,7 @@ let embedded: Embedded;
 const dataDir = mkdtempSync(join(tmpdir(), 'parley-http-fuzz-'));
 
 beforeAll(async () => {
-  cluster = await startCluster({ gateways: 1, jetstream: false, adminToken: ADMIN, env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '0' } });
+  cluster = await startCluster({ gateways: 1, webhooks: false, adminToken: ADMIN, env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '0' } });
   embedded = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, drainMs: 0, logger: createLogger('parley', { level: 'silent' }) });
 }, 60_000);
 afterAll(async () => {

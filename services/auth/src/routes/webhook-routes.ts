@@ -102,6 +102,8 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
     async (c) => {
       const ns = c.get('ns');
       const { id } = c.req.valid('param');
+      // Ids are `we_` + base64url; anything else names no endpoint (and is no valid bucket key).
+      if (!/^we_[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ParleyError('not_found', 'no such webhook endpoint');
       if (!(await store().endpoints.delete(ns, id))) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
       deps.logger.info({ ns, endpoint: id }, 'webhook endpoint removed');
       return c.body(null, 204);
