@@ -110,6 +110,38 @@ describe('hostile clients', () => {
     expect((await count(attacker, `pk_demo_${randomBytes(24).toString('base64url')}`)).status).toBe(429);
   });
 
+  it("hostile - 11 forged user tokens from one client at the presence API are limited to that client; another client's token still works", async () => {
+    const attacker = '127.0.0.4';
+    const victim = '127.0.0.5';
+    const count = (from: string, token: string) =>
+      httpFrom(from, `${cluster.presence.url}/v1/rooms/lobby/count`, { headers: { authorization: `Bearer ${token}` } });
+    const failuresBefore = await metric(cluster.presence.url, 'parley_presence_user_token_failures_total');
+    const bad = forged(await mintUserToken(cluster, 'mallory'));
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await count(attacker, bad)).status);
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    const refused = await count(attacker, await mintUserToken(cluster, 'mallory')); // even a valid one now
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body).code).toBe('rate_limited');
+    expect((await count(victim, await mintUserToken(cluster, 'alice'))).status).toBe(200);
+    expect((await metric(cluster.presence.url, 'parley_presence_user_token_failures_total')) - failuresBefore).toBeGreaterThanOrEqual(11);
+  });
+
+  it('hostile - 40 concurrent wrong API keys from one client at auth: no more than the allowance are checked', async () => {
+    const guesser = '127.0.0.6';
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        httpFrom(guesser, `${cluster.auth.url}/v1/whoami`, { headers: { authorization: `Bearer pk_demo_${randomBytes(24).toString('base64url')}` } }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(30);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect((await httpFrom('127.0.0.7', `${cluster.auth.url}/v1/whoami`, { headers: { authorization: `Bearer ${cluster.demoApiKey}` } })).status).toBe(200);
+  });
+
   it('hostile - anonymous GET /metrics on the public ports names no tenant; the private metrics port does', async () => {
     const live = await connectUser(cluster.gateways[0]!, await mintUserToken(cluster, 'counted', { apiKey: otherKey }));
     open.push(live);

@@ -9,3 +9,11 @@ export {
   type JwksKeyGetterOptions,
   type KeySetHealth,
 } from './jwks-key-getter.ts';
+export {
+  createFailureLimiter,
+  DEFAULT_FAILURE_BURST,
+  DEFAULT_FAILURE_MAX_CLIENTS,
+  DEFAULT_FAILURE_REFILL_PER_SECOND,
+  type FailureLimiter,
+  type FailureLimiterOptions,
+} from './failure-limiter.ts';

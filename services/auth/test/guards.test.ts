@@ -2,29 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { apiKeyHint, bearerCredential, displayPrefix, secretsEqual } from '../src/api-keys.ts';
 import { createClientIpResolver } from '../src/client-ip.ts';
-import { createFailureLimiter } from '../src/failure-limiter.ts';
 
 describe('credential guards', () => {
-  it('limiter - failures drain a bucket per client that refills over time', () => {
-    let now = 0;
-    const limiter = createFailureLimiter({ burst: 2, refillPerSecond: 1, now: () => now });
-    expect(limiter.retryAfterSeconds('a')).toBe(0);
-    limiter.recordFailure('a');
-    limiter.recordFailure('a');
-    expect(limiter.retryAfterSeconds('a')).toBe(1);
-    expect(limiter.retryAfterSeconds('b')).toBe(0);
-    now = 1000;
-    expect(limiter.retryAfterSeconds('a')).toBe(0);
-  });
-
-  it('limiter - memory is bounded: the least recently seen clients are forgotten', () => {
-    const limiter = createFailureLimiter({ burst: 1, refillPerSecond: 0.001, maxClients: 2, now: () => 0 });
-    for (const c of ['a', 'b', 'c']) limiter.recordFailure(c);
-    expect(limiter.retryAfterSeconds('a')).toBe(0);
-    expect(limiter.retryAfterSeconds('b')).toBeGreaterThan(0);
-    expect(limiter.retryAfterSeconds('c')).toBeGreaterThan(0);
-  });
-
   it('keys - hints and prefixes never contain the secret part', () => {
     const key = `pk_acme_${'s'.repeat(43)}`;
     expect(apiKeyHint(key)).toBe('pk_acme_');

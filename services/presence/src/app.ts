@@ -6,6 +6,7 @@ import type { Bus } from '@parley/bus';
 import { tracingMiddleware, type Logger, type Tracer } from '@parley/observability';
 import type { PresenceStore } from '@parley/presence-store';
 import { ERRORS, ParleyError, errorBody, type ErrorCode } from '@parley/protocol';
+import { createFailureLimiter, type FailureLimiterOptions } from '@parley/tokens';
 import { authenticate, type PresenceEnv } from './auth-middleware.ts';
 import type { ApiKeyVerifier, UserTokenVerifier } from './credentials.ts';
 import { createPresenceMetrics } from './metrics.ts';
@@ -40,12 +41,14 @@ export interface PresenceAppOptions {
   /** @default 1000 */
   readyTimeoutMs?: number;
   /**
-   * The address of the client, passed on with API-key checks so that auth limits failed attempts
-   * per client. @default the node-server socket address (`c.env.incoming.socket.remoteAddress`), else 'unknown'
+   * The address of the client: failed user tokens are limited per client here, and it is passed
+   * on with API-key checks so that auth limits failed keys per client. @default the node-server socket address (`c.env.incoming.socket.remoteAddress`), else 'unknown'
    */
   getClientIp?: (c: Context) => string;
   /** Tenant names in `/metrics` (`PARLEY_METRICS_TENANT_LABELS`). @default false */
   metricsTenantLabels?: boolean;
+  /** Failed user tokens a client address may present. @default 10 at once, then one per 5 s */
+  failureLimit?: FailureLimiterOptions;
 }
 
 export interface PresenceApp {
@@ -80,7 +83,16 @@ export function createPresenceApp(deps: PresenceAppDeps, options: PresenceAppOpt
     await next();
     metrics.requests.inc({ route: routeLabel(c.req.path), status: String(c.res.status) });
   });
-  app.use('/v1/*', authenticate(deps.verifyApiKey, deps.verifyUserToken, options.getClientIp ?? socketClientIp));
+  app.use(
+    '/v1/*',
+    authenticate({
+      verifyApiKey: deps.verifyApiKey,
+      verifyUserToken: deps.verifyUserToken,
+      getClientIp: options.getClientIp ?? socketClientIp,
+      limiter: createFailureLimiter(options.failureLimit),
+      onUserTokenFailure: () => metrics.userTokenFailures.inc(),
+    }),
+  );
   registerQueryRoutes(app, { store: deps.store, metrics });
   registerOperationRoutes(app, {
     store: deps.store,

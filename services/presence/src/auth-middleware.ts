@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { ParleyError, type CompiledGrants } from '@parley/protocol';
+import type { FailureLimiter } from '@parley/tokens';
 import type { ApiKeyVerifier, UserTokenVerifier } from './credentials.ts';
 
 /** Who is asking. The namespace of every query comes from here, never from the request. */
@@ -15,21 +16,49 @@ function bearer(header: string | undefined): string | undefined {
   return /^Bearer[ ]+(\S{1,4096})\s*$/i.exec(header)?.[1];
 }
 
+export interface Authenticators {
+  verifyApiKey: ApiKeyVerifier;
+  verifyUserToken: UserTokenVerifier;
+  /** The real client address (forwarded addresses only from trusted proxies). */
+  getClientIp: (c: Context) => string;
+  /** Failed user tokens per client address; API-key failures are limited by auth itself. */
+  limiter: FailureLimiter;
+  /** A user token was refused, or refused unchecked because its client is rate limited. */
+  onUserTokenFailure: () => void;
+}
+
+/** Errors that mean the client presented a bad token (as opposed to us failing to check it). */
+const TOKEN_FAILURES = new Set(['token_invalid', 'token_expired', 'unauthorized']);
+
 /**
- * `Authorization: Bearer <tenant API key>` (checked with the auth service) or
- * `Authorization: Bearer <user token>` (verified locally against the JWKS); sets `principal`.
- * What a user token may see is decided per route from its `presence` grants.
+ * `Authorization: Bearer <tenant API key>` (checked with the auth service, which limits failed
+ * keys per client) or `Authorization: Bearer <user token>` (verified locally against the JWKS,
+ * failures limited per client here: a signature check is the most expensive thing a client can
+ * ask of this service); sets `principal`. What a user token may see is decided per route from
+ * its `presence` grants.
  */
-export function authenticate(verifyApiKey: ApiKeyVerifier, verifyUserToken: UserTokenVerifier, getClientIp: (c: Context) => string): MiddlewareHandler<PresenceEnv> {
+export function authenticate(auth: Authenticators): MiddlewareHandler<PresenceEnv> {
   return async (c, next) => {
     const credential = bearer(c.req.header('authorization'));
     if (!credential) throw new ParleyError('unauthorized', 'send a tenant API key or a user token as "Authorization: Bearer <credential>"');
     if (credential.startsWith(API_KEY_PREFIX)) {
-      const tenant = await verifyApiKey(credential, getClientIp(c));
+      const tenant = await auth.verifyApiKey(credential, auth.getClientIp(c));
       if (!tenant) throw new ParleyError('unauthorized', 'the API key is not valid (unknown or revoked)');
       c.set('principal', { kind: 'tenant', ns: tenant.ns });
     } else if (credential.split('.').length === 3) {
-      const token = await verifyUserToken(credential);
+      const ip = auth.getClientIp(c);
+      const retryAfter = auth.limiter.begin(ip);
+      if (retryAfter > 0) {
+        auth.onUserTokenFailure();
+        c.header('Retry-After', String(retryAfter));
+        throw new ParleyError('rate_limited', 'too many failed credential attempts from this address; retry later');
+      }
+      const token = await auth.verifyUserToken(credential).catch((error: unknown) => {
+        if (error instanceof ParleyError && TOKEN_FAILURES.has(error.code)) auth.onUserTokenFailure();
+        else auth.limiter.succeeded(ip); // we could not check it (key set unavailable): not the client's failure
+        throw error;
+      });
+      auth.limiter.succeeded(ip);
       c.set('principal', { kind: 'user', ns: token.ns, user: token.user, grants: token.grants });
     } else {
       throw new ParleyError('unauthorized', 'the credential is neither an API key nor a user token');

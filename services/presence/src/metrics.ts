@@ -65,6 +65,11 @@ function build(registry: Registry) {
     sweepDuration: new Histogram({ name: 'parley_presence_sweep_duration_seconds', help: 'Duration of sweep passes', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers }),
     redisUp,
     redisErrors,
+    userTokenFailures: new Counter({
+      name: 'parley_presence_user_token_failures_total',
+      help: 'User tokens refused (bad signature, expired, malformed), and refusals while an address is rate limited',
+      registers,
+    }),
     requests: new Counter({ name: 'parley_presence_http_requests_total', help: 'Presence API requests, by route and status', labelNames: ['route', 'status'], registers }),
     bindStore(s: PresenceStore) {
       store = s;

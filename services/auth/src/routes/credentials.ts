@@ -1,14 +1,17 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { ParleyError } from '@parley/protocol';
 import { apiKeyHint, bearerCredential, hashApiKey, secretsEqual } from '../api-keys.ts';
+import type { ApiKeyRecord, Tenant } from '../store/tenant-store.ts';
 import { RetryLaterError, type AuthEnv, type RouteDeps } from './route-context.ts';
 
 /**
- * Refuses a client that has used up its failed-attempt allowance, before any credential is
- * looked at (a different answer for a right guess would defeat the limit).
+ * Takes one of the client's failed-attempt allowance before any credential is looked at (a
+ * different answer for a right guess would defeat the limit; taking it first keeps concurrent
+ * guesses from all passing), or refuses the client that has used it up. The caller gives it
+ * back with `deps.limiter.succeeded(ip)` unless the attempt failed.
  */
-function checkAllowance(deps: RouteDeps, c: Context, ip: string, kind: 'api_key' | 'admin_token'): void {
-  const retryAfter = deps.limiter.retryAfterSeconds(ip);
+function beginAttempt(deps: RouteDeps, c: Context, ip: string, kind: 'api_key' | 'admin_token'): void {
+  const retryAfter = deps.limiter.begin(ip);
   if (retryAfter === 0) return;
   if (kind === 'api_key') deps.metrics.apiKeyFailures.inc();
   deps.logger.debug({ ip, kind, path: c.req.path }, 'credential attempt refused: rate limited');
@@ -24,22 +27,33 @@ function checkAllowance(deps: RouteDeps, c: Context, ip: string, kind: 'api_key'
 export function requireApiKey(deps: RouteDeps): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const ip = deps.getClientIp(c);
-    checkAllowance(deps, c, ip, 'api_key');
+    beginAttempt(deps, c, ip, 'api_key');
     const key = bearerCredential(c.req.header('authorization'));
-    if (!key) throw new ParleyError('unauthorized', 'send the API key as "Authorization: Bearer <key>"');
-    const record = await deps.store.findApiKeyByHash(hashApiKey(key));
-    const tenant = record && (await deps.store.getTenant(record.ns));
-    if (!record || !tenant) {
-      deps.limiter.recordFailure(ip);
+    if (!key) {
+      deps.limiter.succeeded(ip);
+      throw new ParleyError('unauthorized', 'send the API key as "Authorization: Bearer <key>"');
+    }
+    const found = await findKeyAndTenant(deps, key).catch((error: unknown) => {
+      deps.limiter.succeeded(ip); // the store failed, not the credential
+      throw error;
+    });
+    if (!found) {
       deps.metrics.apiKeyFailures.inc();
       deps.logger.warn({ ip, keyHint: apiKeyHint(key), path: c.req.path }, 'API key rejected: unknown or revoked');
       throw new ParleyError('unauthorized', 'the API key is not valid (unknown or revoked)');
     }
-    c.set('ns', record.ns);
-    c.set('keyId', record.id);
-    c.set('tenant', tenant);
+    deps.limiter.succeeded(ip);
+    c.set('ns', found.record.ns);
+    c.set('keyId', found.record.id);
+    c.set('tenant', found.tenant);
     await next();
   };
+}
+
+async function findKeyAndTenant(deps: RouteDeps, key: string): Promise<{ record: ApiKeyRecord; tenant: Tenant } | undefined> {
+  const record = await deps.store.findApiKeyByHash(hashApiKey(key));
+  const tenant = record && (await deps.store.getTenant(record.ns));
+  return record && tenant ? { record, tenant } : undefined;
 }
 
 /**
@@ -49,14 +63,18 @@ export function requireApiKey(deps: RouteDeps): MiddlewareHandler<AuthEnv> {
 export function requireAdmin(deps: RouteDeps): MiddlewareHandler {
   return async (c, next) => {
     const ip = deps.getClientIp(c);
-    checkAllowance(deps, c, ip, 'admin_token');
-    if (deps.adminToken === undefined) throw new ParleyError('unauthorized', 'the admin API is disabled: PARLEY_ADMIN_TOKEN is not set');
+    beginAttempt(deps, c, ip, 'admin_token');
     const token = bearerCredential(c.req.header('authorization'));
+    if (deps.adminToken === undefined) {
+      deps.limiter.succeeded(ip);
+      throw new ParleyError('unauthorized', 'the admin API is disabled: PARLEY_ADMIN_TOKEN is not set');
+    }
     if (!token || !secretsEqual(token, deps.adminToken)) {
-      if (token) deps.limiter.recordFailure(ip);
+      if (!token) deps.limiter.succeeded(ip); // no credential was tried
       deps.logger.warn({ ip, path: c.req.path, method: c.req.method }, 'admin request rejected: bad admin token');
       throw new ParleyError('unauthorized', 'missing or invalid admin token');
     }
+    deps.limiter.succeeded(ip);
     await next();
   };
 }

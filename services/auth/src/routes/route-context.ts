@@ -3,7 +3,7 @@ import type { Bus } from '@parley/bus';
 import type { Logger } from '@parley/observability';
 import { ParleyError } from '@parley/protocol';
 import type { AuthMetrics } from '../auth-metrics.ts';
-import type { FailureLimiter } from '../failure-limiter.ts';
+import type { FailureLimiter } from '@parley/tokens';
 import type { SigningKeys } from '../keys/signing-keys.ts';
 import type { Tenant, TenantStore } from '../store/tenant-store.ts';
 
