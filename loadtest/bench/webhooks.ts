@@ -72,7 +72,7 @@ for (let i = 0; i < events; i++) {
   const user = `u${i}`;
   const room = `room-${i % rooms}`;
   published.set(user, performance.now());
-  nc.publish(subjects.roomEvents('bench', room), encodeRoomEvents(joinEvents(room, user, false)));
+  nc.publish(subjects.roomEvents('bench', room), encodeRoomEvents(joinEvents(room, user, { room: false, tenant: false })));
   if (rate) {
     const due = started + ((i + 1) * 1000) / rate;
     const wait = due - performance.now();

@@ -90,10 +90,10 @@ const recordedOrder = (events: ParleyWebhookEvent[], room: string) =>
 const ascending = (values: number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
 
 describe('webhooks', () => {
-  it('webhooks - room.occupied, member.joined, member.left and room.vacated reach the endpoint in order, signed per Standard Webhooks and verifiable with its library', async () => {
+  it('webhooks - room.occupied, user.online, member.joined, member.left, user.offline and room.vacated reach the endpoint in order, signed per Standard Webhooks and verifiable with its library', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'member.joined', 'member.left', 'room.vacated'], rooms: 'hooked-*' });
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated'], rooms: 'hooked-*' });
     expect(endpoint.secret).toMatch(/^whsec_/);
     expect(await server.listWebhooks()).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
 
@@ -101,10 +101,13 @@ describe('webhooks', () => {
     const bo = await member('bo', 1, ['hooked-1']);
     await ann.waitFor((f) => f.type === 'presence.join' && f.user === 'bo');
     ann.send({ type: 'leave', room: 'hooked-1' });
-    await receiver.until((e) => summary(e, 'hooked-1').length === 4, 10_000, 'four events');
-    bo.send({ type: 'leave', room: 'hooked-1' });
     await receiver.until((e) => summary(e, 'hooked-1').length === 6, 10_000, 'six events');
-    expect(summary(receiver.events(), 'hooked-1')).toEqual(['room.occupied', 'member.joined ann', 'member.joined bo', 'member.left ann', 'member.left bo', 'room.vacated']);
+    bo.send({ type: 'leave', room: 'hooked-1' });
+    await receiver.until((e) => summary(e, 'hooked-1').length === 9, 10_000, 'nine events');
+    // ann is still in another room (online); bo's only room was this one.
+    expect(summary(receiver.events(), 'hooked-1')).toEqual([
+      'room.occupied', 'user.online ann', 'member.joined ann', 'user.online bo', 'member.joined bo', 'member.left ann', 'member.left bo', 'user.offline bo', 'room.vacated',
+    ]);
     expect(receiver.events().filter((e) => e.data.room === 'unhooked')).toEqual([]);
     expect(ascending(recordedOrder(receiver.events(), 'hooked-1'))).toBe(true);
 
@@ -141,10 +144,10 @@ describe('webhooks', () => {
     await receiver.stop();
   });
 
-  it('webhooks - a gateway holding the only members of a room is SIGKILLed: member.left once per user, then room.vacated once, within the presence bound', async () => {
+  it('webhooks - a gateway holding the only members of a room is SIGKILLed: member.left and user.offline once per user, then room.vacated once, within the presence bound', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'member.joined', 'member.left', 'room.vacated'], rooms: 'doomed-room' });
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['room.occupied', 'member.joined', 'member.left', 'user.offline', 'room.vacated'], rooms: 'doomed-room' });
     const doomed = await cluster.addGateway();
     const ghost = await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
     await connectUser(doomed, await mintUserToken(cluster, 'ghost'), ['doomed-room']);
@@ -153,11 +156,14 @@ describe('webhooks', () => {
     const killedAt = Date.now();
     await doomed.stop('SIGKILL');
     await ghost.closed;
-    await receiver.until((e) => summary(e, 'doomed-room').length === 6, TTL_MS + 5 * SWEEP_MS + 10_000, 'two leaves and vacated');
+    await receiver.until((e) => summary(e, 'doomed-room').length === 8, TTL_MS + 5 * SWEEP_MS + 10_000, 'two leaves, two offline and vacated');
     expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 5 * SWEEP_MS + 10_000);
     await new Promise((r) => setTimeout(r, SWEEP_MS * 4));
     const seen = summary(receiver.events(), 'doomed-room');
-    expect([...seen].sort()).toEqual(['member.joined ghost', 'member.joined shade', 'member.left ghost', 'member.left shade', 'room.occupied', 'room.vacated']);
+    expect([...seen].sort()).toEqual([
+      'member.joined ghost', 'member.joined shade', 'member.left ghost', 'member.left shade', 'room.occupied', 'room.vacated', 'user.offline ghost', 'user.offline shade',
+    ]);
+    for (const user of ['ghost', 'shade']) expect(seen.indexOf(`user.offline ${user}`)).toBe(seen.indexOf(`member.left ${user}`) + 1);
     expect(seen[0]).toBe('room.occupied');
     expect(seen.at(-1)).toBe('room.vacated');
     await server.deleteWebhook(endpoint.id);

@@ -42,12 +42,15 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
     return n;
   };
 
-  const forgetUser = (r: Room, key: string, user: string) => {
+  /** Drops the user's place in the room; true when it was the user's last room in the tenant. */
+  const forgetUser = (r: Room, key: string, user: string): boolean => {
     r.users.delete(user);
     const set = byUser.get(userKey(r.ns, user));
     set?.delete(key);
-    if (set?.size === 0) byUser.delete(userKey(r.ns, user));
     if (r.users.size === 0) rooms.delete(key);
+    if (set?.size !== 0) return false;
+    byUser.delete(userKey(r.ns, user));
+    return true;
   };
 
   const put = (connection: PresenceConnection) => {
@@ -65,8 +68,9 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
     const uk = userKey(connection.ns, connection.user);
     let set = byUser.get(uk);
     if (!set) byUser.set(uk, (set = new Set()));
+    const firstForTenant = set.size === 0;
     set.add(key);
-    return { firstForUser, firstForRoom };
+    return { firstForUser, firstForRoom, firstForTenant: firstForUser && firstForTenant };
   };
 
   return {
@@ -77,11 +81,11 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
       const key = roomKey(ns, room);
       const r = rooms.get(key);
       const conns = r?.users.get(user);
-      if (!r || !conns || !conns.delete(conn)) return { lastForUser: false, lastForRoom: false };
+      if (!r || !conns || !conns.delete(conn)) return { lastForUser: false, lastForRoom: false, lastForTenant: false };
       r.owners.delete(conn);
-      if (conns.size > 0) return { lastForUser: false, lastForRoom: false };
-      forgetUser(r, key, user);
-      return { lastForUser: true, lastForRoom: !rooms.has(key) };
+      if (conns.size > 0) return { lastForUser: false, lastForRoom: false, lastForTenant: false };
+      const lastForTenant = forgetUser(r, key, user);
+      return { lastForUser: true, lastForRoom: !rooms.has(key), lastForTenant };
     },
     async members(ns, room) {
       const t = now();
@@ -131,7 +135,7 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
         }
         try {
           const added = put(c);
-          if (added.firstForUser) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(added.firstForRoom && { firstForRoom: true }) });
+          if (added.firstForUser) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(added.firstForRoom && { firstForRoom: true }), ...(added.firstForTenant && { firstForTenant: true }) });
         } catch (error) {
           // A conflicting id is the caller's bug for that one entry; the others still beat.
           if (!(error instanceof ParleyError && error.code === 'conflict')) throw error;
@@ -154,8 +158,8 @@ export function createMemoryPresenceStore(options: { ttlMs?: number; now?: () =>
             swept++;
           }
           if (removed && conns.size === 0) {
-            forgetUser(r, key, user);
-            leaves.push({ ns: r.ns, room: r.room, user, ...(!rooms.has(key) && { lastForRoom: true }) });
+            const lastForTenant = forgetUser(r, key, user);
+            leaves.push({ ns: r.ns, room: r.room, user, ...(!rooms.has(key) && { lastForRoom: true }), ...(lastForTenant && { lastForTenant: true }) });
           }
         }
       }

@@ -19,6 +19,8 @@ export interface PresenceLeave {
   user: string;
   /** This leave emptied the room: nobody has an entry there any more (a `room.vacated` to announce). */
   lastForRoom?: boolean;
+  /** It was the user's last room in the tenant (a `user.offline` to announce). */
+  lastForTenant?: boolean;
 }
 
 /**
@@ -32,6 +34,8 @@ export interface PresenceRejoin {
   user: string;
   /** The room had no entry at all before this one (a `room.occupied` to announce). */
   firstForRoom?: boolean;
+  /** The user had no room in the tenant before this one (a `user.online` to announce). */
+  firstForTenant?: boolean;
 }
 
 /** The leaves of a sweep; `sweptConnections` counts the expired connection entries it deleted. */
@@ -59,6 +63,9 @@ export interface PresenceTenantStats {
  * each and alternate: exactly one leave follows each join, whoever (gateway or sweeper) causes it,
  * and a user who reconnects before the sweep produces neither a leave nor a second join. The same
  * holds per room (`firstForRoom`, `lastForRoom`): occupied and vacated alternate, once each.
+ * Per user and tenant (`firstForTenant`, `lastForTenant`: online, offline) the store counts the
+ * rooms whose join and leave it decided; in Redis that count is a second atomic step after the
+ * room's, so online and offline alternate per user as long as Redis answers both steps.
  * Connection ids must be unique per room across users: reusing one for another user is refused
  * with ParleyError('conflict'). Failures of the backing store reject with
  * ParleyError('presence_unavailable').
@@ -66,14 +73,16 @@ export interface PresenceTenantStats {
 export interface PresenceStore {
   /**
    * Records a connection. `firstForUser` is true when the user had no other entry in the room (a
-   * join to announce); `firstForRoom` when nobody had (the room becomes occupied).
+   * join to announce); `firstForRoom` when nobody had (the room becomes occupied);
+   * `firstForTenant` when this join is the user's first room in the tenant (the user comes online).
    */
-  add(connection: PresenceConnection): Promise<{ firstForUser: boolean; firstForRoom: boolean }>;
+  add(connection: PresenceConnection): Promise<{ firstForUser: boolean; firstForRoom: boolean; firstForTenant: boolean }>;
   /**
    * Removes a connection. `lastForUser` is true when it was the user's last entry in the room (a
    * leave to announce); false when the connection was not there (already removed or swept).
+   * `lastForTenant` when that leave was the user's last room in the tenant (the user goes offline).
    */
-  remove(key: PresenceKey): Promise<{ lastForUser: boolean; lastForRoom: boolean }>;
+  remove(key: PresenceKey): Promise<{ lastForUser: boolean; lastForRoom: boolean; lastForTenant: boolean }>;
   /** Members of a room, one per user, in no particular order. */
   members(ns: string, room: string): Promise<PresenceMember[]>;
   /** Counts without listing members: cheap for large rooms. */

@@ -9,6 +9,8 @@
  *   {ns:R}:l        ZSET (score 0) "U:conn"                       a user's conns: ZRANGEBYLEX
  *   {ns:u:U}:rooms  ZSET (score 0) R                              rooms where the user has entries;
  *                                                                 userRooms verifies each in {ns:R}:u
+ *   {ns:u:U}:n      STRING count                                  rooms whose join and leave the room
+ *                                                                 scripts decided: 0 -> 1 online, 1 -> 0 offline
  *   {ns}:rooms      ZSET R -> when the room next needs a sweep    the sweep's room index
  *   {ns}:users      ZSET U -> latest expiry                       per-tenant online users gauge
  *   {ns}:conns      ZSET conn -> latest expiry                    per-tenant connections gauge
@@ -34,6 +36,7 @@ export interface RoomKeys {
 export interface PresenceKeys {
   room(ns: string, encodedRoom: string): RoomKeys;
   userRooms(ns: string, encodedUser: string): string;
+  userRoomCount(ns: string, encodedUser: string): string;
   roomIndex(ns: string): string;
   tenantUsers(ns: string): string;
   tenantConns(ns: string): string;
@@ -55,6 +58,7 @@ export function createPresenceKeys(prefix: string = DEFAULT_PRESENCE_KEY_PREFIX)
       return { all: [c, d, u, l], c, d, u, l };
     },
     userRooms: (ns, encodedUser) => `${prefix}{${ns}:u:${encodedUser}}:rooms`,
+    userRoomCount: (ns, encodedUser) => `${prefix}{${ns}:u:${encodedUser}}:n`,
     roomIndex: (ns) => `${prefix}{${ns}}:rooms`,
     tenantUsers: (ns) => `${prefix}{${ns}}:users`,
     tenantConns: (ns) => `${prefix}{${ns}}:conns`,

@@ -75,7 +75,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
    * Writes (or refreshes) entries: one script call per room (chunked), then the cross-slot
    * indexes. Returns one code per connection, in order: 1 first for the user, 0 not, 2 refused.
    */
-  const write = async (connections: readonly PresenceConnection[], eagerUserIndex: boolean): Promise<number[]> => {
+  const write = async (connections: readonly PresenceConnection[], eagerUserIndex: boolean): Promise<{ codes: number[]; firstForTenant: boolean[] }> => {
     const perRoom = new Map<string, { ns: string; R: string; at: number[]; args: string[] }>();
     const userRooms = new Map<string, { ns: string; user: string; rooms: Set<string> }>();
     const perNs = new Map<string, { rooms: Set<string>; users: Set<string>; conns: Set<string> }>();
@@ -125,15 +125,24 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
     const [results] = await run([entries, indexes, tenants]);
     const codes = new Array<number>(connections.length);
     results!.forEach((codesOfCall, k) => (codesOfCall as number[]).forEach((code, j) => (codes[slots[k]![j]!] = code)));
-    if (!eagerUserIndex) {
-      const recreated: Cmd[] = [];
-      codes.forEach((code, i) => {
-        const c = connections[i]!;
-        if (code === 1 || code === 3) recreated.push(['zadd', keys.userRooms(c.ns, encodeName(c.user)), 0, encodeName(c.room)]);
-      });
-      if (recreated.length > 0) await run([recreated]);
+    // The joins the room scripts decided count towards their users' rooms in the tenant (the
+    // user comes online at 1); a heartbeat also puts recreated entries back in the user index.
+    const joined = connections.flatMap((c, i) => (codes[i] === 1 || codes[i] === 3 ? [{ c, i }] : []));
+    const firstForTenant = new Array<boolean>(connections.length).fill(false);
+    if (joined.length > 0) {
+      const counted = joined.map(({ c }): Cmd => ['parleyPresenceUserRoomCount', keys.userRoomCount(c.ns, encodeName(c.user)), 1]);
+      const recreated = eagerUserIndex ? [] : joined.map(({ c }): Cmd => ['zadd', keys.userRooms(c.ns, encodeName(c.user)), 0, encodeName(c.room)]);
+      const [counts] = (await run([counted, recreated])) as [number[], unknown[]];
+      joined.forEach(({ i }, k) => (firstForTenant[i] = counts[k] === 1));
     }
-    return codes;
+    return { codes, firstForTenant };
+  };
+
+  /** Leaves the room scripts decided, counted off their users' rooms in the tenant: true where the user went offline. */
+  const countLeaves = async (leaves: ReadonlyArray<{ ns: string; U: string }>): Promise<boolean[]> => {
+    if (leaves.length === 0) return [];
+    const [counts] = (await run([leaves.map(({ ns, U }): Cmd => ['parleyPresenceUserRoomCount', keys.userRoomCount(ns, U), -1])])) as [number[]];
+    return counts.map((n) => n === 0);
   };
 
   const touch = (key: string, mode: 'GT' | 'LT', members: Iterable<string>): Cmd[] => {
@@ -167,12 +176,13 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const updates: Cmd[] = [];
       const emptied: string[] = [];
       const gone: Array<{ ns: string; U: string; R: string }> = [];
+      const roundLeaves: PresenceLeave[] = [];
       swept.forEach(([next, deleted, vacated, ...users], i) => {
         counts.connections += Number(deleted);
         const R = due[i]!;
         users.forEach((U, k) => {
           const emptiedRoom = Number(vacated) === 1 && k === users.length - 1;
-          leaves.push({ ns, room: fromSubjectToken(R), user: fromSubjectToken(U), ...(emptiedRoom && { lastForRoom: true }) });
+          roundLeaves.push({ ns, room: fromSubjectToken(R), user: fromSubjectToken(U), ...(emptiedRoom && { lastForRoom: true }) });
           gone.push({ ns, U, R });
         });
         // A room with more expired entries than one call deletes keeps a due score: next round.
@@ -191,6 +201,8 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
         if (first && first.length === 2) readd.push(['zadd', index, 'LT', first[1]!, R]);
       });
       if (readd.length > 0) await run([readd]);
+      const offline = await countLeaves(gone);
+      roundLeaves.forEach((leave, k) => leaves.push(offline[k] ? { ...leave, lastForTenant: true } : leave));
       await dropFromUserRooms(gone);
       due = (await one(['parleyPresenceDue', index, DEFAULT_SWEEP_ROOMS_PER_ROUND])) as string[];
     }
@@ -211,7 +223,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
    * Adds issued in one turn of the event loop go to Redis together, in one `write`: a burst of
    * joins costs a few pipelined commands instead of several per connection.
    */
-  let pendingAdds: Array<{ connection: PresenceConnection; resolve: (code: number) => void; reject: (error: unknown) => void }> = [];
+  let pendingAdds: Array<{ connection: PresenceConnection; resolve: (result: { code: number; firstForTenant: boolean }) => void; reject: (error: unknown) => void }> = [];
   let addsScheduled: NodeJS.Immediate | undefined;
   const flushAdds = () => {
     clearImmediate(addsScheduled);
@@ -223,7 +235,7 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       batch.map((p) => p.connection),
       true,
     ).then(
-      (codes) => batch.forEach((p, i) => p.resolve(codes[i]!)),
+      ({ codes, firstForTenant }) => batch.forEach((p, i) => p.resolve({ code: codes[i]!, firstForTenant: firstForTenant[i]! })),
       (error: unknown) => batch.forEach((p) => p.reject(error)),
     );
   };
@@ -231,12 +243,12 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
   return {
     async add(connection) {
       checkNs(connection.ns);
-      const code = await new Promise<number>((resolve, reject) => {
+      const { code, firstForTenant } = await new Promise<{ code: number; firstForTenant: boolean }>((resolve, reject) => {
         pendingAdds.push({ connection, resolve, reject });
         addsScheduled ??= setImmediate(flushAdds);
       });
       if (code === 2) throw new ParleyError('conflict', 'connection id already used by another user in this room');
-      return { firstForUser: code === 1 || code === 3, firstForRoom: code === 3 };
+      return { firstForUser: code === 1 || code === 3, firstForRoom: code === 3, firstForTenant };
     },
 
     async remove({ ns, room, user, conn }) {
@@ -247,8 +259,10 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
       const U = encodeName(user);
       const roomKeys = keys.room(ns, R);
       const [last, , roomEmptied] = (await one(['parleyPresenceRemove', ...roomKeys.all, conn, U])) as [number, number, number];
-      if (last === 1) await dropFromUserRooms([{ ns, U, R }]);
-      return { lastForUser: last === 1, lastForRoom: roomEmptied === 1 };
+      if (last !== 1) return { lastForUser: false, lastForRoom: false, lastForTenant: false };
+      const [lastForTenant] = await countLeaves([{ ns, U }]);
+      await dropFromUserRooms([{ ns, U, R }]);
+      return { lastForUser: true, lastForRoom: roomEmptied === 1, lastForTenant: lastForTenant === true };
     },
 
     async members(ns, room) {
@@ -286,11 +300,11 @@ export function createRedisPresenceStore(redis: Redis | Cluster, options: RedisP
     async heartbeat(connections) {
       if (connections.length === 0) return [];
       // Conflicting ids (a caller bug) are skipped; every other entry is refreshed.
-      const codes = await write(connections, false);
+      const { codes, firstForTenant } = await write(connections, false);
       const rejoins: PresenceRejoin[] = [];
       codes.forEach((code, i) => {
         const c = connections[i]!;
-        if (code === 1 || code === 3) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(code === 3 && { firstForRoom: true }) });
+        if (code === 1 || code === 3) rejoins.push({ ns: c.ns, room: c.room, user: c.user, ...(code === 3 && { firstForRoom: true }), ...(firstForTenant[i] && { firstForTenant: true }) });
       });
       return rejoins;
     },

@@ -192,6 +192,14 @@ const TRIM = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', s(now))
 return redis.call('ZCARD', KEYS[1])`;
 
+/**
+ * KEYS n (a user's room count in a tenant); ARGV delta (+1 a join, -1 a leave decided by a room
+ * script) -> the count after it. At 0 or below the key goes (a stray leave never makes it negative).
+ */
+const USER_ROOM_COUNT = `local n = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n`;
+
 export const PRESENCE_SCRIPTS = {
   parleyPresenceAdd: { numberOfKeys: 4, lua: ADD },
   parleyPresenceRemove: { numberOfKeys: 4, lua: REMOVE },
@@ -202,6 +210,7 @@ export const PRESENCE_SCRIPTS = {
   parleyPresenceDue: { numberOfKeys: 1, lua: DUE },
   parleyPresenceUserState: { numberOfKeys: 1, lua: USER_STATE },
   parleyPresenceTrim: { numberOfKeys: 1, lua: TRIM },
+  parleyPresenceUserRoomCount: { numberOfKeys: 1, lua: USER_ROOM_COUNT },
 } as const;
 
 export type PresenceScriptName = keyof typeof PRESENCE_SCRIPTS;

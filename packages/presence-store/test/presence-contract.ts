@@ -58,12 +58,12 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
         store.remove({ ns, room: 'lobby', user: 'ann', conn: 'b1' }),
       ]);
       expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as ParleyError).code))).toEqual([
-        { firstForUser: true, firstForRoom: true },
-        { firstForUser: false, firstForRoom: false },
-        { firstForUser: true, firstForRoom: false },
+        { firstForUser: true, firstForRoom: true, firstForTenant: true },
+        { firstForUser: false, firstForRoom: false, firstForTenant: false },
+        { firstForUser: true, firstForRoom: false, firstForTenant: true },
         'conflict',
-        { firstForUser: true, firstForRoom: true },
-        { lastForUser: false, lastForRoom: false },
+        { firstForUser: true, firstForRoom: true, firstForTenant: false },
+        { lastForUser: false, lastForRoom: false, lastForTenant: false },
       ]);
       expect(sortMembers(await store.members(ns, 'lobby'))).toEqual([
         { user: 'ann', connections: 1 },
@@ -88,15 +88,15 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
     it('presence - a room is occupied by its first entry and vacated by its last, once each, whoever removes it', async () => {
       const ns = freshNs();
       const { store, other } = h;
-      expect(await store.add(conn(ns, 'hall', 'ann', 'a1'))).toEqual({ firstForUser: true, firstForRoom: true });
-      expect(await other.add(conn(ns, 'hall', 'bob', 'b1', { gateway: 'g2' }))).toEqual({ firstForUser: true, firstForRoom: false });
-      expect(await store.add(conn(ns, 'hall', 'ann', 'a2'))).toEqual({ firstForUser: false, firstForRoom: false });
-      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a1' })).toEqual({ lastForUser: false, lastForRoom: false });
-      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a2' })).toEqual({ lastForUser: true, lastForRoom: false });
-      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: true, lastForRoom: true });
-      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toEqual({ lastForUser: false, lastForRoom: false });
+      expect(await store.add(conn(ns, 'hall', 'ann', 'a1'))).toMatchObject({ firstForUser: true, firstForRoom: true });
+      expect(await other.add(conn(ns, 'hall', 'bob', 'b1', { gateway: 'g2' }))).toMatchObject({ firstForUser: true, firstForRoom: false });
+      expect(await store.add(conn(ns, 'hall', 'ann', 'a2'))).toMatchObject({ firstForUser: false, firstForRoom: false });
+      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a1' })).toMatchObject({ lastForUser: false, lastForRoom: false });
+      expect(await store.remove({ ns, room: 'hall', user: 'ann', conn: 'a2' })).toMatchObject({ lastForUser: true, lastForRoom: false });
+      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toMatchObject({ lastForUser: true, lastForRoom: true });
+      expect(await other.remove({ ns, room: 'hall', user: 'bob', conn: 'b1' })).toMatchObject({ lastForUser: false, lastForRoom: false });
       // Occupied again; then every entry expires: the sweep vacates it with the last of its leaves.
-      expect(await store.add(conn(ns, 'hall', 'cy', 'c1'))).toEqual({ firstForUser: true, firstForRoom: true });
+      expect(await store.add(conn(ns, 'hall', 'cy', 'c1'))).toMatchObject({ firstForUser: true, firstForRoom: true });
       await store.add(conn(ns, 'hall', 'dee', 'd1'));
       await store.heartbeat([conn(ns, 'side', 'cy', 'c2')]);
       await h.elapse(h.ttlMs + 100);
@@ -104,6 +104,31 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       expect(leaves.filter((l) => l.room === 'hall').map((l) => l.user).sort()).toEqual(['cy', 'dee']);
       expect(leaves.filter((l) => l.lastForRoom).map((l) => l.room).sort()).toEqual(['hall', 'side']);
       expect(leaves.filter((l) => l.room === 'hall').at(-1)?.lastForRoom).toBe(true);
+    });
+
+    it('presence - a user comes online with its first room in the tenant and goes offline with its last, whoever removes it', async () => {
+      const ns = freshNs();
+      const { store, other } = h;
+      expect(await store.add(conn(ns, 'a', 'ann', 'a1'))).toMatchObject({ firstForUser: true, firstForTenant: true });
+      expect(await store.add(conn(ns, 'a', 'ann', 'a2'))).toMatchObject({ firstForUser: false, firstForTenant: false });
+      expect(await other.add(conn(ns, 'b', 'ann', 'a3', { gateway: 'g2' }))).toMatchObject({ firstForUser: true, firstForTenant: false });
+      // Another tenant's user of the same name is someone else.
+      expect(await store.add(conn(freshNs(), 'a', 'ann', 'x1'))).toMatchObject({ firstForTenant: true });
+      expect(await store.remove({ ns, room: 'a', user: 'ann', conn: 'a1' })).toMatchObject({ lastForUser: false, lastForTenant: false });
+      expect(await store.remove({ ns, room: 'a', user: 'ann', conn: 'a2' })).toMatchObject({ lastForUser: true, lastForTenant: false });
+      expect(await other.remove({ ns, room: 'b', user: 'ann', conn: 'a3' })).toMatchObject({ lastForUser: true, lastForTenant: true });
+      expect(await other.remove({ ns, room: 'b', user: 'ann', conn: 'a3' })).toMatchObject({ lastForUser: false, lastForTenant: false });
+      // Online again in two rooms; every entry expires: one of the sweep's leaves takes it offline.
+      expect(await store.add(conn(ns, 'a', 'ann', 'a4'))).toMatchObject({ firstForTenant: true });
+      await store.add(conn(ns, 'b', 'ann', 'a5'));
+      await h.elapse(h.ttlMs + 100);
+      const leaves = (await other.sweep()).filter((l) => l.ns === ns);
+      expect(leaves.map((l) => l.room).sort()).toEqual(['a', 'b']);
+      expect(leaves.filter((l) => l.lastForTenant)).toHaveLength(1);
+      // A heartbeat that recreates the swept entries brings the user online again, once.
+      const rejoins = await store.heartbeat([conn(ns, 'a', 'ann', 'a4'), conn(ns, 'b', 'ann', 'a5')]);
+      expect(rejoins.map((r) => r.room).sort()).toEqual(['a', 'b']);
+      expect(rejoins.filter((r) => r.firstForTenant)).toHaveLength(1);
     });
 
     it('presence - members and count are per user, with connection counts and info', async () => {
@@ -183,7 +208,7 @@ export function presenceContract(name: string, setup: () => Promise<PresenceHarn
       // The frozen owner wakes up and beats both connections: one rejoin for the user.
       const rejoins = await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')]);
       // The sweep emptied the room, so the rejoin occupies it again.
-      expect(rejoins).toEqual([{ ns, room: 'r', user: 'ann', firstForRoom: true }]);
+      expect(rejoins).toEqual([{ ns, room: 'r', user: 'ann', firstForRoom: true, firstForTenant: true }]);
       expect(await store.heartbeat([conn(ns, 'r', 'ann', 'a1'), conn(ns, 'r', 'ann', 'a2')])).toEqual([]);
       expect(await other.members(ns, 'r')).toEqual([{ user: 'ann', connections: 2 }]);
     });

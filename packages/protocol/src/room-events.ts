@@ -4,24 +4,41 @@
  * presence sweeper (leaves of dead connections), one message per decision holding its events in
  * order, and read by the webhook dispatchers.
  */
-export const ROOM_EVENT_TYPES = ['room.occupied', 'member.joined', 'member.left', 'room.vacated'] as const;
+export const ROOM_EVENT_TYPES = ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated'] as const;
 export type RoomEventType = (typeof ROOM_EVENT_TYPES)[number];
 
 export interface RoomEvent {
   type: RoomEventType;
+  /** For `user.*` events, the room whose join or leave made the user come online or go offline. */
   room: string;
-  /** Set for member events. */
+  /** Set for member and user events. */
   user?: string;
 }
 
-/** The events of one join (`room.occupied` first when the room was empty). */
-export function joinEvents(room: string, user: string, firstForRoom: boolean): RoomEvent[] {
-  return firstForRoom ? [{ type: 'room.occupied', room }, { type: 'member.joined', room, user }] : [{ type: 'member.joined', room, user }];
+/** What one presence decision changed beyond the user's place in the room. */
+export interface PresenceTransitions {
+  /** The room was empty before this join, or is empty after this leave. */
+  room: boolean;
+  /** This join is the user's first room in the tenant, or this leave its last. */
+  tenant: boolean;
 }
 
-/** The events of one leave (`room.vacated` last when the room became empty). */
-export function leaveEvents(room: string, user: string, lastForRoom: boolean): RoomEvent[] {
-  return lastForRoom ? [{ type: 'member.left', room, user }, { type: 'room.vacated', room }] : [{ type: 'member.left', room, user }];
+/** The events of one join: `room.occupied` first when the room was empty, `user.online` when it is the user's first room. */
+export function joinEvents(room: string, user: string, transitions: PresenceTransitions): RoomEvent[] {
+  return [
+    ...(transitions.room ? [{ type: 'room.occupied' as const, room }] : []),
+    ...(transitions.tenant ? [{ type: 'user.online' as const, room, user }] : []),
+    { type: 'member.joined', room, user },
+  ];
+}
+
+/** The events of one leave: `user.offline` when it was the user's last room, `room.vacated` last when the room became empty. */
+export function leaveEvents(room: string, user: string, transitions: PresenceTransitions): RoomEvent[] {
+  return [
+    { type: 'member.left', room, user },
+    ...(transitions.tenant ? [{ type: 'user.offline' as const, room, user }] : []),
+    ...(transitions.room ? [{ type: 'room.vacated' as const, room }] : []),
+  ];
 }
 
 export function encodeRoomEvents(events: readonly RoomEvent[]): Uint8Array {

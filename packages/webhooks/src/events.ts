@@ -11,14 +11,15 @@ export interface WebhookEvent {
   /** When Parley recorded it, ISO 8601 (UTC). */
   time: string;
   tenant: string;
-  /** `user` for member events only. */
+  /** `user` for member and user events; for `user.*`, `room` is the room whose join or leave caused it. */
   data: { room: string; user?: string };
 }
 
 /**
  * The webhook events of one room-events message published on `events.<ns>.<room token>` (one
- * presence decision of a gateway or the sweeper: a join, with `room.occupied` before it when the
- * room was empty; a leave, with `room.vacated` after it when the room became empty), in order.
+ * presence decision of a gateway or the sweeper: a join, with `room.occupied` and `user.online`
+ * before it when the room was empty or the user in no other room; a leave, with `user.offline` and
+ * `room.vacated` after it), in order.
  * Ids are `<idBase>-<index>`. Empty for anything else.
  */
 export function eventsFromMessage(subject: string, payload: Uint8Array, idBase: string, recordedAt: Date): WebhookEvent[] {

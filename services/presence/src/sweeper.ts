@@ -65,7 +65,7 @@ export function createSweeper(deps: SweeperDeps, options: SweeperOptions = {}): 
         try {
           // Webhook events first: if the second publish fails, the retry repeats a webhook event
           // (delivered at least once anyway), never a member's presence.leave.
-          await bus.publish(subjects.roomEvents(leave.ns, leave.room), encodeRoomEvents(leaveEvents(leave.room, leave.user, leave.lastForRoom === true)), headers);
+          await bus.publish(subjects.roomEvents(leave.ns, leave.room), encodeRoomEvents(leaveEvents(leave.room, leave.user, { room: leave.lastForRoom === true, tenant: leave.lastForTenant === true })), headers);
           await bus.publish(subjects.presence(leave.ns, leave.room), encoder.encode(frame), headers);
           published.push(leave);
         } catch {

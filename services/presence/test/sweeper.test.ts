@@ -95,10 +95,10 @@ describe('presence sweeper', () => {
     expect(await sweeper.runOnce()).toEqual([]);
     expect((await registry.getSingleMetric('parley_presence_leaves_pending')!.get()).values[0]?.value).toBe(1);
     bus.disconnectForTest(false);
-    expect(await sweeper.runOnce()).toEqual([{ ns: 'initech', room: 'r', user: 'peter', lastForRoom: true }]);
+    expect(await sweeper.runOnce()).toEqual([{ ns: 'initech', room: 'r', user: 'peter', lastForRoom: true, lastForTenant: true }]);
     await new Promise((r) => setImmediate(r));
     expect(received).toEqual(['peter']);
-    // The room events for tenant backends (webhooks): the member left, and with it the room emptied.
-    expect(roomEvents).toEqual([{ type: 'member.left', room: 'r', user: 'peter' }, { type: 'room.vacated', room: 'r' }]);
+    // The room events for tenant backends (webhooks): the member left, with it its last room (offline), and the room emptied.
+    expect(roomEvents).toEqual([{ type: 'member.left', room: 'r', user: 'peter' }, { type: 'user.offline', room: 'r', user: 'peter' }, { type: 'room.vacated', room: 'r' }]);
   });
 });

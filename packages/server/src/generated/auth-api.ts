@@ -1653,7 +1653,7 @@ export interface components {
             ns: string;
             /** @example https://backend.example.com/parley-events */
             url: string;
-            events: ("room.occupied" | "member.joined" | "member.left" | "room.vacated")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated")[];
             /** @description Room pattern (`*` matches any run of characters); absent: every room */
             rooms?: string;
             /** @description False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint */
@@ -1669,7 +1669,7 @@ export interface components {
              *       "member.left"
              *     ]
              */
-            events: ("room.occupied" | "member.joined" | "member.left" | "room.vacated")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated")[];
             /** @example support-* */
             rooms?: string;
             enabled?: boolean;

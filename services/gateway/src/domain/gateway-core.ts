@@ -214,7 +214,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
           }
           for (const r of rejoins) {
             const session = [...sessionsOf(r.ns, r.user)].find((s) => s.rooms.has(r.room));
-            if (session) await session.announceRejoin(r.room, r.firstForRoom === true);
+            if (session) await session.announceRejoin(r.room, { room: r.firstForRoom === true, tenant: r.firstForTenant === true });
           }
         } catch (error) {
           metrics.presenceErrors.inc({ op: 'heartbeat' });

@@ -2,7 +2,7 @@ import { HEADER_ORIGIN, type Bus } from '@parley/bus';
 import type { PresenceStore } from '@parley/presence-store';
 import {
   CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientFrame, encodeDirectFrame, encodeRoomEvents, encodeRoomMessageFrame, encodeServerFrame,
-  errorBody, isUserId, joinEvents, leaveEvents, newId, subjects, type ClientFrame, type ErrorCode, type RequestId, type ServerFrame
+  errorBody, isUserId, joinEvents, leaveEvents, newId, subjects, type ClientFrame, type ErrorCode, type PresenceTransitions, type RequestId, type ServerFrame
 } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -234,7 +234,7 @@ export class Session {
       this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
     }
     // Even when it left meanwhile: its leave is published after this join, never before.
-    if (first.forUser) await this.publishPresenceEvent(room, 'join', first.forRoom);
+    if (first.forUser) await this.publishPresenceEvent(room, 'join', first);
   }
 
   private async joinHistory(history: SessionHistory, room: string, id: RequestId | undefined, since: number | undefined) {
@@ -284,29 +284,30 @@ export class Session {
   /** Records presence and announces the first join / last leave of this user in the room. */
   private async announce(room: string, kind: 'join' | 'leave') {
     const decided = await this.recordPresence(room, kind);
-    if (decided.forUser) await this.publishPresenceEvent(room, kind, decided.forRoom);
+    if (decided.forUser) await this.publishPresenceEvent(room, kind, decided);
   }
 
   /**
    * Adds or removes this connection's presence entry. `forUser`: it was the user's first join or
-   * last leave in the room (an event to publish); `forRoom`: also the room's first or last entry
-   * (occupied, vacated). A failure is logged and counted: the heartbeat re-asserts entries.
+   * last leave in the room (an event to publish); `room`: also the room's first or last entry
+   * (occupied, vacated); `tenant`: the user's first or last room (online, offline). A failure is
+   * logged and counted: the heartbeat re-asserts entries.
    */
-  private async recordPresence(room: string, kind: 'join' | 'leave'): Promise<{ forUser: boolean; forRoom: boolean }> {
+  private async recordPresence(room: string, kind: 'join' | 'leave'): Promise<PresenceTransitions & { forUser: boolean }> {
     const { presence, gatewayId, metrics, logger } = this.deps;
     const key = { ns: this.ns, room, user: this.user, conn: this.conn };
     try {
       if (kind === 'leave') {
         const removed = await presence.remove(key);
-        return { forUser: removed.lastForUser, forRoom: removed.lastForRoom };
+        return { forUser: removed.lastForUser, room: removed.lastForRoom, tenant: removed.lastForTenant };
       }
       const info = this.token.claims.info;
       const added = await presence.add({ ...key, gateway: gatewayId, ...(info && { info }) });
-      return { forUser: added.firstForUser, forRoom: added.firstForRoom };
+      return { forUser: added.firstForUser, room: added.firstForRoom, tenant: added.firstForTenant };
     } catch (error) {
       metrics.presenceErrors.inc({ op: kind });
       logger.warn({ err: error, ns: this.ns }, `presence ${kind} failed; the heartbeat will re-assert it`);
-      return { forUser: false, forRoom: false };
+      return { forUser: false, room: false, tenant: false };
     }
   }
 
@@ -314,19 +315,19 @@ export class Session {
    * The heartbeat recreated this user's first entry in `room` after it had been swept (this
    * gateway was frozen past the TTL, and a leave went out): announce the join again.
    */
-  announceRejoin(room: string, firstForRoom = false): Promise<void> {
-    return this.rooms.has(room) ? this.publishPresenceEvent(room, 'join', firstForRoom) : Promise.resolve();
+  announceRejoin(room: string, transitions: PresenceTransitions): Promise<void> {
+    return this.rooms.has(room) ? this.publishPresenceEvent(room, 'join', transitions) : Promise.resolve();
   }
 
   /** The `presence.*` frame for the room's members, then the room's lifecycle events for tenant backends. */
-  private async publishPresenceEvent(room: string, kind: 'join' | 'leave', roomTransition: boolean) {
+  private async publishPresenceEvent(room: string, kind: 'join' | 'leave', transitions: PresenceTransitions) {
     const { bus, gatewayId, logger } = this.deps;
     const frame: ServerFrame =
       kind === 'join'
         ? { type: 'presence.join', room, user: this.user, ...(this.token.claims.info && { info: this.token.claims.info }) }
         : { type: 'presence.leave', room, user: this.user };
     const headers = { [HEADER_ORIGIN]: gatewayId };
-    const events = kind === 'join' ? joinEvents(room, this.user, roomTransition) : leaveEvents(room, this.user, roomTransition);
+    const events = kind === 'join' ? joinEvents(room, this.user, transitions) : leaveEvents(room, this.user, transitions);
     await Promise.all([
       bus.publish(subjects.presence(this.ns, room), new TextEncoder().encode(encodeServerFrame(frame)), headers),
       bus.publish(subjects.roomEvents(this.ns, room), encodeRoomEvents(events), headers),
