@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +45,8 @@ const EMPTY_UNTIL: Record<string, string> = {
   parley_auth_token_refusals_total: 'a refused token request (an unknown API key)',
   parley_auth_admin_requests_total: 'an admin request with a wrong token',
   parley_bus_state_changes_total: 'a bus reconnect (NATS restarted)',
+  parley_webhook_attempts_total: 'a webhook delivery (an endpoint registered, then a member joins)',
+  parley_webhook_attempt_seconds: 'a webhook delivery (an endpoint registered, then a member joins)',
 };
 
 interface Panel {
@@ -157,7 +161,8 @@ describe('dashboards against a real Prometheus', () => {
     cluster = await startCluster({
       gateways: 2,
       output: logDir,
-      env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '0' },
+      // The webhook receiver is on loopback over plain HTTP: the operator's explicit opt-in.
+      env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '0', PARLEY_WEBHOOKS_ALLOW_HTTP: 'true', PARLEY_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: 'true' },
       prometheus: { scrapeInterval: SCRAPE_INTERVAL },
     });
     prometheus = cluster.prometheus!.url;
@@ -238,6 +243,24 @@ describe('dashboards against a real Prometheus', () => {
     expect((await asker.request({ type: 'presence', room: 'lobby' }, 15_000)).code).toBe('presence_unavailable');
     await cluster.redis.restart();
     await until('gateways reconnected to Redis', async () => (await gatewaySum('parley_redis_connected')) === cluster.gateways.length);
+
+    // A webhook delivery: an endpoint of the demo tenant on a local receiver, then a member joins.
+    const delivered: string[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => (delivered.push(String(req.headers['webhook-id'])), res.writeHead(204).end()));
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const registered = await fetch(`${cluster.auth.url}/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cluster.demoApiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ['member.joined'], rooms: 'hooked' }),
+    });
+    expect(registered.status, await registered.clone().text()).toBe(201);
+    const hooked = await connect('hooked', g2);
+    expect((await hooked.request({ type: 'join', room: 'hooked' })).type).toBe('joined');
+    await until('a webhook delivered', async () => delivered.length > 0);
+    receiver.close();
 
     // A bus reconnect: NATS restarted (same port, same JetStream store); every process reconnects.
     await cluster.nats.restart();

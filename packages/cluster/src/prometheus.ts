@@ -67,7 +67,7 @@ function writeTargets(dir: string, jobs: string[], targets: ScrapeTarget[]) {
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusProcess> {
   const binary = await ensurePrometheus();
   const dir = mkdtempSync(join(tmpdir(), 'parley-prometheus-'));
-  const jobs = ['gateway', 'auth', 'presence'];
+  const jobs = ['gateway', 'auth', 'presence', 'webhooks'];
   const scrapeInterval = options.scrapeInterval ?? '5s';
   writeTargets(dir, jobs, options.targets);
   const config = {

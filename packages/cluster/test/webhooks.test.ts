@@ -6,6 +6,7 @@ import { createParleyServer, verifyWebhook, type ParleyServer, type ParleyWebhoo
 import type { TestClient } from '@parley/testkit';
 import { freePort } from '@parley/testkit';
 import { connectUser, mintUserToken, productionCommand, ServiceProcess, startCluster, type Cluster } from '../src/index.ts';
+import { until } from './support.ts';
 
 const TTL_MS = 3000;
 const SWEEP_MS = 500;
@@ -131,10 +132,23 @@ describe('webhooks', () => {
     const clients = [];
     for (const [i, user] of users.entries()) clients.push(await member(user, i % 2, ['outage']));
     for (const c of clients.slice(0, 3)) c.send({ type: 'leave', room: 'outage' });
-    await new Promise((r) => setTimeout(r, 4000));
+    // The endpoint's state tells its owner what is going on: failing, why, and what waits.
+    let state = (await server.getWebhook(endpoint.id)).state;
+    for (const deadline = Date.now() + 10_000; !(state?.lastError && state.pending > 0); ) {
+      expect(Date.now(), `state while the receiver is down: ${JSON.stringify(state)}`).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 250));
+      state = (await server.getWebhook(endpoint.id)).state;
+    }
+    expect(state).toMatchObject({ lastFailureAt: expect.any(String), lastError: expect.stringMatching(/HTTP 503/) });
+    expect(state.lastSuccessAt).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 3000));
     expect(receiver.requests).toHaveLength(0);
     receiver.mode = 'up';
     await receiver.until((e) => summary(e, 'outage').length === 8, 15_000, 'eight events');
+    await until(async () => {
+      const after = (await server.getWebhook(endpoint.id)).state;
+      return after?.pending === 0 && after.lastSuccessAt !== undefined && after.lastSuccessAt > after.lastFailureAt!;
+    }, 10_000, 'the state shows the endpoint delivered to and nothing pending');
     const delivered = summary(receiver.events(), 'outage');
     expect([...delivered].sort()).toEqual([...users.map((u) => `member.joined ${u}`), 'member.left u1', 'member.left u2', 'member.left u3'].sort());
     for (const u of ['u1', 'u2', 'u3']) expect(delivered.indexOf(`member.joined ${u}`)).toBeLessThan(delivered.indexOf(`member.left ${u}`));

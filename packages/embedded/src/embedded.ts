@@ -7,7 +7,7 @@ import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
 import { createPresenceApp, createSweeper, createUserTokenVerifier } from '@parley/presence';
-import { createBusEventSource, createDispatcher, createFileEndpointStore, STRICT_URL_POLICY, type UrlPolicy } from '@parley/webhooks';
+import { combineObservers, createBusEventSource, createDispatcher, createFileEndpointStore, createMemoryEndpointStateStore, createStateReporter, STRICT_URL_POLICY, type UrlPolicy } from '@parley/webhooks';
 import { createDemoRoutes } from './demo.ts';
 
 export interface EmbeddedOptions {
@@ -75,9 +75,15 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   // Webhooks: endpoints in the data directory, events straight from the in-memory bus (not recorded: see docs/operations.md).
   const webhookPolicy = options.webhookPolicy ?? STRICT_URL_POLICY;
   const webhookEndpoints = await createFileEndpointStore(options.dataDir);
-  const dispatcher = createDispatcher({ endpoints: webhookEndpoints, policy: webhookPolicy, observer: {
-    gaveUp: (endpoint, event, error) => logger.error({ ns: endpoint.ns, endpoint: endpoint.id, event: event.id, error }, 'webhook event given up after the retry period; endpoint disabled'),
-  } });
+  const webhookStates = createMemoryEndpointStateStore();
+  const stateReporter = createStateReporter(webhookStates, 'embedded');
+  const dispatcher = createDispatcher({
+    endpoints: webhookEndpoints,
+    policy: webhookPolicy,
+    observer: combineObservers(stateReporter, {
+      gaveUp: (endpoint, event, error) => logger.error({ ns: endpoint.ns, endpoint: endpoint.id, event: event.id, error }, 'webhook event given up after the retry period; endpoint disabled'),
+    }),
+  });
   const webhookEvents = createBusEventSource(memoryBus);
   await webhookEvents.start((event) => dispatcher.handle(event));
 
@@ -89,7 +95,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       logger: logger.child({ component: 'auth' }),
       metrics: registry,
       ...(tracing.tracer && { tracer: tracing.tracer }),
-      webhooks: { endpoints: webhookEndpoints, policy: webhookPolicy },
+      webhooks: { endpoints: webhookEndpoints, policy: webhookPolicy, states: webhookStates },
     },
     {
       ...(options.adminToken && { adminToken: options.adminToken }),
@@ -151,6 +157,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     await sweeper.stop();
     dispatcher.stop();
     await webhookEvents.stop();
+    await stateReporter.stop();
     await gateway.close();
     await Promise.all([auth.close(), presenceApi.close()]);
     await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close(), webhookEndpoints.close()]);

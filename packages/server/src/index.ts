@@ -3,4 +3,12 @@ export { createParleyAdmin, type ApiKeyInfo, type CreatedApiKey, type CreateTena
 export { ParleyApiError } from './errors.ts';
 export type { paths as AuthApiPaths, components as AuthApiComponents } from './generated/auth-api.ts';
 export type { paths as PresenceApiPaths } from './generated/presence-api.ts';
-export { verifyWebhook, type CreatedWebhookEndpoint, type ParleyWebhookEvent, type WebhookEndpoint, type WebhookEndpointRequest } from './webhooks.ts';
+export {
+  verifyWebhook,
+  type CreatedWebhookEndpoint,
+  type ParleyWebhookEvent,
+  type WebhookEndpoint,
+  type WebhookEndpointRequest,
+  type WebhookEndpointState,
+  type WebhookEndpointWithState,
+} from './webhooks.ts';

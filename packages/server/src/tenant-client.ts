@@ -2,7 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths as AuthPaths } from './generated/auth-api.ts';
 import type { paths as PresencePaths } from './generated/presence-api.ts';
-import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest } from './webhooks.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
 export type TokenRequest = components['schemas']['TokenRequest'];
 export type TokenResponse = components['schemas']['TokenResponse'];
@@ -49,6 +49,8 @@ export interface ParleyServer {
   createWebhook(request: WebhookEndpointRequest): Promise<CreatedWebhookEndpoint>;
   /** The tenant's webhook endpoints (without secrets). */
   listWebhooks(): Promise<WebhookEndpoint[]>;
+  /** One endpoint with its delivery state: last success, last failure and why, events in delivery. */
+  getWebhook(id: string): Promise<WebhookEndpointWithState>;
   deleteWebhook(id: string): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export function createParleyServer(options: ParleyServerOptions): ParleyServer {
     rooms: async (user) => unwrap(await presence.GET('/v1/users/{user}/rooms', { params: { path: { user } } })),
     createWebhook: async (body) => unwrap(await auth.POST('/v1/webhooks', { body })),
     listWebhooks: async () => unwrap(await auth.GET('/v1/webhooks')).endpoints,
+    getWebhook: async (id) => unwrap(await auth.GET('/v1/webhooks/{id}', { params: { path: { id } } })),
     deleteWebhook: async (id) => void unwrap(await auth.DELETE('/v1/webhooks/{id}', { params: { path: { id } } })),
   };
 }

@@ -4,16 +4,18 @@ import type { components } from './generated/auth-api.ts';
 export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
 export type CreatedWebhookEndpoint = components['schemas']['CreatedWebhookEndpoint'];
 export type WebhookEndpointRequest = components['schemas']['WebhookEndpointRequest'];
+export type WebhookEndpointWithState = components['schemas']['WebhookEndpointWithState'];
+export type WebhookEndpointState = components['schemas']['WebhookEndpointState'];
 
 /** What Parley POSTs to a webhook endpoint (the body, once verified). */
 export interface ParleyWebhookEvent {
   /** Also the `webhook-id` header: the same on every retry; use it to ignore repeats. */
   id: string;
-  type: 'room.occupied' | 'member.joined' | 'member.left' | 'room.vacated';
+  type: 'room.occupied' | 'user.online' | 'member.joined' | 'member.left' | 'user.offline' | 'room.vacated';
   /** When Parley recorded the event (ISO 8601). */
   time: string;
   tenant: string;
-  /** `user` for member events only. */
+  /** `user` for member and user events; for `user.*`, `room` is the room whose join or leave caused it. */
   data: { room: string; user?: string };
 }
 

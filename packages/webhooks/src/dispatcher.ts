@@ -26,6 +26,10 @@ export interface DispatcherOptions {
 
 /** What happened, for metrics and logs (never the secret or the body). */
 export interface DispatcherObserver {
+  /** Delivery of `event` to `endpoint` starts (attempts and retries follow until `settled`). */
+  delivering?(endpoint: WebhookEndpoint, event: WebhookEvent): void;
+  /** Delivery of `event` to `endpoint` ended: delivered, given up, or stopped with the dispatcher. */
+  settled?(endpoint: WebhookEndpoint, event: WebhookEvent): void;
   attempted?(endpoint: WebhookEndpoint, event: WebhookEvent, result: DeliveryResult, ms: number): void;
   gaveUp?(endpoint: WebhookEndpoint, event: WebhookEvent, lastError: string): void;
   backlog?(events: number): void;
@@ -40,6 +44,17 @@ export interface Dispatcher {
   handle(event: WebhookEvent): Promise<void>;
   /** Stops retrying: pending `handle` calls reject (their events stay unacknowledged and come back). */
   stop(): void;
+}
+
+/** One observer that tells each of `observers` everything. */
+export function combineObservers(...observers: DispatcherObserver[]): DispatcherObserver {
+  return {
+    delivering: (endpoint, event) => observers.forEach((o) => o.delivering?.(endpoint, event)),
+    settled: (endpoint, event) => observers.forEach((o) => o.settled?.(endpoint, event)),
+    attempted: (endpoint, event, result, ms) => observers.forEach((o) => o.attempted?.(endpoint, event, result, ms)),
+    gaveUp: (endpoint, event, lastError) => observers.forEach((o) => o.gaveUp?.(endpoint, event, lastError)),
+    backlog: (events) => observers.forEach((o) => o.backlog?.(events)),
+  };
 }
 
 export class DispatcherStopped extends Error {
@@ -112,7 +127,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const process = async (event: WebhookEvent, receivedAt: number) => {
     const targets = (await reachableEndpointsOf(event.tenant, receivedAt)).filter((endpoint) => wants(endpoint, event));
-    await Promise.all(targets.map((endpoint) => deliverUntilDone(endpoint, event)));
+    await Promise.all(
+      targets.map(async (endpoint) => {
+        options.observer?.delivering?.(endpoint, event);
+        try {
+          await deliverUntilDone(endpoint, event);
+        } finally {
+          options.observer?.settled?.(endpoint, event);
+        }
+      }),
+    );
   };
 
   return {

@@ -4,7 +4,18 @@ export { createMemoryEndpointStore, type EndpointStore } from './endpoint-store.
 export { createKvEndpointStore, ENDPOINTS_BUCKET } from './kv-endpoint-store.ts';
 export { isNonPublicAddress, refusalOf, STRICT_URL_POLICY, urlPolicyFromEnv, type UrlPolicy } from './url-policy.ts';
 export { deliver, MAX_RESPONSE_BYTES, type DeliveryOptions, type DeliveryResult } from './delivery.ts';
-export { createDispatcher, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_RETRY_PERIOD_MS, DispatcherStopped, type Dispatcher, type DispatcherObserver, type DispatcherOptions } from './dispatcher.ts';
+export { combineObservers, createDispatcher, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_RETRY_PERIOD_MS, DispatcherStopped, type Dispatcher, type DispatcherObserver, type DispatcherOptions } from './dispatcher.ts';
 export { createJetStreamEventSource, DISPATCHER_CONSUMER, EVENT_SUBJECTS, EVENTS_STREAM, type EventSource, type JetStreamEventSourceOptions } from './jetstream-event-source.ts';
 export { createBusEventSource } from './bus-event-source.ts';
 export { createFileEndpointStore } from './file-endpoint-store.ts';
+export {
+  createMemoryEndpointStateStore,
+  createStateReporter,
+  mergeEndpointStates,
+  STATE_STALE_MS,
+  type DispatcherEndpointState,
+  type EndpointState,
+  type EndpointStateStore,
+  type StateReporterOptions,
+} from './endpoint-state.ts';
+export { createKvEndpointStateStore, STATE_BUCKET } from './kv-endpoint-state-store.ts';

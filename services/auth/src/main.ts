@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { createTracedBus, ensureControlStream, openBus } from '@parley/bus';
-import { createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
+import { createKvEndpointStateStore, createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -34,6 +34,7 @@ const webhookEndpoints = natsBus
       return undefined;
     })
   : undefined;
+const webhookStates = natsBus && webhookEndpoints ? await createKvEndpointStateStore(natsBus.raw).catch(() => undefined) : undefined;
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');
 
@@ -61,7 +62,7 @@ const auth = createAuthApp(
     logger,
     metrics: registry,
     tracer: tracing.tracer,
-    ...(webhookEndpoints && { webhooks: { endpoints: webhookEndpoints, policy: urlPolicyFromEnv(process.env) } }),
+    ...(webhookEndpoints && { webhooks: { endpoints: webhookEndpoints, policy: urlPolicyFromEnv(process.env), ...(webhookStates && { states: webhookStates }) } }),
   },
   { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels },
 );

@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, registerBusMetrics, startMetricsServer } from '@parley/observability';
-import { createDispatcher, createJetStreamEventSource, createKvEndpointStore } from '@parley/webhooks';
+import { combineObservers, createDispatcher, createJetStreamEventSource, createKvEndpointStateStore, createKvEndpointStore, createStateReporter } from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
 import { createDispatcherObserver } from './metrics.ts';
 
@@ -15,6 +15,10 @@ if (!nats) throw new Error('NATS_URL is required');
 registerBusMetrics(registry, bus);
 // Live: a watch keeps every endpoint in memory, so an event costs no request to read them.
 const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas, live: true });
+// What this replica saw of each endpoint (last success, last failure, events in delivery), for `GET /v1/webhooks/{id}`.
+const stateReporter = createStateReporter(await createKvEndpointStateStore(nats.raw, { replicas: config.streamReplicas }), config.instanceId, {
+  onError: (error) => logger.warn({ err: (error as Error).message }, 'webhook endpoint state not written; retrying'),
+});
 const dispatcher = createDispatcher({
   endpoints,
   policy: config.policy,
@@ -23,7 +27,7 @@ const dispatcher = createDispatcher({
   backoffCapMs: config.backoffCapMs,
   timeoutMs: config.timeoutMs,
   endpointCacheMs: 0,
-  observer: createDispatcherObserver(registry, logger),
+  observer: combineObservers(createDispatcherObserver(registry, logger), stateReporter),
 });
 const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
 await source.start((event) => dispatcher.handle(event));
@@ -45,6 +49,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   logger.info({ signal }, 'shutting down: events in progress are left unacknowledged and go to another dispatcher');
   dispatcher.stop();
   await source.stop();
+  await stateReporter.stop().catch(() => {});
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await metricsServer?.close();
   await Promise.allSettled([bus.close(), endpoints.close()]);

@@ -878,7 +878,68 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * One webhook endpoint (without its secret), with its delivery state
+         * @description The delivery state is what the dispatchers report, about once a second: the last success, the last failure and its reason, and the events in delivery. An endpoint that failed for the whole retry period is `enabled: false`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The endpoint */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpointWithState"];
+                    };
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found (`not_found`) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
         post?: never;
         /**
@@ -1673,6 +1734,22 @@ export interface components {
             /** @example support-* */
             rooms?: string;
             enabled?: boolean;
+        };
+        WebhookEndpointWithState: components["schemas"]["WebhookEndpoint"] & {
+            state?: components["schemas"]["WebhookEndpointState"];
+        };
+        WebhookEndpointState: {
+            /** @description The last delivery the endpoint answered with 2xx (ISO 8601) */
+            lastSuccessAt?: string;
+            /** @description The last failed attempt (ISO 8601); it is retried with backoff */
+            lastFailureAt?: string;
+            /**
+             * @description Why the last attempt failed: `HTTP <status>`, `timeout`, a connection error, a refused address
+             * @example HTTP 503
+             */
+            lastError?: string;
+            /** @description Events being delivered or retried to it now, at most one per room (later events of those rooms wait behind them) */
+            pending: number;
         };
         Tenant: {
             /** @example acme */

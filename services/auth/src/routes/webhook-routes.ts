@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ParleyError } from '@parley/protocol';
-import { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, refusalOf, WEBHOOK_EVENT_TYPES, type EndpointStore, type UrlPolicy } from '@parley/webhooks';
+import { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, refusalOf, WEBHOOK_EVENT_TYPES, type EndpointStateStore, type EndpointStore, type UrlPolicy } from '@parley/webhooks';
 import { requireApiKey } from './credentials.ts';
 import type { AuthEnv, RouteDeps } from './route-context.ts';
 import { errorResponses, namespaceSchema } from './schemas.ts';
@@ -9,6 +9,8 @@ import { errorResponses, namespaceSchema } from './schemas.ts';
 export interface WebhookRouteDeps {
   endpoints: EndpointStore;
   policy: UrlPolicy;
+  /** What the dispatchers report of each endpoint; without it `state` is absent from `GET /v1/webhooks/{id}`. */
+  states?: EndpointStateStore;
 }
 
 const endpointSchema = z
@@ -34,6 +36,15 @@ const endpointRequestSchema = z
   })
   .strict()
   .openapi('WebhookEndpointRequest');
+const endpointStateSchema = z
+  .object({
+    lastSuccessAt: z.string().optional().openapi({ description: 'The last delivery the endpoint answered with 2xx (ISO 8601)' }),
+    lastFailureAt: z.string().optional().openapi({ description: 'The last failed attempt (ISO 8601); it is retried with backoff' }),
+    lastError: z.string().optional().openapi({ description: 'Why the last attempt failed: `HTTP <status>`, `timeout`, a connection error, a refused address', example: 'HTTP 503' }),
+    pending: z.number().int().openapi({ description: 'Events being delivered or retried to it now, at most one per room (later events of those rooms wait behind them)' }),
+  })
+  .openapi('WebhookEndpointState');
+const endpointWithStateSchema = endpointSchema.extend({ state: endpointStateSchema.optional() }).openapi('WebhookEndpointWithState');
 const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'we_3kT9xYv2QmZp' }) });
 
 /**
@@ -92,6 +103,29 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
   app.openapi(
     createRoute({
       ...common,
+      method: 'get',
+      path: '/v1/webhooks/{id}',
+      summary: 'One webhook endpoint (without its secret), with its delivery state',
+      description: 'The delivery state is what the dispatchers report, about once a second: the last success, the last failure and its reason, and the events in delivery. An endpoint that failed for the whole retry period is `enabled: false`.',
+      request: { params: idParam },
+      responses: {
+        200: { description: 'The endpoint', content: { 'application/json': { schema: endpointWithStateSchema } } },
+        ...errorResponses(401, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { endpoints, states } = store();
+      const ns = c.get('ns');
+      const id = endpointId(c.req.valid('param').id);
+      const endpoint = await endpoints.get(ns, id);
+      if (!endpoint) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
+      return c.json({ ...publicEndpoint(endpoint), ...(states && { state: await states.read(ns, id) }) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
       method: 'delete',
       path: '/v1/webhooks/{id}',
       summary: 'Remove a webhook endpoint',
@@ -101,12 +135,18 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
     }),
     async (c) => {
       const ns = c.get('ns');
-      const { id } = c.req.valid('param');
-      // Ids are `we_` + base64url; anything else names no endpoint (and is no valid bucket key).
-      if (!/^we_[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ParleyError('not_found', 'no such webhook endpoint');
-      if (!(await store().endpoints.delete(ns, id))) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
+      const id = endpointId(c.req.valid('param').id);
+      const { endpoints, states } = store();
+      if (!(await endpoints.delete(ns, id))) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
+      await states?.forget(ns, id).catch((error: unknown) => deps.logger.warn({ err: (error as Error).message, ns, endpoint: id }, 'webhook endpoint state not dropped'));
       deps.logger.info({ ns, endpoint: id }, 'webhook endpoint removed');
       return c.body(null, 204);
     },
   );
+}
+
+/** Ids are `we_` + base64url; anything else names no endpoint (and is no valid bucket key). */
+function endpointId(id: string): string {
+  if (!/^we_[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ParleyError('not_found', 'no such webhook endpoint');
+  return id;
 }
