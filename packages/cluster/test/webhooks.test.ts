@@ -1,11 +1,13 @@
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { createParleyServer, verifyWebhook, type ParleyServer, type ParleyWebhookEvent } from '@parley/server';
 import type { TestClient } from '@parley/testkit';
 import { freePort } from '@parley/testkit';
-import { connectUser, mintUserToken, productionCommand, ServiceProcess, startCluster, type Cluster } from '../src/index.ts';
+import { connectUser, mintUserToken, productionCommand, REPO_ROOT, ServiceProcess, startCluster, type Cluster } from '../src/index.ts';
 import { until } from './support.ts';
 
 const TTL_MS = 3000;
@@ -234,4 +236,48 @@ describe('webhooks', () => {
       await receiver.stop();
     }
   });
+
+  it('webhooks - an operator manages a tenant\'s endpoints with parley-admin: create, deliver, state, list, delete', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const ns = cluster.demoNamespace;
+    const created = await parleyAdmin(['--json', 'webhooks', 'create', ns, '--endpoint', receiver.url, '--events', 'member.joined', '--rooms', 'ops-room']);
+    expect(created.stderr).toBe('');
+    const endpoint = JSON.parse(created.stdout) as { id: string; secret: string; ns: string };
+    expect(endpoint).toMatchObject({ ns, id: expect.stringMatching(/^we_/), secret: expect.stringMatching(/^whsec_/) });
+    // The tenant sees it too (its own API), without the secret.
+    expect((await server.listWebhooks()).map((e) => e.id)).toContain(endpoint.id);
+
+    await member('opal', 0, ['ops-room']);
+    await receiver.until((e) => summary(e, 'ops-room').length === 1, 10_000, 'the event');
+    expect(new Webhook(endpoint.secret).verify(receiver.requests[0]!.body, receiver.requests[0]!.headers as Record<string, string>)).toMatchObject({ type: 'member.joined', data: { user: 'opal' } });
+
+    await until(async () => /last success:\s+\d{4}-/.test((await parleyAdmin(['webhooks', 'get', ns, endpoint.id])).stdout), 10_000, 'the state shows the delivery');
+    const listed = await parleyAdmin(['webhooks', 'list', ns]);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(endpoint.id));
+    expect(row?.split(/\s+/)).toEqual([endpoint.id, receiver.url, 'member.joined', 'ops-room', 'yes', expect.any(String)]);
+    expect(listed.stdout).not.toContain('whsec_');
+
+    expect((await parleyAdmin(['webhooks', 'delete', ns, endpoint.id])).stdout).toContain(`Removed webhook endpoint ${endpoint.id}`);
+    expect((await server.listWebhooks()).map((e) => e.id)).not.toContain(endpoint.id);
+    const missing = await parleyAdmin(['webhooks', 'get', ns, endpoint.id], 1);
+    expect(missing.stderr).toMatch(/^error: not_found: /);
+    const unknownTenant = await parleyAdmin(['webhooks', 'list', 'no-such-tenant'], 1);
+    expect(unknownTenant.stderr).toContain('tenant no-such-tenant does not exist');
+    await receiver.stop();
+  });
 });
+
+/** Runs the operator CLI against the cluster's auth; fails unless it exits with `expectedCode`. */
+async function parleyAdmin(args: string[], expectedCode = 0): Promise<{ stdout: string; stderr: string }> {
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'services/auth/bin/parley-admin.ts'), ...args],
+      { env: { PATH: process.env.PATH ?? '', PARLEY_AUTH_URL: cluster.auth.url, PARLEY_ADMIN_TOKEN: cluster.adminToken }, timeout: 20_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+  expect(result.code, `parley-admin ${args.join(' ')}: ${result.stderr}`).toBe(expectedCode);
+  return result;
+}

@@ -2,6 +2,7 @@ import createClient from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths } from './generated/auth-api.ts';
 import { trimSlash } from './tenant-client.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
 export type Tenant = components['schemas']['Tenant'];
 export type CreateTenantRequest = components['schemas']['CreateTenantRequest'];
@@ -17,7 +18,7 @@ export interface ParleyAdminOptions {
   fetch?: typeof fetch;
 }
 
-/** The operator's API: tenants and their API keys. */
+/** The operator's API: tenants, their API keys and their webhook endpoints. */
 export interface ParleyAdmin {
   createTenant(request: CreateTenantRequest): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
@@ -28,6 +29,12 @@ export interface ParleyAdmin {
   createApiKey(ns: string): Promise<CreatedApiKey>;
   listApiKeys(ns: string): Promise<ApiKeyInfo[]>;
   revokeApiKey(ns: string, keyId: string): Promise<void>;
+  /** Registers a webhook endpoint for the tenant; the answer holds its signing secret, once. */
+  createWebhook(ns: string, request: WebhookEndpointRequest): Promise<CreatedWebhookEndpoint>;
+  listWebhooks(ns: string): Promise<WebhookEndpoint[]>;
+  /** One endpoint with its delivery state. */
+  getWebhook(ns: string, id: string): Promise<WebhookEndpointWithState>;
+  deleteWebhook(ns: string, id: string): Promise<void>;
 }
 
 export function createParleyAdmin(options: ParleyAdminOptions): ParleyAdmin {
@@ -42,5 +49,9 @@ export function createParleyAdmin(options: ParleyAdminOptions): ParleyAdmin {
     createApiKey: async (name) => unwrap(await api.POST('/v1/admin/tenants/{ns}/keys', ns(name))),
     listApiKeys: async (name) => unwrap(await api.GET('/v1/admin/tenants/{ns}/keys', ns(name))).keys,
     revokeApiKey: async (name, keyId) => void unwrap(await api.DELETE('/v1/admin/tenants/{ns}/keys/{keyId}', { params: { path: { ns: name, keyId } } })),
+    createWebhook: async (name, body) => unwrap(await api.POST('/v1/admin/tenants/{ns}/webhooks', { ...ns(name), body })),
+    listWebhooks: async (name) => unwrap(await api.GET('/v1/admin/tenants/{ns}/webhooks', ns(name))).endpoints,
+    getWebhook: async (name, id) => unwrap(await api.GET('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
+    deleteWebhook: async (name, id) => void unwrap(await api.DELETE('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
   };
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { readConfig, z } from '@parley/config';
 import { generateSigningKeyJwk, writeSigningKeyFile, type SigningAlgorithm } from '../keys/signing-keys.ts';
 import type { TenantSettings, TenantSettingsPatch } from '../settings.ts';
+import { WEBHOOK_EVENT_TYPES, type EndpointState, type WebhookEndpoint } from '@parley/webhooks';
 import type { Tenant } from '../store/tenant-store.ts';
 import { AdminApiError, createAdminClient, type AdminClient } from './admin-client.ts';
 import { renderFields, renderTable } from './table.ts';
@@ -24,6 +25,14 @@ API keys
   keys create <ns>                   create a key; it is printed once, store it now
   keys list <ns>                     list keys (id, prefix, creation time)
   keys revoke <ns> <keyId>           revoke a key at once
+
+Webhook endpoints
+  webhooks create <ns> --endpoint <url> --events <a,b> [--rooms <pattern>] [--disabled]
+                                     register an endpoint; its signing secret is printed once
+  webhooks list <ns>                 list endpoints (without secrets)
+  webhooks get <ns> <id>             show an endpoint and its delivery state
+  webhooks delete <ns> <id>          remove an endpoint
+  (events: ${WEBHOOK_EVENT_TYPES.join(', ')})
 
 Signing keys (local files, no API call)
   signing-key generate <kid> --dir <folder> [--alg ES256|EdDSA]
@@ -49,6 +58,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   url: { type: 'string' },
   dir: { type: 'string' },
+  endpoint: { type: 'string' },
+  events: { type: 'string' },
+  rooms: { type: 'string' },
+  disabled: { type: 'boolean' },
   alg: { type: 'string' },
   'allowed-origins': { type: 'string' },
   'max-connections': { type: 'string' },
@@ -187,6 +200,51 @@ async function dispatch(positionals: string[], values: Values, client: () => Adm
       const [name, keyId] = args(['ns', 'keyId']) as [string, string];
       await client().request('DELETE', `/v1/admin/tenants/${ns(name)}/keys/${encodeURIComponent(keyId)}`);
       return out({ revoked: keyId, ns: name }, () => `Revoked API key ${keyId} of tenant ${name}.\n`);
+    }
+    case 'webhooks create': {
+      const [name] = args(['ns']) as [string];
+      if (!values.endpoint) throw new UsageError('webhooks create needs --endpoint <url> (where Parley POSTs the events)');
+      if (!values.events) throw new UsageError(`webhooks create needs --events <a,b> (of ${WEBHOOK_EVENT_TYPES.join(', ')})`);
+      const body = {
+        url: values.endpoint,
+        events: values.events.split(',').map((e) => e.trim()).filter((e) => e !== ''),
+        ...(values.rooms !== undefined && { rooms: values.rooms }),
+        ...(values.disabled && { enabled: false }),
+      };
+      const endpoint = await client().request<WebhookEndpoint & { secret: string }>('POST', `/v1/admin/tenants/${ns(name)}/webhooks`, body);
+      return out(endpoint, () => `Registered webhook endpoint ${endpoint.id} for tenant ${endpoint.ns}. Its signing secret is shown only now; give it to the receiver:\n\n  ${endpoint.secret}\n\n`);
+    }
+    case 'webhooks list': {
+      const [name] = args(['ns']) as [string];
+      const { endpoints } = await client().request<{ endpoints: WebhookEndpoint[] }>('GET', `/v1/admin/tenants/${ns(name)}/webhooks`);
+      return out({ endpoints }, () =>
+        endpoints.length === 0
+          ? `Tenant ${name} has no webhook endpoints.\n`
+          : renderTable(['id', 'url', 'events', 'rooms', 'enabled', 'created'], endpoints.map((e) => [e.id, e.url, e.events.join(','), e.rooms ?? '*', e.enabled ? 'yes' : 'no', e.createdAt])),
+      );
+    }
+    case 'webhooks get': {
+      const [name, id] = args(['ns', 'id']) as [string, string];
+      const endpoint = await client().request<WebhookEndpoint & { state?: EndpointState }>('GET', `/v1/admin/tenants/${ns(name)}/webhooks/${encodeURIComponent(id)}`);
+      return out(endpoint, () =>
+        renderFields([
+          ['id', endpoint.id],
+          ['tenant', endpoint.ns],
+          ['url', endpoint.url],
+          ['events', endpoint.events.join(', ')],
+          ['rooms', endpoint.rooms ?? '* (every room)'],
+          ['enabled', endpoint.enabled ? 'yes' : 'no (given up after the retry period; re-create it)'],
+          ['created', endpoint.createdAt],
+          ['last success', endpoint.state?.lastSuccessAt ?? 'never'],
+          ['last failure', endpoint.state?.lastFailureAt ? `${endpoint.state.lastFailureAt} (${endpoint.state.lastError ?? 'unknown'})` : 'never'],
+          ['pending', String(endpoint.state?.pending ?? 0)],
+        ]),
+      );
+    }
+    case 'webhooks delete': {
+      const [name, id] = args(['ns', 'id']) as [string, string];
+      await client().request('DELETE', `/v1/admin/tenants/${ns(name)}/webhooks/${encodeURIComponent(id)}`);
+      return out({ deleted: id, ns: name }, () => `Removed webhook endpoint ${id} of tenant ${name}.\n`);
     }
     case 'signing-key generate': {
       const [kid] = args(['kid']) as [string];

@@ -1,9 +1,10 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ParleyError } from '@parley/protocol';
 import { endpointInputSchema, MAX_ENDPOINTS_PER_TENANT, newEndpoint, publicEndpoint, refusalOf, WEBHOOK_EVENT_TYPES, type EndpointStateStore, type EndpointStore, type UrlPolicy } from '@parley/webhooks';
-import { requireApiKey } from './credentials.ts';
+import { requireAdmin, requireApiKey } from './credentials.ts';
 import type { AuthEnv, RouteDeps } from './route-context.ts';
-import { errorResponses, namespaceSchema } from './schemas.ts';
+import { errorResponses, namespaceSchema, nsParamSchema } from './schemas.ts';
 
 /** Where a tenant's webhook endpoints are kept, and which URLs the operator allows. */
 export interface WebhookRouteDeps {
@@ -47,33 +48,71 @@ const endpointStateSchema = z
 const endpointWithStateSchema = endpointSchema.extend({ state: endpointStateSchema.optional() }).openapi('WebhookEndpointWithState');
 const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'we_3kT9xYv2QmZp' }) });
 
+/** Where a set of webhook routes lives and who may use it. */
+interface WebhookScope {
+  /** `/v1/webhooks` (the tenant, with its API key) or `/v1/admin/tenants/{ns}/webhooks` (the operator). */
+  base: string;
+  params: typeof nsParamSchema | undefined;
+  common: { security: Array<Record<string, string[]>>; middleware: MiddlewareHandler[]; tags: string[] };
+  /** The namespace the request acts on; the tenant must exist. */
+  nsOf(c: Context<AuthEnv>): Promise<string>;
+  errors: ErrorStatus[];
+}
+
+type ErrorStatus = Parameters<typeof errorResponses>[number];
+
 /**
- * A tenant's own webhook endpoints, managed with its API key. Events are signed per Standard
- * Webhooks with the endpoint's secret, which only the creating answer shows.
+ * Webhook endpoints: a tenant manages its own with its API key (`/v1/webhooks`), the operator any
+ * tenant's with the admin token (`/v1/admin/tenants/{ns}/webhooks`). Events are signed per
+ * Standard Webhooks with the endpoint's secret, which only the creating answer shows.
  */
 export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, webhooks: WebhookRouteDeps | undefined): void {
-  const common = { security: [{ ApiKey: [] }], middleware: [requireApiKey(deps)], tags: ['webhooks'] };
   const store = () => {
     if (!webhooks) throw new ParleyError('unavailable', 'webhooks are not available here: auth runs without JetStream (NATS_URL with JetStream enabled)');
     return webhooks;
   };
+  registerScope(app, deps, store, {
+    base: '/v1/webhooks',
+    params: undefined,
+    common: { security: [{ ApiKey: [] }], middleware: [requireApiKey(deps) as MiddlewareHandler], tags: ['webhooks'] },
+    nsOf: async (c) => c.get('ns'),
+    errors: [401, 429, 503],
+  });
+  registerScope(app, deps, store, {
+    base: '/v1/admin/tenants/{ns}/webhooks',
+    params: nsParamSchema,
+    common: { security: [{ AdminToken: [] }], middleware: [requireAdmin(deps)], tags: ['admin'] },
+    nsOf: async (c) => {
+      const ns = c.req.param('ns') ?? '';
+      if (!(await deps.store.getTenant(ns))) throw new ParleyError('not_found', `tenant ${ns} does not exist`);
+      return ns;
+    },
+    errors: [401, 404, 429, 503],
+  });
+}
+
+function registerScope(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, store: () => WebhookRouteDeps, scope: WebhookScope): void {
+  const { common } = scope;
+  const withId = scope.params ? scope.params.extend(idParam.shape) : idParam;
+  const errors = (...codes: ErrorStatus[]) => errorResponses(...[...new Set([...codes, ...scope.errors])].sort());
+  const requestParams = scope.params ? { params: scope.params } : {};
 
   app.openapi(
     createRoute({
       ...common,
       method: 'post',
-      path: '/v1/webhooks',
+      path: scope.base,
       summary: 'Register a webhook endpoint',
       description: `Parley POSTs the chosen events to \`url\`, signed per Standard Webhooks (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). \`url\` must be https and resolve to a public address unless the operator allows otherwise. At most ${MAX_ENDPOINTS_PER_TENANT} endpoints per tenant.`,
-      request: { body: { content: { 'application/json': { schema: endpointRequestSchema } }, required: true } },
+      request: { ...requestParams, body: { content: { 'application/json': { schema: endpointRequestSchema } }, required: true } },
       responses: {
         201: { description: 'Created; the answer holds the signing secret, once', content: { 'application/json': { schema: createdEndpointSchema } } },
-        ...errorResponses(400, 401, 409, 429, 503),
+        ...errors(400, 409),
       },
     }),
     async (c) => {
       const { endpoints, policy } = store();
-      const ns = c.get('ns');
+      const ns = await scope.nsOf(c);
       const parsed = endpointInputSchema.safeParse(c.req.valid('json'));
       if (!parsed.success) throw new ParleyError('bad_frame', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       const refusal = await refusalOf(parsed.data.url, policy);
@@ -90,33 +129,34 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
     createRoute({
       ...common,
       method: 'get',
-      path: '/v1/webhooks',
+      path: scope.base,
       summary: "The tenant's webhook endpoints (without secrets)",
+      request: requestParams,
       responses: {
         200: { description: 'Oldest first', content: { 'application/json': { schema: z.object({ endpoints: z.array(endpointSchema) }) } } },
-        ...errorResponses(401, 429, 503),
+        ...errors(),
       },
     }),
-    async (c) => c.json({ endpoints: (await store().endpoints.list(c.get('ns'))).map(publicEndpoint) }, 200),
+    async (c) => c.json({ endpoints: (await store().endpoints.list(await scope.nsOf(c))).map(publicEndpoint) }, 200),
   );
 
   app.openapi(
     createRoute({
       ...common,
       method: 'get',
-      path: '/v1/webhooks/{id}',
+      path: `${scope.base}/{id}`,
       summary: 'One webhook endpoint (without its secret), with its delivery state',
       description: 'The delivery state is what the dispatchers report, about once a second: the last success, the last failure and its reason, and the events in delivery. An endpoint that failed for the whole retry period is `enabled: false`.',
-      request: { params: idParam },
+      request: { params: withId },
       responses: {
         200: { description: 'The endpoint', content: { 'application/json': { schema: endpointWithStateSchema } } },
-        ...errorResponses(401, 404, 429, 503),
+        ...errors(404),
       },
     }),
     async (c) => {
       const { endpoints, states } = store();
-      const ns = c.get('ns');
-      const id = endpointId(c.req.valid('param').id);
+      const ns = await scope.nsOf(c);
+      const id = endpointId(c.req.param('id') ?? '');
       const endpoint = await endpoints.get(ns, id);
       if (!endpoint) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
       return c.json({ ...publicEndpoint(endpoint), ...(states && { state: await states.read(ns, id) }) }, 200);
@@ -127,15 +167,15 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
     createRoute({
       ...common,
       method: 'delete',
-      path: '/v1/webhooks/{id}',
+      path: `${scope.base}/{id}`,
       summary: 'Remove a webhook endpoint',
       description: 'Events not yet delivered to it are dropped.',
-      request: { params: idParam },
-      responses: { 204: { description: 'Removed' }, ...errorResponses(401, 404, 429, 503) },
+      request: { params: withId },
+      responses: { 204: { description: 'Removed' }, ...errors(404) },
     }),
     async (c) => {
-      const ns = c.get('ns');
-      const id = endpointId(c.req.valid('param').id);
+      const ns = await scope.nsOf(c);
+      const id = endpointId(c.req.param('id') ?? '');
       const { endpoints, states } = store();
       if (!(await endpoints.delete(ns, id))) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
       await states?.forget(ns, id).catch((error: unknown) => deps.logger.warn({ err: (error as Error).message, ns, endpoint: id }, 'webhook endpoint state not dropped'));
