@@ -237,6 +237,26 @@ describe('webhooks', () => {
     }
   });
 
+  it('webhooks - message.published (opt-in): the endpoint that asked gets its rooms\' messages in order, with author, msgId and data', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['message.published'], rooms: 'said-*' });
+    // The dispatcher follows the tenant's messages within a second of the endpoint's creation.
+    await until(async () => /^parley_webhook_message_tenants\S* 1$/m.test(await (await fetch(`${cluster.webhooks!.url}/metrics`)).text()), 10_000, 'the dispatcher follows the tenant');
+    const writer = await member('scribe', 0, ['said-1', 'unsaid']);
+    const acks: string[] = [];
+    for (let n = 0; n < 5; n++) acks.push(String((await writer.request({ type: 'publish', room: 'said-1', data: { n, text: `line ${n}` } })).msgId));
+    expect((await writer.request({ type: 'publish', room: 'unsaid', data: 'not for the endpoint' })).type).toBe('ack');
+    await receiver.until((e) => e.filter((x) => x.type === 'message.published').length >= 5, 10_000, 'five messages');
+    await new Promise((r) => setTimeout(r, 500));
+    const published = receiver.events().filter((e) => e.type === 'message.published');
+    expect(published.map((e) => e.data)).toEqual(acks.map((msgId, n) => ({ room: 'said-1', user: 'scribe', msgId, ts: expect.any(Number), data: { n, text: `line ${n}` } })));
+    expect(new Webhook(endpoint.secret).verify(receiver.requests[0]!.body, receiver.requests[0]!.headers as Record<string, string>)).toMatchObject({ type: 'message.published' });
+    await server.deleteWebhook(endpoint.id);
+    await until(async () => /^parley_webhook_message_tenants\S* 0$/m.test(await (await fetch(`${cluster.webhooks!.url}/metrics`)).text()), 10_000, 'the dispatcher stops following the tenant');
+    await receiver.stop();
+  });
+
   it('webhooks - an operator manages a tenant\'s endpoints with parley-admin: create, deliver, state, list, delete', async () => {
     const receiver = new Receiver();
     await receiver.start();

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
-import { ParleyError } from '@parley/protocol';
+import { ParleyError, subjects } from '@parley/protocol';
 import { createMemoryBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
 import { createMemoryHistoryStore } from '@parley/history';
@@ -7,7 +7,18 @@ import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
 import { createPresenceApp, createSweeper, createUserTokenVerifier } from '@parley/presence';
-import { combineObservers, createBusEventSource, createDispatcher, createFileEndpointStore, createMemoryEndpointStateStore, createStateReporter, STRICT_URL_POLICY, type UrlPolicy } from '@parley/webhooks';
+import {
+  combineObservers,
+  createBusEventSource,
+  createDispatcher,
+  createFileEndpointStore,
+  createMemoryEndpointStateStore,
+  createMessageRecorder,
+  createStateReporter,
+  STRICT_URL_POLICY,
+  type UrlPolicy,
+} from '@parley/webhooks';
+import { createDispatcherObserver, createRecorderObserver } from '@parley/webhooks-dispatcher';
 import { createDemoRoutes } from './demo.ts';
 
 export interface EmbeddedOptions {
@@ -80,12 +91,23 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const dispatcher = createDispatcher({
     endpoints: webhookEndpoints,
     policy: webhookPolicy,
-    observer: combineObservers(stateReporter, {
-      gaveUp: (endpoint, event, error) => logger.error({ ns: endpoint.ns, endpoint: endpoint.id, event: event.id, error }, 'webhook event given up after the retry period; endpoint disabled'),
-    }),
+    observer: combineObservers(stateReporter, createDispatcherObserver(registry, logger.child({ component: 'webhooks' }))),
   });
   const webhookEvents = createBusEventSource(memoryBus);
   await webhookEvents.start((event) => dispatcher.handle(event));
+  // message.published for the tenants that asked: room messages become room events on the bus.
+  const messageRecorder = createMessageRecorder(
+    webhookEndpoints,
+    {
+      subscribe(ns, handler) {
+        const subscription = memoryBus.subscribe(subjects.allRooms(ns), (message) => handler(message.data));
+        return () => subscription.unsubscribe();
+      },
+      record: (subject, payload) => memoryBus.publish(subject, payload),
+    },
+    createRecorderObserver(registry, logger.child({ component: 'webhooks' })),
+  );
+  await messageRecorder.start();
 
   const auth = createAuthApp(
     {
@@ -155,6 +177,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
 
   const close = async () => {
     await sweeper.stop();
+    await messageRecorder.stop();
     dispatcher.stop();
     await webhookEvents.stop();
     await stateReporter.stop();

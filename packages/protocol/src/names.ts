@@ -43,6 +43,8 @@ export function fromSubjectToken(token: string): string {
 /** Bus subjects. The namespace always comes from a verified token or API key, never from a frame. */
 export const subjects = {
   room: (ns: string, room: string) => `chat.${ns}.${subjectToken(room)}`,
+  /** Every room's messages in a namespace (the webhook dispatchers' `message.published`). */
+  allRooms: (ns: string) => `chat.${ns}.*`,
   user: (ns: string, user: string) => `user.${ns}.${subjectToken(user)}`,
   /** Every user's direct messages in a namespace (a gateway with many of its users takes this one). */
   allUsers: (ns: string) => `user.${ns}.*`,

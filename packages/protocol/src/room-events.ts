@@ -4,15 +4,33 @@
  * presence sweeper (leaves of dead connections), one message per decision holding its events in
  * order, and read by the webhook dispatchers.
  */
-export const ROOM_EVENT_TYPES = ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated'] as const;
+export const ROOM_EVENT_TYPES = ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated', 'message.published'] as const;
 export type RoomEventType = (typeof ROOM_EVENT_TYPES)[number];
 
 export interface RoomEvent {
   type: RoomEventType;
   /** For `user.*` events, the room whose join or leave made the user come online or go offline. */
   room: string;
-  /** Set for member and user events. */
+  /** Set for member, user and message events (the message's author). */
   user?: string;
+  /** Set for `message.published`: the message as room members received it. */
+  message?: { msgId: string; ts: number; data: unknown };
+}
+
+/**
+ * The `message.published` event of a room message as the bus carries it (the `message` frame a
+ * gateway or the server API published on `chat.<ns>.<room>`); undefined for anything else.
+ */
+export function messageEventOf(frame: Uint8Array): RoomEvent | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(frame));
+  } catch {
+    return undefined;
+  }
+  const m = parsed as { type?: unknown; room?: unknown; msgId?: unknown; ts?: unknown; from?: { user?: unknown }; data?: unknown } | null;
+  if (m?.type !== 'message' || typeof m.room !== 'string' || typeof m.msgId !== 'string' || typeof m.ts !== 'number' || typeof m.from?.user !== 'string') return undefined;
+  return { type: 'message.published', room: m.room, user: m.from.user, message: { msgId: m.msgId, ts: m.ts, data: m.data } };
 }
 
 /** What one presence decision changed beyond the user's place in the room. */
@@ -58,7 +76,8 @@ export function decodeRoomEvents(bytes: Uint8Array): RoomEvent[] | undefined {
   const valid = events.filter(
     (e): e is RoomEvent =>
       typeof e === 'object' && e !== null && (ROOM_EVENT_TYPES as readonly string[]).includes((e as RoomEvent).type) && typeof (e as RoomEvent).room === 'string' &&
-      ((e as RoomEvent).type.startsWith('room.') || typeof (e as RoomEvent).user === 'string'),
+      ((e as RoomEvent).type.startsWith('room.') || typeof (e as RoomEvent).user === 'string') &&
+      ((e as RoomEvent).type !== 'message.published' || (typeof (e as RoomEvent).message?.msgId === 'string' && typeof (e as RoomEvent).message?.ts === 'number')),
   );
   return valid.length === events.length ? valid : undefined;
 }

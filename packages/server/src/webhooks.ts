@@ -11,12 +11,15 @@ export type WebhookEndpointState = components['schemas']['WebhookEndpointState']
 export interface ParleyWebhookEvent {
   /** Also the `webhook-id` header: the same on every retry; use it to ignore repeats. */
   id: string;
-  type: 'room.occupied' | 'user.online' | 'member.joined' | 'member.left' | 'user.offline' | 'room.vacated';
+  type: 'room.occupied' | 'user.online' | 'member.joined' | 'member.left' | 'user.offline' | 'room.vacated' | 'message.published';
   /** When Parley recorded the event (ISO 8601). */
   time: string;
   tenant: string;
-  /** `user` for member and user events; for `user.*`, `room` is the room whose join or leave caused it. */
-  data: { room: string; user?: string };
+  /**
+   * `user` for member, user and message events; for `user.*`, `room` is the room whose join or
+   * leave caused it. `message.published` adds the message: `msgId`, `ts` (ms since the epoch) and its `data`.
+   */
+  data: { room: string; user?: string; msgId?: string; ts?: number; data?: unknown };
 }
 
 /**

@@ -89,7 +89,7 @@ describe('@parley/server against a real single-process Parley', () => {
     await expect(admin.getTenant('no-such-tenant')).rejects.toMatchObject({ code: 'not_found', status: 404 });
   });
 
-  it('server sdk - webhooks in one process: an endpoint registered through the SDK hears joins and leaves, verified with verifyWebhook, and outlives a restart', async () => {
+  it('server sdk - webhooks in one process: an endpoint registered through the SDK hears joins, messages and leaves, verified with verifyWebhook, shows its state, and outlives a restart', async () => {
     const received: Array<{ body: string; headers: Record<string, string | string[] | undefined> }> = [];
     const receiver = createServer((req, res) => {
       let body = '';
@@ -98,15 +98,27 @@ describe('@parley/server against a real single-process Parley', () => {
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     try {
-      const endpoint = await server.createWebhook({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ['member.joined', 'member.left'], rooms: 'hooks-*' });
+      const endpoint = await server.createWebhook({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ['member.joined', 'member.left', 'message.published'], rooms: 'hooks-*' });
       expect(statSync(join(dataDir, 'webhooks.json')).mode & 0o777).toBe(0o600);
+      // The recorder follows the tenant's messages within a second of the endpoint's creation.
+      for (let wait = Date.now() + 5000; !/^parley_webhook_message_tenants\S* 1$/m.test(await (await fetch(`${url}/metrics`)).text()); ) {
+        expect(Date.now(), 'the single process follows the tenant for message.published').toBeLessThan(wait);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const erin = await connect('erin', ['hooks-1']);
+      const ack = await erin.request({ type: 'publish', room: 'hooks-1', data: { text: 'hello hooks' } });
       erin.send({ type: 'leave', room: 'hooks-1' });
       const deadline = Date.now() + 5000;
-      while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (received.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const events = received.map((r) => verifyWebhook(endpoint.secret, r.body, r.headers));
-      expect(events.map((e: ParleyWebhookEvent) => `${e.type} ${e.data.room} ${e.data.user}`)).toEqual(['member.joined hooks-1 erin', 'member.left hooks-1 erin']);
+      expect(events.map((e: ParleyWebhookEvent) => `${e.type} ${e.data.room} ${e.data.user}`)).toEqual(['member.joined hooks-1 erin', 'message.published hooks-1 erin', 'member.left hooks-1 erin']);
+      expect(events[1]!.data).toMatchObject({ msgId: ack.msgId, data: { text: 'hello hooks' } });
       expect(events[0]!.tenant).toBe('sdkco');
+      for (let wait = Date.now() + 5000; !(await server.getWebhook(endpoint.id)).state?.lastSuccessAt; ) {
+        expect(Date.now()).toBeLessThan(wait);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await server.getWebhook(endpoint.id)).state).toMatchObject({ pending: 0, lastSuccessAt: expect.any(String) });
 
       await parley.close();
       parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0, webhookPolicy: { allowHttp: true, allowPrivateAddresses: true } });

@@ -10,6 +10,8 @@ export interface EndpointStore {
   get(ns: string, id: string): Promise<WebhookEndpoint | undefined>;
   /** A tenant's endpoints, oldest first. */
   list(ns: string): Promise<WebhookEndpoint[]>;
+  /** The tenants that have at least one endpoint. */
+  tenants(): Promise<string[]>;
   /** False when there was none. */
   delete(ns: string, id: string): Promise<boolean>;
   close(): Promise<void>;
@@ -28,6 +30,9 @@ export function createMemoryEndpointStore(): EndpointStore {
     },
     async list(ns) {
       return [...endpoints.values()].filter((e) => e.ns === ns).sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((e) => structuredClone(e));
+    },
+    async tenants() {
+      return [...new Set([...endpoints.values()].map((e) => e.ns))];
     },
     async delete(ns, id) {
       return endpoints.delete(key(ns, id));

@@ -11,8 +11,11 @@ export interface WebhookEvent {
   /** When Parley recorded it, ISO 8601 (UTC). */
   time: string;
   tenant: string;
-  /** `user` for member and user events; for `user.*`, `room` is the room whose join or leave caused it. */
-  data: { room: string; user?: string };
+  /**
+   * `user` for member, user and message events; for `user.*`, `room` is the room whose join or
+   * leave caused it. `message.published` adds the message: `msgId`, `ts` (ms) and its `data`.
+   */
+  data: { room: string; user?: string; msgId?: string; ts?: number; data?: unknown };
 }
 
 /**
@@ -33,7 +36,7 @@ export function eventsFromMessage(subject: string, payload: Uint8Array, idBase: 
     type: e.type,
     time: recordedAt.toISOString(),
     tenant: ns,
-    data: { room, ...(e.user !== undefined && { user: e.user }) },
+    data: { room, ...(e.user !== undefined && { user: e.user }), ...(e.message && { msgId: e.message.msgId, ts: e.message.ts, data: e.message.data }) },
   }));
 }
 

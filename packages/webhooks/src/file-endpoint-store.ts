@@ -37,6 +37,7 @@ export async function createFileEndpointStore(dataDir: string): Promise<Endpoint
     },
     get: (ns, id) => memory.get(ns, id),
     list: (ns) => memory.list(ns),
+    tenants: () => memory.tenants(),
     async delete(ns, id) {
       if (!all.delete(`${ns}.${id}`)) return false;
       await memory.delete(ns, id);

@@ -19,3 +19,4 @@ export {
   type StateReporterOptions,
 } from './endpoint-state.ts';
 export { createKvEndpointStateStore, STATE_BUCKET } from './kv-endpoint-state-store.ts';
+export { createMessageRecorder, type MessageRecorder, type MessageRecorderOptions, type MessageTap } from './message-recorder.ts';

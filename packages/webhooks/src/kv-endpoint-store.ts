@@ -43,6 +43,13 @@ export async function createKvEndpointStore(nc: NatsConnection, options: { repli
         }
         return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       }),
+    tenants: () =>
+      guard(async () => {
+        if (live) return [...live.entries()].filter(([, endpoints]) => endpoints.size > 0).map(([ns]) => ns);
+        const found = new Set<string>();
+        for await (const key of await kv.keys('>')) found.add(key.split('.')[0]!);
+        return [...found];
+      }),
     delete: (ns, id) =>
       guard(async () => {
         if (!(await read(`${ns}.${id}`))) return false;

@@ -1,2 +1,2 @@
 export { DEFAULT_WEBHOOKS_PORT, readWebhooksConfig, WEBHOOKS_ENV, type WebhooksConfig } from './config.ts';
-export { createDispatcherObserver } from './metrics.ts';
+export { createDispatcherObserver, createRecorderObserver } from './metrics.ts';

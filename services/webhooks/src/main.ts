@@ -2,9 +2,11 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, registerBusMetrics, startMetricsServer } from '@parley/observability';
-import { combineObservers, createDispatcher, createJetStreamEventSource, createKvEndpointStateStore, createKvEndpointStore, createStateReporter } from '@parley/webhooks';
+import { jetstream } from '@nats-io/jetstream';
+import { subjects } from '@parley/protocol';
+import { combineObservers, createDispatcher, createJetStreamEventSource, createKvEndpointStateStore, createKvEndpointStore, createMessageRecorder, createStateReporter } from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
-import { createDispatcherObserver } from './metrics.ts';
+import { createDispatcherObserver, createRecorderObserver } from './metrics.ts';
 
 const config = readWebhooksConfig(process.env);
 const logger = createLogger('webhooks', { level: config.logLevel });
@@ -31,6 +33,24 @@ const dispatcher = createDispatcher({
 });
 const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
 await source.start((event) => dispatcher.handle(event));
+// message.published: the room messages of tenants that asked, recorded on the events stream (each
+// message once across replicas: a queue group, and JetStream drops a repeated dedupe id).
+const js = jetstream(nats.raw);
+const messages = createMessageRecorder(
+  endpoints,
+  {
+    subscribe(ns, handler) {
+      const subscription = nats.raw.subscribe(subjects.allRooms(ns), { queue: 'parley-webhook-messages', callback: (error, msg) => {
+          if (!error) handler(msg.data);
+        },
+      });
+      return () => subscription.unsubscribe();
+    },
+    record: async (subject, payload, dedupeId) => void (await js.publish(subject, payload, { msgID: dedupeId })),
+  },
+  createRecorderObserver(registry, logger),
+);
+await messages.start();
 
 const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry });
 
@@ -47,6 +67,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   if (stopping) process.exit(1);
   stopping = true;
   logger.info({ signal }, 'shutting down: events in progress are left unacknowledged and go to another dispatcher');
+  await messages.stop();
   dispatcher.stop();
   await source.stop();
   await stateReporter.stop().catch(() => {});

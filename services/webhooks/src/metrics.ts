@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DispatcherObserver } from '@parley/webhooks';
+import type { DispatcherObserver, MessageRecorderOptions } from '@parley/webhooks';
 import type { Logger } from '@parley/observability';
 
 /** The dispatcher's metrics and log lines (endpoint ids, never URLs' secrets or bodies). */
@@ -20,5 +20,20 @@ export function createDispatcherObserver(registry: Registry, logger: Logger): Di
       logger.error({ ns: endpoint.ns, endpoint: endpoint.id, event: event.id, error: lastError }, 'webhook event given up after the retry period; endpoint disabled');
     },
     backlog: (events) => backlog.set(events),
+  };
+}
+
+/** The message recorder's metrics and log lines (`message.published` for the tenants that asked). */
+export function createRecorderObserver(registry: Registry, logger: Logger): Pick<MessageRecorderOptions, 'recorded' | 'lost' | 'following'> {
+  const recorded = new Counter({ name: 'parley_webhook_messages_recorded_total', help: 'Room messages recorded as message.published events', registers: [registry] });
+  const lost = new Counter({ name: 'parley_webhook_messages_unrecorded_total', help: 'Room messages that could not be recorded as message.published events (JetStream refused them)', registers: [registry] });
+  const tenants = new Gauge({ name: 'parley_webhook_message_tenants', help: 'Tenants whose room messages are recorded (an enabled endpoint asked for message.published)', registers: [registry] });
+  return {
+    recorded: () => recorded.inc(),
+    lost(ns, error) {
+      lost.inc();
+      logger.error({ ns, err: (error as Error).message }, 'a room message could not be recorded as message.published; no endpoint will receive it');
+    },
+    following: (count) => tenants.set(count),
   };
 }

@@ -2011,7 +2011,7 @@ export interface components {
             ns: string;
             /** @example https://backend.example.com/parley-events */
             url: string;
-            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
             /** @description Room pattern (`*` matches any run of characters); absent: every room */
             rooms?: string;
             /** @description False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint */
@@ -2027,7 +2027,7 @@ export interface components {
              *       "member.left"
              *     ]
              */
-            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
             /** @example support-* */
             rooms?: string;
             enabled?: boolean;
