@@ -47,8 +47,18 @@ export function publicEndpoint({ secret: _secret, ...rest }: WebhookEndpoint): O
   return rest;
 }
 
+/** Compiled room filters by pattern (endpoints are few: at most 20 per tenant). */
+const roomFilters = new Map<string, ReturnType<typeof compileGrants>>();
+const MAX_CACHED_FILTERS = 10_000;
+
 /** True when `endpoint` wants `event`. */
 export function wants(endpoint: WebhookEndpoint, event: WebhookEvent): boolean {
   if (!endpoint.enabled || endpoint.ns !== event.tenant || !endpoint.events.includes(event.type)) return false;
-  return endpoint.rooms === undefined || compileGrants({ [endpoint.rooms]: ['subscribe'] }).allows(event.data.room, 'subscribe');
+  if (endpoint.rooms === undefined) return true;
+  let filter = roomFilters.get(endpoint.rooms);
+  if (!filter) {
+    if (roomFilters.size >= MAX_CACHED_FILTERS) roomFilters.clear();
+    roomFilters.set(endpoint.rooms, (filter = compileGrants({ [endpoint.rooms]: ['subscribe'] })));
+  }
+  return filter.allows(event.data.room, 'subscribe');
 }

@@ -35,7 +35,8 @@ export async function createKvEndpointStore(nc: NatsConnection, options: { repli
     get: (ns, id) => guard(() => read(`${ns}.${id}`)),
     list: (ns) =>
       guard(async () => {
-        if (live) return [...(live.get(ns)?.values() ?? [])].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((e) => structuredClone(e));
+        // Frozen when loaded: shared with every caller instead of copied per event.
+        if (live) return [...(live.get(ns)?.values() ?? [])].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
         const found: WebhookEndpoint[] = [];
         for await (const key of await kv.keys(`${ns}.*`)) {
           const endpoint = await read(key);
@@ -80,7 +81,7 @@ async function watchEndpoints(kv: KV): Promise<Map<string, Map<string, WebhookEn
       if (ns && id) {
         if (entry.operation === 'PUT') {
           const tenant = byTenant.get(ns) ?? new Map<string, WebhookEndpoint>();
-          tenant.set(id, entry.json<WebhookEndpoint>());
+          tenant.set(id, deepFreeze(entry.json<WebhookEndpoint>()));
           byTenant.set(ns, tenant);
         } else byTenant.get(ns)?.delete(id);
       }
@@ -89,4 +90,9 @@ async function watchEndpoints(kv: KV): Promise<Map<string, Map<string, WebhookEn
   })();
   await initial;
   return Object.assign(byTenant, { stop: () => watch.stop() });
+}
+
+function deepFreeze(endpoint: WebhookEndpoint): WebhookEndpoint {
+  Object.freeze(endpoint.events);
+  return Object.freeze(endpoint);
 }
