@@ -257,7 +257,7 @@ describe('webhooks', () => {
     await receiver.stop();
   });
 
-  it('webhooks - an operator manages a tenant\'s endpoints with parley-admin: create, deliver, state, list, delete', async () => {
+  it('webhooks - an operator manages a tenant\'s endpoints with parley-admin: create, deliver, state, list, disable, enable, delete', async () => {
     const receiver = new Receiver();
     await receiver.start();
     const ns = cluster.demoNamespace;
@@ -277,6 +277,15 @@ describe('webhooks', () => {
     const row = listed.stdout.split('\n').find((line) => line.startsWith(endpoint.id));
     expect(row?.split(/\s+/)).toEqual([endpoint.id, receiver.url, 'member.joined', 'ops-room', 'yes', expect.any(String)]);
     expect(listed.stdout).not.toContain('whsec_');
+
+    // Off, a join goes unheard; back on (same secret), the next one is delivered, and only it.
+    expect((await parleyAdmin(['webhooks', 'update', ns, endpoint.id, '--no-enabled'])).stdout).toContain('(disabled)');
+    await member('quiet', 1, ['ops-room']);
+    expect((await server.updateWebhook(endpoint.id, { enabled: true })).enabled).toBe(true);
+    await member('loud', 0, ['ops-room']);
+    await receiver.until((e) => summary(e, 'ops-room').includes('member.joined loud'), 10_000, 'the join after re-enabling');
+    expect(summary(receiver.events(), 'ops-room')).toEqual(['member.joined opal', 'member.joined loud']);
+    expect(new Webhook(endpoint.secret).verify(receiver.requests.at(-1)!.body, receiver.requests.at(-1)!.headers as Record<string, string>)).toMatchObject({ data: { user: 'loud' } });
 
     expect((await parleyAdmin(['webhooks', 'delete', ns, endpoint.id])).stdout).toContain(`Removed webhook endpoint ${endpoint.id}`);
     expect((await server.listWebhooks()).map((e) => e.id)).not.toContain(endpoint.id);

@@ -2,7 +2,7 @@ import createClient from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths } from './generated/auth-api.ts';
 import { trimSlash } from './tenant-client.ts';
-import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointPatch, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
 export type Tenant = components['schemas']['Tenant'];
 export type CreateTenantRequest = components['schemas']['CreateTenantRequest'];
@@ -34,6 +34,7 @@ export interface ParleyAdmin {
   listWebhooks(ns: string): Promise<WebhookEndpoint[]>;
   /** One endpoint with its delivery state. */
   getWebhook(ns: string, id: string): Promise<WebhookEndpointWithState>;
+  updateWebhook(ns: string, id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpoint>;
   deleteWebhook(ns: string, id: string): Promise<void>;
 }
 
@@ -52,6 +53,7 @@ export function createParleyAdmin(options: ParleyAdminOptions): ParleyAdmin {
     createWebhook: async (name, body) => unwrap(await api.POST('/v1/admin/tenants/{ns}/webhooks', { ...ns(name), body })),
     listWebhooks: async (name) => unwrap(await api.GET('/v1/admin/tenants/{ns}/webhooks', ns(name))).endpoints,
     getWebhook: async (name, id) => unwrap(await api.GET('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
+    updateWebhook: async (name, id, body) => unwrap(await api.PATCH('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } }, body })),
     deleteWebhook: async (name, id) => void unwrap(await api.DELETE('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
   };
 }

@@ -8,6 +8,7 @@ export {
   type CreatedWebhookEndpoint,
   type ParleyWebhookEvent,
   type WebhookEndpoint,
+  type WebhookEndpointPatch,
   type WebhookEndpointRequest,
   type WebhookEndpointState,
   type WebhookEndpointWithState,

@@ -2,7 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths as AuthPaths } from './generated/auth-api.ts';
 import type { paths as PresencePaths } from './generated/presence-api.ts';
-import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointPatch, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
 export type TokenRequest = components['schemas']['TokenRequest'];
 export type TokenResponse = components['schemas']['TokenResponse'];
@@ -51,6 +51,8 @@ export interface ParleyServer {
   listWebhooks(): Promise<WebhookEndpoint[]>;
   /** One endpoint with its delivery state: last success, last failure and why, events in delivery. */
   getWebhook(id: string): Promise<WebhookEndpointWithState>;
+  /** Changes `url`, `events`, `rooms` (null: every room) or `enabled` (true turns a disabled endpoint back on). */
+  updateWebhook(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpoint>;
   deleteWebhook(id: string): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export function createParleyServer(options: ParleyServerOptions): ParleyServer {
     createWebhook: async (body) => unwrap(await auth.POST('/v1/webhooks', { body })),
     listWebhooks: async () => unwrap(await auth.GET('/v1/webhooks')).endpoints,
     getWebhook: async (id) => unwrap(await auth.GET('/v1/webhooks/{id}', { params: { path: { id } } })),
+    updateWebhook: async (id, body) => unwrap(await auth.PATCH('/v1/webhooks/{id}', { params: { path: { id } }, body })),
     deleteWebhook: async (id) => void unwrap(await auth.DELETE('/v1/webhooks/{id}', { params: { path: { id } } })),
   };
 }

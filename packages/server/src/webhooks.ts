@@ -6,6 +6,7 @@ export type CreatedWebhookEndpoint = components['schemas']['CreatedWebhookEndpoi
 export type WebhookEndpointRequest = components['schemas']['WebhookEndpointRequest'];
 export type WebhookEndpointWithState = components['schemas']['WebhookEndpointWithState'];
 export type WebhookEndpointState = components['schemas']['WebhookEndpointState'];
+export type WebhookEndpointPatch = components['schemas']['WebhookEndpointPatch'];
 
 /** What Parley POSTs to a webhook endpoint (the body, once verified). */
 export interface ParleyWebhookEvent {

@@ -1004,7 +1004,81 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Any of `url`, `events`, `rooms` (null: every room) and `enabled`; the secret stays. Turning an endpoint back on sends the events that happen from then on.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointPatch"];
+                };
+            };
+            responses: {
+                /** @description The endpoint as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found (`not_found`) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/admin/tenants/{ns}/webhooks": {
@@ -1301,7 +1375,82 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Any of `url`, `events`, `rooms` (null: every room) and `enabled`; the secret stays. Turning an endpoint back on sends the events that happen from then on.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ns: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointPatch"];
+                };
+            };
+            responses: {
+                /** @description The endpoint as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked credentials (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found (`not_found`) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many failed credential attempts from this address (`rate_limited`); see `Retry-After` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The store or the bus is unavailable (`unavailable`); retry */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/admin/tenants": {
@@ -2014,7 +2163,7 @@ export interface components {
             events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
             /** @description Room pattern (`*` matches any run of characters); absent: every room */
             rooms?: string;
-            /** @description False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint */
+            /** @description False after an event could not be delivered within the retry period (24 h by default), or when turned off: `PATCH` it back on */
             enabled: boolean;
             createdAt: string;
         };
@@ -2047,6 +2196,14 @@ export interface components {
             lastError?: string;
             /** @description Events being delivered or retried to it now, at most one per room (later events of those rooms wait behind them) */
             pending: number;
+        };
+        WebhookEndpointPatch: {
+            url?: string;
+            events?: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
+            /** @description A room pattern, or null for every room */
+            rooms?: string | null;
+            /** @description true turns a disabled endpoint back on (events of the time it was off are not sent) */
+            enabled?: boolean;
         };
         Tenant: {
             /** @example acme */

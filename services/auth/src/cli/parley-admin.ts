@@ -31,6 +31,8 @@ Webhook endpoints
                                      register an endpoint; its signing secret is printed once
   webhooks list <ns>                 list endpoints (without secrets)
   webhooks get <ns> <id>             show an endpoint and its delivery state
+  webhooks update <ns> <id> [--endpoint <url>] [--events <a,b>] [--rooms <pattern>|--rooms ''] [--enabled|--no-enabled]
+                                     change an endpoint ('' rooms: every room; --enabled turns it back on)
   webhooks delete <ns> <id>          remove an endpoint
   (events: ${WEBHOOK_EVENT_TYPES.join(', ')})
 
@@ -62,6 +64,7 @@ const OPTIONS = {
   events: { type: 'string' },
   rooms: { type: 'string' },
   disabled: { type: 'boolean' },
+  enabled: { type: 'boolean' },
   alg: { type: 'string' },
   'allowed-origins': { type: 'string' },
   'max-connections': { type: 'string' },
@@ -240,6 +243,18 @@ async function dispatch(positionals: string[], values: Values, client: () => Adm
           ['pending', String(endpoint.state?.pending ?? 0)],
         ]),
       );
+    }
+    case 'webhooks update': {
+      const [name, id] = args(['ns', 'id']) as [string, string];
+      const patch = {
+        ...(values.endpoint !== undefined && { url: values.endpoint }),
+        ...(values.events !== undefined && { events: values.events.split(',').map((e) => e.trim()).filter((e) => e !== '') }),
+        ...(values.rooms !== undefined && { rooms: values.rooms === '' ? null : values.rooms }),
+        ...(values.enabled !== undefined && { enabled: values.enabled }),
+      };
+      if (Object.keys(patch).length === 0) throw new UsageError('webhooks update needs --endpoint, --events, --rooms or --enabled/--no-enabled');
+      const endpoint = await client().request<WebhookEndpoint>('PATCH', `/v1/admin/tenants/${ns(name)}/webhooks/${encodeURIComponent(id)}`, patch);
+      return out(endpoint, () => `Updated webhook endpoint ${endpoint.id} of tenant ${endpoint.ns} (${endpoint.enabled ? 'enabled' : 'disabled'}).\n`);
     }
     case 'webhooks delete': {
       const [name, id] = args(['ns', 'id']) as [string, string];

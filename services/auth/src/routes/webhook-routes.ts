@@ -21,7 +21,7 @@ const endpointSchema = z
     url: z.string().openapi({ example: 'https://backend.example.com/parley-events' }),
     events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
     rooms: z.string().optional().openapi({ description: 'Room pattern (`*` matches any run of characters); absent: every room' }),
-    enabled: z.boolean().openapi({ description: 'False after an event could not be delivered within the retry period (24 h by default): re-create the endpoint' }),
+    enabled: z.boolean().openapi({ description: 'False after an event could not be delivered within the retry period (24 h by default), or when turned off: `PATCH` it back on' }),
     createdAt: z.string(),
   })
   .openapi('WebhookEndpoint');
@@ -37,6 +37,15 @@ const endpointRequestSchema = z
   })
   .strict()
   .openapi('WebhookEndpointRequest');
+const endpointPatchSchema = z
+  .object({
+    url: z.string().max(2048).optional(),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
+    rooms: z.string().nullable().optional().openapi({ description: 'A room pattern, or null for every room' }),
+    enabled: z.boolean().optional().openapi({ description: 'true turns a disabled endpoint back on (events of the time it was off are not sent)' }),
+  })
+  .strict()
+  .openapi('WebhookEndpointPatch');
 const endpointStateSchema = z
   .object({
     lastSuccessAt: z.string().optional().openapi({ description: 'The last delivery the endpoint answered with 2xx (ISO 8601)' }),
@@ -160,6 +169,45 @@ function registerScope(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, store: () => 
       const endpoint = await endpoints.get(ns, id);
       if (!endpoint) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
       return c.json({ ...publicEndpoint(endpoint), ...(states && { state: await states.read(ns, id) }) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'patch',
+      path: `${scope.base}/{id}`,
+      summary: 'Change a webhook endpoint',
+      description: 'Any of `url`, `events`, `rooms` (null: every room) and `enabled`; the secret stays. Turning an endpoint back on sends the events that happen from then on.',
+      request: { params: withId, body: { content: { 'application/json': { schema: endpointPatchSchema } }, required: true } },
+      responses: {
+        200: { description: 'The endpoint as changed', content: { 'application/json': { schema: endpointSchema } } },
+        ...errors(400, 404),
+      },
+    }),
+    async (c) => {
+      const { endpoints, policy } = store();
+      const ns = await scope.nsOf(c);
+      const id = endpointId(c.req.param('id') ?? '');
+      const current = await endpoints.get(ns, id);
+      if (!current) throw new ParleyError('not_found', `no webhook endpoint ${id}`);
+      const patch = c.req.valid('json');
+      const parsed = endpointInputSchema.safeParse({
+        url: patch.url ?? current.url,
+        events: patch.events ?? current.events,
+        ...(patch.rooms === undefined ? current.rooms !== undefined && { rooms: current.rooms } : patch.rooms !== null && { rooms: patch.rooms }),
+        enabled: patch.enabled ?? current.enabled,
+      });
+      if (!parsed.success) throw new ParleyError('bad_frame', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      if (patch.url !== undefined) {
+        const refusal = await refusalOf(parsed.data.url, policy);
+        if (refusal) throw new ParleyError('webhook_url_refused', `the webhook URL is not allowed: ${refusal}`);
+      }
+      const { rooms: _rooms, ...kept } = current;
+      const changed = { ...kept, url: parsed.data.url, events: [...new Set(parsed.data.events)], enabled: parsed.data.enabled, ...(parsed.data.rooms !== undefined && { rooms: parsed.data.rooms }) };
+      await endpoints.put(changed);
+      deps.logger.info({ ns, endpoint: id, events: changed.events, enabled: changed.enabled }, 'webhook endpoint changed');
+      return c.json(publicEndpoint(changed), 200);
     },
   );
 
