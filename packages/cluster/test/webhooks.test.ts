@@ -208,7 +208,7 @@ describe('webhooks', () => {
     await receiver.stop();
   });
 
-  it('webhooks - two dispatcher replicas share the events: each is delivered once in a run without faults', async () => {
+  it('webhooks - two dispatcher replicas: one delivers, each event once and in its room\'s order; when it is SIGKILLed the standby takes over, nothing lost', async () => {
     const receiver = new Receiver();
     await receiver.start();
     const endpoint = await server.createWebhook({ url: receiver.url, events: ['member.joined', 'member.left'], rooms: 'pair-*' });
@@ -216,22 +216,43 @@ describe('webhooks', () => {
     const second = new ServiceProcess({ ...cluster.webhooks!.options, name: 'webhooks-2', url: `http://127.0.0.1:${port}`, output: 'ignore', env: { ...cluster.webhooks!.options.env, PORT: String(port), PARLEY_WEBHOOKS_ID: 'webhooks-2' } });
     expect(second.options.args).toEqual(productionCommand('webhooks'));
     await second.start();
+    const metricOf = async (d: ServiceProcess, pattern: RegExp) => Number((await (await fetch(`${d.url}/metrics`)).text()).match(pattern)?.[1] ?? NaN);
     const okAttempts = async (dispatchers: ServiceProcess[]) =>
-      (await Promise.all(dispatchers.map(async (d) => Number((await (await fetch(`${d.url}/metrics`)).text()).match(/^parley_webhook_attempts_total\{[^}]*result="ok"[^}]*\} (\d+)/m)?.[1])))).reduce((a, b) => a + b, 0);
+      (await Promise.all(dispatchers.map((d) => metricOf(d, /^parley_webhook_attempts_total\{[^}]*result="ok"[^}]*\} (\d+)/m)))).reduce((a, b) => a + b, 0);
+    const leaderOf = (d: ServiceProcess) => metricOf(d, /^parley_webhook_leader\S* (\d+)/m);
     const before = await okAttempts([cluster.webhooks!, second]);
+    const inOrder = (room: string) => {
+      const seen = summary(receiver.events(), room);
+      return seen.every((entry) => !entry.startsWith('member.left') || seen.indexOf(entry.replace('left', 'joined')) < seen.indexOf(entry));
+    };
     try {
+      // The replica that was running holds the lease; the new one stands by.
+      expect([await leaderOf(cluster.webhooks!), await leaderOf(second)]).toEqual([1, 0]);
       const clients = [];
       for (let i = 0; i < 12; i++) clients.push(await member(`p${i}`, i % 2, [`pair-${i % 4}`]));
       for (const c of clients) await c.close();
       await receiver.until((e) => e.filter((x) => x.data.room.startsWith('pair-')).length >= 24, 15_000, '24 events');
-      await new Promise((r) => setTimeout(r, 1000));
+      await until(async () => (await okAttempts([cluster.webhooks!, second])) - before >= 24, 5_000, 'the attempts counted');
       const ids = receiver.requests.map((r) => r.headers['webhook-id']);
       expect(ids).toHaveLength(24);
       expect(new Set(ids).size).toBe(24);
-      const after = await okAttempts([cluster.webhooks!, second]);
-      expect(after - before).toBe(24);
+      expect((await okAttempts([cluster.webhooks!, second])) - before).toBe(24);
+      for (let room = 0; room < 4; room++) expect(inOrder(`pair-${room}`), `pair-${room}`).toBe(true);
+
+      // The delivering replica dies: the standby takes the lease once it lapses and delivers what follows.
+      await cluster.webhooks!.stop('SIGKILL');
+      const late = [];
+      for (let i = 0; i < 4; i++) late.push(await member(`q${i}`, i % 2, [`pair-${i}`]));
+      for (const c of late) await c.close();
+      await receiver.until((e) => e.filter((x) => x.data.room.startsWith('pair-')).length >= 32, 30_000, 'the events after the failover');
+      expect(await leaderOf(second)).toBe(1);
+      expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(receiver.requests.length);
+      for (let room = 0; room < 4; room++) expect(inOrder(`pair-${room}`), `pair-${room}`).toBe(true);
     } finally {
+      // A stopped replica releases the lease: the cluster's own dispatcher, restarted, takes it at once.
+      if (!cluster.webhooks!.running) await cluster.webhooks!.start();
       await second.stop('SIGTERM');
+      await until(async () => (await leaderOf(cluster.webhooks!)) === 1, 10_000, 'the cluster dispatcher delivers again');
       await server.deleteWebhook(endpoint.id);
       await receiver.stop();
     }

@@ -20,3 +20,4 @@ export {
 } from './endpoint-state.ts';
 export { createKvEndpointStateStore, STATE_BUCKET } from './kv-endpoint-state-store.ts';
 export { createMessageRecorder, type MessageRecorder, type MessageRecorderOptions, type MessageTap } from './message-recorder.ts';
+export { createDispatchLease, DEFAULT_LEASE_RENEW_MS, DEFAULT_LEASE_TTL_MS, LEASE_BUCKET, type DispatchLease, type DispatchLeaseOptions } from './dispatch-lease.ts';

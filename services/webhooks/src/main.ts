@@ -4,7 +4,18 @@ import { openBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { jetstream } from '@nats-io/jetstream';
 import { subjects } from '@parley/protocol';
-import { combineObservers, createDispatcher, createJetStreamEventSource, createKvEndpointStateStore, createKvEndpointStore, createMessageRecorder, createStateReporter } from '@parley/webhooks';
+import { Gauge } from 'prom-client';
+import {
+  combineObservers,
+  createDispatcher,
+  createDispatchLease,
+  createJetStreamEventSource,
+  createKvEndpointStateStore,
+  createKvEndpointStore,
+  createMessageRecorder,
+  createStateReporter,
+  type Dispatcher,
+} from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
 import { createDispatcherObserver, createRecorderObserver } from './metrics.ts';
 
@@ -21,18 +32,36 @@ const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.strea
 const stateReporter = createStateReporter(await createKvEndpointStateStore(nats.raw, { replicas: config.streamReplicas }), config.instanceId, {
   onError: (error) => logger.warn({ err: (error as Error).message }, 'webhook endpoint state not written; retrying'),
 });
-const dispatcher = createDispatcher({
-  endpoints,
-  policy: config.policy,
-  retryPeriodMs: config.retryPeriodMs,
-  backoffBaseMs: config.backoffBaseMs,
-  backoffCapMs: config.backoffCapMs,
-  timeoutMs: config.timeoutMs,
-  endpointCacheMs: 0,
-  observer: combineObservers(createDispatcherObserver(registry, logger), stateReporter),
-});
+const observer = combineObservers(createDispatcherObserver(registry, logger), stateReporter);
+const newDispatcher = () =>
+  createDispatcher({
+    endpoints,
+    policy: config.policy,
+    retryPeriodMs: config.retryPeriodMs,
+    backoffBaseMs: config.backoffBaseMs,
+    backoffCapMs: config.backoffCapMs,
+    timeoutMs: config.timeoutMs,
+    endpointCacheMs: 0,
+    observer,
+  });
+let dispatcher: Dispatcher | undefined;
 const source = createJetStreamEventSource(nats.raw, { maxAgeMs: config.retryPeriodMs + 3600_000, maxBytes: config.streamMaxBytes, replicas: config.streamReplicas, ackWaitMs: config.ackWaitMs });
-await source.start((event) => dispatcher.handle(event));
+// One replica delivers at a time (one room's events stay in order); the others stand by.
+const leading = new Gauge({ name: 'parley_webhook_leader', help: '1 on the dispatcher replica that delivers (holds the lease), 0 on a standby', registers: [registry] });
+const lease = await createDispatchLease(nats.raw, config.instanceId, { replicas: config.streamReplicas, onChange: (on) => leading.set(on ? 1 : 0) });
+leading.set(0);
+await lease.start(
+  async () => {
+    logger.info('this replica delivers webhook events now (it holds the lease)');
+    const current = (dispatcher = newDispatcher());
+    await source.start((event) => current.handle(event));
+  },
+  async () => {
+    logger.warn('this replica no longer holds the lease: it stops delivering (events in progress go to the next holder)');
+    dispatcher?.stop();
+    await source.stop();
+  },
+);
 // message.published: the room messages of tenants that asked, recorded on the events stream (each
 // message once across replicas: a queue group, and JetStream drops a repeated dedupe id).
 const js = jetstream(nats.raw);
@@ -68,8 +97,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   stopping = true;
   logger.info({ signal }, 'shutting down: events in progress are left unacknowledged and go to another dispatcher');
   await messages.stop();
-  dispatcher.stop();
-  await source.stop();
+  await lease.stop();
   await stateReporter.stop().catch(() => {});
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await metricsServer?.close();
