@@ -63,6 +63,36 @@ describe('webhook dispatcher', () => {
     expect(target.seen).toEqual([]);
   });
 
+  it('dispatcher - a receiver that answers too slowly is an attempt that failed (retried, the room held); a 1 MiB answer body does no harm', async () => {
+    let requests = 0;
+    const http = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        // The first answer comes after the timeout; the next ones at once, with a 1 MiB body.
+        if (requests++ === 0) setTimeout(() => res.writeHead(204).end(), 1500);
+        else res.writeHead(200).end('x'.repeat(1024 * 1024));
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    servers.push(http);
+    const endpoints = createMemoryEndpointStore();
+    const endpoint = newEndpoint('acme', { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/`, events: ['member.joined'], enabled: true });
+    await endpoints.put(endpoint);
+    const attempts: Array<{ ok: boolean; error?: string }> = [];
+    const dispatcher = createDispatcher({
+      endpoints,
+      policy: LOCAL,
+      timeoutMs: 300,
+      backoffBaseMs: 10,
+      backoffCapMs: 20,
+      observer: { attempted: (_e, _ev, result) => attempts.push(result.ok ? { ok: true } : { ok: false, error: result.error }) },
+    });
+    await Promise.all([dispatcher.handle(event(1, 'lobby')), dispatcher.handle(event(2, 'lobby'))]);
+    expect(attempts[0]).toEqual({ ok: false, error: 'no answer within 300 ms' });
+    expect(attempts.slice(1)).toEqual([{ ok: true }, { ok: true }]);
+    dispatcher.stop();
+  });
+
   it('dispatcher - only endpoints of the event tenant, wanting its type and matching its room pattern, get it', async () => {
     const target = await receiver(() => 204);
     const endpoints = createMemoryEndpointStore();
