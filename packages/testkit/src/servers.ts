@@ -51,11 +51,13 @@ function startProcess(command: string, args: () => string[], port: number, url: 
 
 /**
  * A real `redis-server` on a free loopback port, keeping nothing on disk; with `persistDir`, an
- * append-only file there (written before each reply, fsynced every second), so a restart — even
- * after SIGKILL — keeps every acknowledged write.
+ * append-only file there, written and fsynced before each reply (`appendfsync always`: with
+ * `everysec`, Redis may hold a write back for up to 2 s while the disk is busy, and a SIGKILL then
+ * loses an acknowledged write), so a restart — even after SIGKILL — keeps every acknowledged write.
+ * The right choice for a control-plane store (tenants, keys: few writes).
  */
 export async function startRedis(options: { persistDir?: string } = {}): Promise<ServerProcess> {
-  const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', options.persistDir] : [];
+  const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir] : [];
   return startRedisWith(await freePort(), persistence);
 }
 
