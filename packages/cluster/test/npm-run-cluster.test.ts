@@ -59,12 +59,12 @@ describe('npm run cluster', () => {
         child.stdout.on('data', () => output.includes('Ctrl-C stops everything') && (clearTimeout(timer), resolve()));
         void exited.then((code) => (clearTimeout(timer), reject(new Error(`npm run cluster exited ${code}:\n${output}`))));
       });
-      const { prometheus, gateways, auth, presence } = JSON.parse(readFileSync(stateFile, 'utf8')) as { prometheus: string; gateways: string[]; auth: string; presence: string };
+      const { prometheus, gateways, auth, presence, webhooks } = JSON.parse(readFileSync(stateFile, 'utf8')) as { prometheus: string; gateways: string[]; auth: string; presence: string; webhooks: string };
       expect(output).toMatch(new RegExp(`prometheus +${prometheus.replace(/[.]/g, '\\.')}`));
       const api = async <T>(path: string) => ((await (await fetch(`${prometheus}${path}`)).json()) as { status: string; data: T }).data;
 
       // Every Parley process is a target, with the job and pod labels the chart's ServiceMonitors give, and answers.
-      const expected = [...gateways.map((url, i) => ['gateway', `gateway-${i + 1}`, url] as const), ['auth', 'auth', auth] as const, ['presence', 'presence', presence] as const]
+      const expected = [...gateways.map((url, i) => ['gateway', `gateway-${i + 1}`, url] as const), ['auth', 'auth', auth] as const, ['presence', 'presence', presence] as const, ['webhooks', 'webhooks', webhooks] as const]
         .map(([job, pod, url]) => `${job} ${pod} ${new URL(url).host} up`)
         .sort();
       type Targets = { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
@@ -77,7 +77,7 @@ describe('npm run cluster', () => {
       }
       expect(targets).toEqual(expected);
       type Query = { result: Array<{ metric: Record<string, string> }> };
-      expect((await api<Query>('/api/v1/query?query=parley_bus_connected')).result.map((r) => r.metric.service).sort()).toEqual(['auth', 'gateway', 'gateway', 'presence']);
+      expect((await api<Query>('/api/v1/query?query=parley_bus_connected')).result.map((r) => r.metric.service).sort()).toEqual(['auth', 'gateway', 'gateway', 'presence', 'webhooks']);
 
       // The chart's alert rules are loaded and evaluate without error.
       type Rules = { groups: Array<{ rules: Array<{ name: string; health: string; type: string }> }> };

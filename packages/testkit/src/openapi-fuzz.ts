@@ -76,7 +76,11 @@ export function arbitraryOf(doc: OpenApiDocument, input: Schema, depth = 0): fc.
   if (Array.isArray(schema.enum)) return fc.constantFrom(...(schema.enum as unknown[]));
   if ('const' in schema) return fc.constant(schema.const);
   if (Array.isArray(schema.anyOf ?? schema.oneOf)) return fc.oneof(...((schema.anyOf ?? schema.oneOf) as Schema[]).map((s) => arbitraryOf(doc, s, depth + 1)));
+  // OpenAPI 3.1 (JSON Schema): `type: ["string", "null"]` is any of those types.
+  if (Array.isArray(schema.type)) return fc.oneof(...(schema.type as string[]).map((type) => arbitraryOf(doc, { ...schema, type }, depth)));
   switch (schema.type) {
+    case 'null':
+      return fc.constant(null);
     case 'string': {
       const min = (schema.minLength as number | undefined) ?? 0;
       const max = (schema.maxLength as number | undefined) ?? 64;
@@ -142,7 +146,12 @@ export function validate(doc: OpenApiDocument, input: Schema, value: unknown, at
     if (!options.some((s) => validate(doc, s, value, at).length === 0)) errors.push(`${at}: matches none of the alternatives`);
   }
   if (Array.isArray(schema.enum) && !(schema.enum as unknown[]).includes(value)) errors.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (Array.isArray(schema.type)) {
+    const types = schema.type as string[];
+    return types.some((type) => validate(doc, { ...schema, type, enum: undefined }, value, at).length === 0) ? errors : [...errors, `${at}: not any of ${types.join(', ')}`];
+  }
   const type = schema.type;
+  if (type === 'null' && value !== null) return [...errors, `${at}: not null`];
   const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
   if (type === 'string') {
     if (typeof value !== 'string') return [...errors, `${at}: not a string`];

@@ -14,6 +14,7 @@ export {
   DEFAULT_FAILURE_BURST,
   DEFAULT_FAILURE_MAX_CLIENTS,
   DEFAULT_FAILURE_REFILL_PER_SECOND,
+  DEFAULT_MAX_CONCURRENT_ATTEMPTS,
   type FailureLimiter,
   type FailureLimiterOptions,
 } from './failure-limiter.ts';

@@ -54,11 +54,13 @@ export function authenticate(auth: Authenticators): MiddlewareHandler<PresenceEn
         throw new ParleyError('rate_limited', 'too many failed credential attempts from this address; retry later');
       }
       const token = await auth.verifyUserToken(credential).catch((error: unknown) => {
-        if (error instanceof ParleyError && TOKEN_FAILURES.has(error.code)) auth.onUserTokenFailure();
-        else auth.limiter.succeeded(ip); // we could not check it (key set unavailable): not the client's failure
+        // A token we could not check (the key set is unavailable) is not the client's failure.
+        const failed = error instanceof ParleyError && TOKEN_FAILURES.has(error.code);
+        auth.limiter.end(ip, failed);
+        if (failed) auth.onUserTokenFailure();
         throw error;
       });
-      auth.limiter.succeeded(ip);
+      auth.limiter.end(ip, false);
       c.set('principal', { kind: 'user', ns: token.ns, user: token.user, grants: token.grants });
     } else {
       throw new ParleyError('unauthorized', 'the credential is neither an API key nor a user token');

@@ -902,6 +902,15 @@ export interface paths {
                         "application/json": components["schemas"]["WebhookEndpointWithState"];
                     };
                 };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Missing, unknown or revoked credentials (`unauthorized`) */
                 401: {
                     headers: {
@@ -963,6 +972,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description Missing, unknown or revoked credentials (`unauthorized`) */
                 401: {
@@ -1109,6 +1127,15 @@ export interface paths {
                         "application/json": {
                             endpoints: components["schemas"]["WebhookEndpoint"][];
                         };
+                    };
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Missing, unknown or revoked credentials (`unauthorized`) */
@@ -1272,6 +1299,15 @@ export interface paths {
                         "application/json": components["schemas"]["WebhookEndpointWithState"];
                     };
                 };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Missing, unknown or revoked credentials (`unauthorized`) */
                 401: {
                     headers: {
@@ -1334,6 +1370,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Invalid request (`bad_json`, `bad_frame`, `invalid_user`, `invalid_room`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description Missing, unknown or revoked credentials (`unauthorized`) */
                 401: {

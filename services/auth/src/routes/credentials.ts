@@ -5,10 +5,10 @@ import type { ApiKeyRecord, Tenant } from '../store/tenant-store.ts';
 import { RetryLaterError, type AuthEnv, type RouteDeps } from './route-context.ts';
 
 /**
- * Takes one of the client's failed-attempt allowance before any credential is looked at (a
- * different answer for a right guess would defeat the limit; taking it first keeps concurrent
- * guesses from all passing), or refuses the client that has used it up. The caller gives it
- * back with `deps.limiter.succeeded(ip)` unless the attempt failed.
+ * Starts a credential attempt of the client before any credential is looked at, or refuses a
+ * client that has used up its failed-attempt allowance or has too many attempts in flight (a
+ * different answer for a right guess would defeat the limit). The caller ends it once with
+ * `deps.limiter.end(ip, failed)`.
  */
 function beginAttempt(deps: RouteDeps, c: Context, ip: string, kind: 'api_key' | 'admin_token'): void {
   const retryAfter = deps.limiter.begin(ip);
@@ -30,19 +30,20 @@ export function requireApiKey(deps: RouteDeps): MiddlewareHandler<AuthEnv> {
     beginAttempt(deps, c, ip, 'api_key');
     const key = bearerCredential(c.req.header('authorization'));
     if (!key) {
-      deps.limiter.succeeded(ip);
+      deps.limiter.end(ip, false);
       throw new ParleyError('unauthorized', 'send the API key as "Authorization: Bearer <key>"');
     }
     const found = await findKeyAndTenant(deps, key).catch((error: unknown) => {
-      deps.limiter.succeeded(ip); // the store failed, not the credential
+      deps.limiter.end(ip, false); // the store failed, not the credential
       throw error;
     });
     if (!found) {
+      deps.limiter.end(ip, true);
       deps.metrics.apiKeyFailures.inc();
       deps.logger.warn({ ip, keyHint: apiKeyHint(key), path: c.req.path }, 'API key rejected: unknown or revoked');
       throw new ParleyError('unauthorized', 'the API key is not valid (unknown or revoked)');
     }
-    deps.limiter.succeeded(ip);
+    deps.limiter.end(ip, false);
     c.set('ns', found.record.ns);
     c.set('keyId', found.record.id);
     c.set('tenant', found.tenant);
@@ -66,15 +67,15 @@ export function requireAdmin(deps: RouteDeps): MiddlewareHandler {
     beginAttempt(deps, c, ip, 'admin_token');
     const token = bearerCredential(c.req.header('authorization'));
     if (deps.adminToken === undefined) {
-      deps.limiter.succeeded(ip);
+      deps.limiter.end(ip, false);
       throw new ParleyError('unauthorized', 'the admin API is disabled: PARLEY_ADMIN_TOKEN is not set');
     }
     if (!token || !secretsEqual(token, deps.adminToken)) {
-      if (!token) deps.limiter.succeeded(ip); // no credential was tried
+      deps.limiter.end(ip, token !== undefined); // no token: no credential was tried
       deps.logger.warn({ ip, path: c.req.path, method: c.req.method }, 'admin request rejected: bad admin token');
       throw new ParleyError('unauthorized', 'missing or invalid admin token');
     }
-    deps.limiter.succeeded(ip);
+    deps.limiter.end(ip, false);
     await next();
   };
 }

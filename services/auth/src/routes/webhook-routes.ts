@@ -96,7 +96,7 @@ export function registerWebhookRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps
       if (!(await deps.store.getTenant(ns))) throw new ParleyError('not_found', `tenant ${ns} does not exist`);
       return ns;
     },
-    errors: [401, 404, 429, 503],
+    errors: [400, 401, 404, 429, 503],
   });
 }
 
@@ -159,7 +159,7 @@ function registerScope(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, store: () => 
       request: { params: withId },
       responses: {
         200: { description: 'The endpoint', content: { 'application/json': { schema: endpointWithStateSchema } } },
-        ...errors(404),
+        ...errors(400, 404),
       },
     }),
     async (c) => {
@@ -219,7 +219,7 @@ function registerScope(app: OpenAPIHono<AuthEnv>, deps: RouteDeps, store: () => 
       summary: 'Remove a webhook endpoint',
       description: 'Events not yet delivered to it are dropped.',
       request: { params: withId },
-      responses: { 204: { description: 'Removed' }, ...errors(404) },
+      responses: { 204: { description: 'Removed' }, ...errors(400, 404) },
     }),
     async (c) => {
       const ns = await scope.nsOf(c);
