@@ -148,6 +148,7 @@ export class Room extends Emitter<RoomEvents> {
         return;
       case 'error':
         if (frame.code === 'history_gap') this.gapSince = this.lastSeq;
+        else if (frame.code === 'history_unavailable' && this.joined) this.droppedByServer();
         return;
     }
   }
@@ -165,6 +166,17 @@ export class Room extends Emitter<RoomEvents> {
     this.failWaiters(error);
     this.emit('error', error);
     this.host.flush(this.name); // publishes that waited for the join go out (and get their own answer)
+  }
+
+  /**
+   * The gateway dropped the room after `joined` (its history feed stopped, or the replay of a
+   * resume failed): publishes wait again, and the room is joined again with `since` = the last
+   * `seq` received, so nothing is missed.
+   */
+  private droppedByServer(): void {
+    this.joined = false;
+    this.lostAt = Date.now();
+    setTimeout(() => this.wanted && !this.joined && this.sendJoin(), 1000);
   }
 
   /** @internal The client stopped for good. */

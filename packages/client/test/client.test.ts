@@ -256,6 +256,34 @@ describe('rooms', () => {
     client.close();
   });
 
+  it('seq - a history_unavailable for a joined room (the gateway dropped it after joined) rejoins with since on the same connection', async () => {
+    const { client } = start({ reconnect: { baseMs: 10 } });
+    const room = client.room('lobby');
+    const seen: number[] = [];
+    room.on('message', (m) => seen.push(m.seq as number));
+    const joined = room.join();
+    await settle();
+    const socket = FakeSocket.last;
+    socket.welcome();
+    socket.receive({ type: 'joined', room: 'lobby', seq: 4 });
+    await joined;
+    socket.receive(msg(5));
+    socket.receive({ type: 'error', room: 'lobby', code: 'history_unavailable', message: 'the replay of this room failed after joined', temporary: true });
+    const pending = room.publish('waits for the rejoin');
+    expect(socket.sentOfType('publish')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.last).toBe(socket);
+    expect(socket.sentOfType('join').at(-1)).toMatchObject({ room: 'lobby', since: 5 });
+    socket.receive({ type: 'joined', room: 'lobby', seq: 5 });
+    socket.receive(msg(6));
+    const [publish] = socket.sentOfType('publish');
+    expect(publish).toMatchObject({ room: 'lobby', data: 'waits for the rejoin' });
+    socket.receive({ type: 'ack', id: publish?.id, msgId: 'm7', seq: 7 });
+    await expect(pending).resolves.toMatchObject({ msgId: 'm7' });
+    expect(seen).toEqual([5, 6]);
+    client.close();
+  });
+
   it('seq - history_gap emits gap with the newest page', async () => {
     const { client } = start({ reconnect: { baseMs: 10 } });
     const room = client.room('lobby');

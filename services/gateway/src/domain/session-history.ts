@@ -40,7 +40,12 @@ export interface HistoryHost {
 interface Membership {
   lease: FeedLease | undefined;
   catchUp: RoomCatchUp | undefined;
+  /** `joined` went out: a failure from then on cannot answer the join request any more. */
+  joinedSent?: boolean;
 }
+
+/** How a history join ended: `joined`; `left` (the member left or closed meanwhile); `lost` (the replay failed after `joined`). */
+export type HistoryJoinOutcome = 'joined' | 'left' | 'lost';
 
 const decoder = new TextDecoder();
 const asUnavailable = (error: unknown) => (error instanceof ParleyError ? error : new ParleyError('history_unavailable', undefined, { cause: error }));
@@ -86,9 +91,10 @@ export class SessionHistory {
    * Joins `room` through its feed. Without `since` the member goes live at once (`joined.seq` is
    * the feed position). With `since` it first gets `history_gap` if messages after it were
    * dropped, then `joined`, then every retained message after `since`, then the live stream.
-   * Returns false when the member left (or closed) while joining.
+   * A failure before `joined` rejects (the join request is answered with it); one after it
+   * resolves `lost`: the caller must leave the room and tell the client, without the request id.
    */
-  async join(room: string, since: number | undefined, id: RequestId | undefined): Promise<boolean> {
+  async join(room: string, since: number | undefined, id: RequestId | undefined): Promise<HistoryJoinOutcome> {
     const { store, feeds, metrics } = this.deps;
     const membership: Membership = { lease: undefined, catchUp: undefined };
     this.rooms.set(room, membership);
@@ -102,14 +108,14 @@ export class SessionHistory {
     }
     if (this.rooms.get(room) !== membership || this.socket.closed) {
       lease.release();
-      return false;
+      return 'left';
     }
     membership.lease = lease;
     const { feed } = lease;
     if (since === undefined) {
       this.socket.subscribe(feed.topic);
       this.host.reply({ type: 'joined', room, seq: feed.position, ...(id !== undefined && { id }) });
-      return true;
+      return 'joined';
     }
     const { socket, host } = this;
     const catchUp = new RoomCatchUp(
@@ -126,16 +132,17 @@ export class SessionHistory {
     );
     membership.catchUp = catchUp;
     try {
-      await this.replay(room, since, id, catchUp);
+      await this.replay(room, since, id, catchUp, membership);
     } catch (error) {
       catchUp.cancel();
-      throw asUnavailable(error);
+      if (!membership.joinedSent) throw asUnavailable(error);
+      return 'lost';
     }
     metrics.historyReplayed.inc(catchUp.replayedCount);
-    return true;
+    return 'joined';
   }
 
-  private async replay(room: string, since: number, id: RequestId | undefined, catchUp: RoomCatchUp) {
+  private async replay(room: string, since: number, id: RequestId | undefined, catchUp: RoomCatchUp, membership: Membership) {
     const { store, metrics, maxResumeMessages } = this.deps;
     const { ns } = this.host;
     const check = await store.checkResume(ns, room, since);
@@ -147,6 +154,7 @@ export class SessionHistory {
       const why = tooMany ? `more than ${maxResumeMessages} messages were missed; the newest follow` : 'some messages after it are no longer retained';
       this.host.error('history_gap', undefined, room, `cannot resume after seq ${since}: ${why}; reload the room's history`);
     }
+    membership.joinedSent = true;
     this.host.reply({ type: 'joined', room, seq: catchUp.lastSent, ...(id !== undefined && { id }) });
     if (tooMany) {
       const newest = (await store.latest(ns, room, maxResumeMessages)).messages;

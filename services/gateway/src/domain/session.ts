@@ -7,7 +7,7 @@ import {
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Hub } from './hub.ts';
-import { SessionHistory, type HistoryDeps } from './session-history.ts';
+import { SessionHistory, type HistoryDeps, type HistoryJoinOutcome } from './session-history.ts';
 import type { TenantLimits } from './limits.ts';
 import type { ExpiryWheel } from './expiry-wheel.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -243,14 +243,19 @@ export class Session {
     this.deps.hub.joinPresence(this.ns, room);
     if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(this.deps.hub.roomTopics(this.ns, room).presence);
     this.deps.onRoomsChanged(this);
-    let joined: boolean;
+    let outcome: HistoryJoinOutcome;
     try {
-      joined = await history.join(room, since, id);
+      outcome = await history.join(room, since, id);
     } catch (error) {
       this.detach(room, true);
       throw error;
     }
-    if (joined) await this.announce(room, 'join');
+    if (outcome === 'joined') await this.announce(room, 'join');
+    if (outcome === 'lost') {
+      // `joined` already answered the request: the client learns it from an error for the room.
+      this.detach(room, true);
+      this.error('history_unavailable', undefined, room, 'the replay of this room failed after joined; join it again with your last seq');
+    }
   }
 
   private async leave(room: string, id: RequestId | undefined) {
