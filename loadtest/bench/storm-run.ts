@@ -82,6 +82,8 @@ export interface StormResult {
   latency: { before: LatencySummary | undefined; during: LatencySummary | undefined; duringWindowMs: number };
   /** CPU and memory from the SIGKILL until every client caught up (or the deadline). */
   resources: Record<string, ProcessCost>;
+  /** Requests the brokers served over the same window (JetStream API requests, Redis commands). */
+  brokerRequests: Record<string, number>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -204,6 +206,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     all.forEach((w, i) => (watched[i === 0 ? 'generator-observer' : `generator-${i}`] = w.pid));
     const stopWatching = watchProcesses(watched);
     await latency(true);
+    const countersBefore = await system.counters();
     const killAt = nowMicros();
     await system.killNode(0);
     log(`${system.name}: node 1 SIGKILLed`);
@@ -221,6 +224,8 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     }
     const windowMs = (nowMicros() - killAt) / 1000;
     const resources = stopWatching();
+    const countersAfter = await system.counters();
+    const brokerRequests = Object.fromEntries(Object.entries(countersAfter).map(([name, n]) => [name, n - (countersBefore[name] ?? 0)]));
     const during = await latency(true);
     log(`${system.name}: ${progress.caughtUp} of ${config.clients} caught up after ${(windowMs / 1000).toFixed(1)} s; survivors' delivery during the storm p50 ${during?.p50Ms ?? '-'} ms, p99 ${during?.p99Ms ?? '-'} ms`);
 
@@ -273,6 +278,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
       published: { sent: stopped.sent, acked, publishErrors: stopped.publishErrors, ackedButSeenByNoSurvivor, perSecond: config.publishRate },
       latency: { before, during, duringWindowMs: Math.round(windowMs) },
       resources,
+      brokerRequests,
     };
   } finally {
     await Promise.allSettled(all.map((w) => w.close()));

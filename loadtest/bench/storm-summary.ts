@@ -20,6 +20,7 @@ export function formatStorm(results: StormResult[], machine: MachineInfo): strin
       `  survivors' delivery p50 / p99: before ${r.latency.before?.p50Ms ?? '-'} / ${r.latency.before?.p99Ms ?? '-'} ms, during the storm (${(r.latency.duringWindowMs / 1000).toFixed(1)} s) ${r.latency.during?.p50Ms ?? '-'} / ${r.latency.during?.p99Ms ?? '-'} ms (max ${r.latency.during?.maxMs ?? '-'} ms)`,
       `  cost over the storm: ${cost(nodes)}`,
       `                       ${cost(brokers)}`,
+      `  broker requests over the storm: ${Object.entries(r.brokerRequests).map(([name, n]) => `${name} ${n.toLocaleString('en-US')}`).join(', ')}`,
     );
     for (const example of [...r.errorExamples, ...r.storm.examples]) lines.push(`  ! ${example}`);
   }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '@parley/cluster';
 import { freePort, startRedis } from '@parley/testkit';
 import type { StormSystemName } from './storm-codecs.ts';
-import { centrifugoToken, mapLimit, MINT_CONCURRENCY, SLOW_CONSUMER_BYTES, startNode, type NodeProcess } from './systems.ts';
+import { centrifugoToken, mapLimit, SLOW_CONSUMER_BYTES, startNode, type NodeProcess } from './systems.ts';
 
 /** Three nodes of a system with history, on loopback; node 0 is the one the storm kills. */
 export interface StormSystem {
@@ -17,6 +18,8 @@ export interface StormSystem {
   /** Broker and store processes by name (their CPU and memory are reported). */
   brokers: Record<string, number>;
   tokens(users: string[]): Promise<(string | undefined)[]>;
+  /** Requests the brokers served so far (JetStream API requests, Redis commands): read before and after the storm. */
+  counters(): Promise<Record<string, number>>;
   /** SIGKILL, and wait until the process is gone. */
   killNode(index: number): Promise<void>;
   stop(): Promise<void>;
@@ -30,6 +33,35 @@ export interface StormSystemOptions {
 }
 
 const NODES = 3;
+/** Token requests in flight: well under what auth admits at once from one address (32). */
+const MINT_CONCURRENCY = 16;
+
+/** `total_commands_processed` of a redis-server, from INFO over a raw connection. */
+function redisCommandsProcessed(url: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    let text = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('redis INFO timed out')));
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const found = /total_commands_processed:(\d+)/.exec(text);
+      if (found) {
+        socket.end();
+        resolve(Number(found[1]));
+      }
+    });
+    socket.write('INFO stats\r\n');
+  });
+}
+
+async function jetStreamApiRequests(monitorUrl: string | undefined): Promise<Record<string, number>> {
+  if (!monitorUrl) return {};
+  const varz = (await (await fetch(`${monitorUrl}/varz`)).json()) as { jetstream?: { stats?: { api?: { total: number; errors: number } } } };
+  const api = varz.jetstream?.stats?.api;
+  return api ? { jetStreamApiRequests: api.total, jetStreamApiErrors: api.errors } : {};
+}
 export const STORM_TENANT = 'storm';
 
 /**
@@ -71,6 +103,7 @@ async function startParley(options: StormSystemOptions): Promise<StormSystem> {
         if (!res.ok) throw new Error(`POST /v1/tokens answered ${res.status}: ${await res.text()}`);
         return ((await res.json()) as { token: string }).token;
       }),
+    counters: async () => ({ ...(await jetStreamApiRequests(cluster.nats.monitorUrl)), redisCommands: await redisCommandsProcessed(cluster.redis.url) }),
     killNode: async (index) => {
       await cluster.gateways[index]!.stop('SIGKILL');
     },
@@ -126,6 +159,7 @@ async function startCentrifugo(options: StormSystemOptions): Promise<StormSystem
     nodePids: nodes.map((n) => n.child.pid!),
     brokers: { redis: redis.process.pid! },
     tokens: async (users) => users.map((u) => centrifugoToken(secret, u)),
+    counters: async () => ({ redisCommands: await redisCommandsProcessed(redis.url) }),
     killNode: (index) => nodes[index]!.stop(),
     stop: async () => {
       await Promise.allSettled(nodes.map((n) => n.stop()));

@@ -34,12 +34,6 @@ export interface StartOptions {
 }
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-/**
- * Token requests in flight at once: auth takes one of an address's 10 failed-credential tokens
- * before it checks each API key (and gives it back after), so more than 10 concurrent requests
- * from this process would be refused as a brute force.
- */
-export const MINT_CONCURRENCY = 8;
 /** Per-connection send buffer after which every system closes a slow client: 1 MiB, Parley's default. */
 export const SLOW_CONSUMER_BYTES = 1024 * 1024;
 
@@ -104,7 +98,7 @@ async function startParley(options: StartOptions): Promise<RunningSystem> {
     nodePids: cluster.gateways.map((g) => g.child!.pid!),
     brokerPids: [cluster.nats.process.pid!, cluster.redis.process.pid!],
     tokens: (users) =>
-      mapLimit(users, MINT_CONCURRENCY, async (user) => {
+      mapLimit(users, 32, async (user) => {
         const res = await fetch(`${cluster.auth.url}/v1/tokens`, {
           method: 'POST',
           headers: { Authorization: `Bearer ${cluster.demoApiKey}`, 'Content-Type': 'application/json' },
