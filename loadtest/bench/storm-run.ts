@@ -37,7 +37,7 @@ export const DEFAULT_STORM_CONFIG: StormConfig = {
   backoffBaseMs: 500,
   warmupMs: 2000,
   beforeMs: 5000,
-  deadlineMs: 60_000,
+  deadlineMs: 120_000,
   progressEveryMs: 2000,
 };
 
@@ -86,6 +86,7 @@ export interface StormResult {
   brokerRequests: Record<string, number>;
 }
 
+const MINT_CHUNK = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 const MiB = 2 ** 20;
@@ -141,7 +142,16 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
   const survivorUsers = rooms.flatMap((_, r) => Array.from({ length: config.survivorsPerRoom }, (_, s) => `survivor-${r}-${s}`));
   const publisherUsers = Array.from({ length: config.publishers }, (_, i) => `publisher-${i}`);
   log(`${system.name}: minting ${stormUsers.length + survivorUsers.length + publisherUsers.length} tokens`);
-  const tokens = await system.tokens([...stormUsers, ...survivorUsers, ...publisherUsers]);
+  const users = [...stormUsers, ...survivorUsers, ...publisherUsers];
+  const tokens: (string | undefined)[] = [];
+  let lastMintLog = performance.now();
+  for (let i = 0; i < users.length; i += MINT_CHUNK) {
+    tokens.push(...(await system.tokens(users.slice(i, i + MINT_CHUNK))));
+    if (performance.now() - lastMintLog >= config.progressEveryMs && tokens.length < users.length) {
+      lastMintLog = performance.now();
+      log(`${system.name}:   ${tokens.length.toLocaleString('en-US')} of ${users.length.toLocaleString('en-US')} tokens`);
+    }
+  }
   const token = (i: number) => tokens[i];
 
   const stormSpecs: StormClientSpec[] = stormUsers.map((user, i) => ({ role: 'storm', user, token: token(i), rooms: [rooms[i % rooms.length]!], port: killedPort, resumePorts: survivingPorts }));

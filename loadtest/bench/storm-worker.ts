@@ -13,6 +13,8 @@ import type { ResumeTimes, StormClientSpec, StormProgress, StormReply, StormRequ
 /** Like the client SDK: a connection attempt without `welcome` after this long is given up. */
 const WELCOME_TIMEOUT_MS = 10_000;
 const MAX_ERROR_EXAMPLES = 5;
+/** The client SDK's delay before it sends a refused join again (temporary errors). */
+const JOIN_RETRY_MS = 1000;
 
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
@@ -22,7 +24,7 @@ class StormClient implements StormEvents {
   socket: LeanSocket | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
-  private pendingJoins = new Set<number>();
+  private pendingJoins = new Map<number, string>();
   private joinedRooms = 0;
   private onReady: ((error?: Error) => void) | undefined;
   private lastFrame = '';
@@ -83,12 +85,14 @@ class StormClient implements StormEvents {
       this.times.welcomeAt = nowMicros();
       this.attempt = 0;
     }
+    for (const room of this.spec.rooms) this.sendJoin(room);
+  }
+
+  private sendJoin(room: string) {
     const resumeFrom: StreamPosition | undefined = this.resuming ? { seq: this.lastSeq, ...(this.epoch !== undefined && { epoch: this.epoch }) } : undefined;
-    for (const room of this.spec.rooms) {
-      const id = this.nextId++;
-      this.pendingJoins.add(id);
-      this.socket!.send(codec.join(room, id, resumeFrom));
-    }
+    const id = this.nextId++;
+    this.pendingJoins.set(id, room);
+    this.socket!.send(codec.join(room, id, resumeFrom));
   }
 
   joined(requestId: number | undefined, position: StreamPosition, recovered: boolean | undefined) {
@@ -130,7 +134,14 @@ class StormClient implements StormEvents {
     if (code.startsWith('history_gap')) return gap(`${this.spec.user}: ${code}`);
     errors++;
     if (errorExamples.length < MAX_ERROR_EXAMPLES) errorExamples.push(`${this.spec.role} ${this.spec.user}: ${code}`);
-    if (requestId !== undefined && this.pendingJoins.has(requestId)) this.socket?.destroy();
+    const room = requestId === undefined ? undefined : this.pendingJoins.get(requestId);
+    if (room === undefined) return;
+    // Like the client SDK: a refused join is sent again a second later on the same connection.
+    this.pendingJoins.delete(requestId!);
+    const socket = this.socket;
+    setTimeout(() => {
+      if (this.socket === socket && socket?.open) this.sendJoin(room);
+    }, JOIN_RETRY_MS);
   }
 
   private checkCaughtUp() {
