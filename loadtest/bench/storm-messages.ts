@@ -75,7 +75,7 @@ export type StormReply =
   | { type: 'progress'; progress: StormProgress }
   | { type: 'publishing' }
   | { type: 'stopped'; sent: number; ackedPerRoom: Record<string, number>; publishErrors: number }
-  | { type: 'latency'; pairs: [number, number][] }
+  | { type: 'latency'; pairs: [number, number][]; ackPairs: [number, number][] }
   | { type: 'positions'; highest: Record<string, number> }
   | { type: 'armed' }
   | { type: 'reference'; seqs: Record<string, number[]> }

@@ -79,7 +79,8 @@ export interface StormResult {
   storm: SequenceCheck;
   survivors: SequenceCheck;
   published: { sent: number; acked: number; publishErrors: number; ackedButSeenByNoSurvivor: number; perSecond: number };
-  latency: { before: LatencySummary | undefined; during: LatencySummary | undefined; duringWindowMs: number };
+  /** Survivors' publish → delivery; and publish → ack at the publishers. */
+  latency: { before: LatencySummary | undefined; during: LatencySummary | undefined; duringWindowMs: number; ackBefore: LatencySummary | undefined; ackDuring: LatencySummary | undefined };
   /** CPU and memory from the SIGKILL until every client caught up (or the deadline). */
   resources: Record<string, ProcessCost>;
   /** Requests the brokers served over the same window (JetStream API requests, Redis commands). */
@@ -177,9 +178,12 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
   const all = [observer, ...stormWorkers];
   const progressOf = async () => sumProgress((await Promise.all(stormWorkers.map((w) => w.ask({ type: 'progress' }, 'progress')))).map((r) => r.progress));
   const latency = async (reset: boolean) => {
-    const histogram = new Uint32Array(HISTOGRAM_BUCKETS);
-    addPairs(histogram, (await observer.ask({ type: 'latency', reset }, 'latency')).pairs);
-    return summarize(histogram);
+    const reply = await observer.ask({ type: 'latency', reset }, 'latency');
+    const delivery = new Uint32Array(HISTOGRAM_BUCKETS);
+    const ack = new Uint32Array(HISTOGRAM_BUCKETS);
+    addPairs(delivery, reply.pairs);
+    addPairs(ack, reply.ackPairs);
+    return { delivery: summarize(delivery), ack: summarize(ack) };
   };
   try {
     const connectStarted = performance.now();
@@ -204,7 +208,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     await sleep(config.warmupMs);
     await latency(true);
     await sleep(config.beforeMs);
-    const before = await latency(true);
+    const { delivery: before, ack: ackBefore } = await latency(true);
     log(`${system.name}: before the kill, survivors' delivery p50 ${before?.p50Ms ?? '-'} ms, p99 ${before?.p99Ms ?? '-'} ms (${before?.count ?? 0} samples)`);
 
     // Each room's target: the highest position any survivor had seen when the node died.
@@ -236,7 +240,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     const resources = stopWatching();
     const countersAfter = await system.counters();
     const brokerRequests = Object.fromEntries(Object.entries(countersAfter).map(([name, n]) => [name, n - (countersBefore[name] ?? 0)]));
-    const during = await latency(true);
+    const { delivery: during, ack: ackDuring } = await latency(true);
     log(`${system.name}: ${progress.caughtUp} of ${config.clients} caught up after ${(windowMs / 1000).toFixed(1)} s; survivors' delivery during the storm p50 ${during?.p50Ms ?? '-'} ms, p99 ${during?.p99Ms ?? '-'} ms`);
 
     await sleep(1000);
@@ -286,7 +290,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
       storm,
       survivors: survivors!.check,
       published: { sent: stopped.sent, acked, publishErrors: stopped.publishErrors, ackedButSeenByNoSurvivor, perSecond: config.publishRate },
-      latency: { before, during, duringWindowMs: Math.round(windowMs) },
+      latency: { before, during, duringWindowMs: Math.round(windowMs), ackBefore, ackDuring },
       resources,
       brokerRequests,
     };

@@ -18,6 +18,7 @@ export function formatStorm(results: StormResult[], machine: MachineInfo): strin
       `  per client, disconnect → caught up: p50 ${r.perClientResumeMs?.p50 ?? '-'} ms, p99 ${r.perClientResumeMs?.p99 ?? '-'} ms, max ${r.perClientResumeMs?.max ?? '-'} ms; ${r.attempts} connection attempts, ${r.failedAttempts} failed`,
       `  messages: storm clients lost ${r.storm.lost}, duplicates ${r.storm.duplicates}, out of order ${r.storm.outOfOrder}, unexpected ${r.storm.unexpected}; survivors lost ${r.survivors.lost}, duplicates ${r.survivors.duplicates}; gaps ${r.gaps}, errors ${r.errors}, unexpected closes ${r.unexpectedCloses}; acked but seen by no survivor ${r.published.ackedButSeenByNoSurvivor}`,
       `  survivors' delivery p50 / p99: before ${r.latency.before?.p50Ms ?? '-'} / ${r.latency.before?.p99Ms ?? '-'} ms, during the storm (${(r.latency.duringWindowMs / 1000).toFixed(1)} s) ${r.latency.during?.p50Ms ?? '-'} / ${r.latency.during?.p99Ms ?? '-'} ms (max ${r.latency.during?.maxMs ?? '-'} ms)`,
+      `  publish → ack p50 / p99: before ${r.latency.ackBefore?.p50Ms ?? '-'} / ${r.latency.ackBefore?.p99Ms ?? '-'} ms, during ${r.latency.ackDuring?.p50Ms ?? '-'} / ${r.latency.ackDuring?.p99Ms ?? '-'} ms`,
       `  cost over the storm: ${cost(nodes)}`,
       `                       ${cost(brokers)}`,
       `  broker requests over the storm: ${Object.entries(r.brokerRequests).map(([name, n]) => `${name} ${n.toLocaleString('en-US')}`).join(', ')}`,

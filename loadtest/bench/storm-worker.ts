@@ -40,7 +40,7 @@ class StormClient implements StormEvents {
   /** Publishers. */
   sent = 0;
   nextRoom = 0;
-  readonly publishRooms = new Map<number, string>();
+  readonly publishRooms = new Map<number, { room: string; sentAt: number }>();
 
   constructor(spec: StormClientSpec, index: number) {
     this.spec = spec;
@@ -123,10 +123,11 @@ class StormClient implements StormEvents {
   }
 
   ack(requestId: number | undefined) {
-    const room = requestId === undefined ? undefined : this.publishRooms.get(requestId);
-    if (room === undefined) return;
+    const publish = requestId === undefined ? undefined : this.publishRooms.get(requestId);
+    if (publish === undefined) return;
     this.publishRooms.delete(requestId!);
-    ackedPerRoom[room] = (ackedPerRoom[room] ?? 0) + 1;
+    ackedPerRoom[publish.room] = (ackedPerRoom[publish.room] ?? 0) + 1;
+    record(ackHistogram, nowMicros() - publish.sentAt);
   }
 
   error(requestId: number | undefined, code: string) {
@@ -175,8 +176,9 @@ class StormClient implements StormEvents {
   publishOne() {
     const room = this.spec.rooms[this.nextRoom++ % this.spec.rooms.length]!;
     const id = this.nextId++;
-    this.publishRooms.set(id, room);
-    this.socket?.send(codec.publish(room, benchPayload(nowMicros(), this.sent++), id));
+    const sentAt = nowMicros();
+    this.publishRooms.set(id, { room, sentAt });
+    this.socket?.send(codec.publish(room, benchPayload(sentAt, this.sent++), id));
   }
 }
 
@@ -186,6 +188,8 @@ const clients: StormClient[] = [];
 const targets = new Map<string, number>();
 const highestSeen = new Map<string, number>();
 let histogram = createHistogram();
+/** Publish → ack (Parley acks once stored; Centrifugo once published to its engine). */
+let ackHistogram = createHistogram();
 let armed = false;
 let closing = false;
 let received = 0;
@@ -293,8 +297,11 @@ process.on('message', async (request: StormRequest) => {
       send({ type: 'stopped', sent: clients.reduce((s, c) => s + c.sent, 0), ackedPerRoom, publishErrors });
       break;
     case 'latency':
-      send({ type: 'latency', pairs: toPairs(histogram) });
-      if (request.reset) histogram = createHistogram();
+      send({ type: 'latency', pairs: toPairs(histogram), ackPairs: toPairs(ackHistogram) });
+      if (request.reset) {
+        histogram = createHistogram();
+        ackHistogram = createHistogram();
+      }
       break;
     case 'positions':
       send({ type: 'positions', highest: Object.fromEntries(highestSeen) });
