@@ -244,7 +244,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     log(`${system.name}: ${progress.caughtUp} of ${config.clients} caught up after ${(windowMs / 1000).toFixed(1)} s; survivors' delivery during the storm p50 ${during?.p50Ms ?? '-'} ms, p99 ${during?.p99Ms ?? '-'} ms`);
 
     await sleep(1000);
-    const stopped = await observer.ask({ type: 'stop-publish' }, 'stopped');
+    await observer.ask({ type: 'stop-publish' }, 'stopped');
     // Settle: until nothing more arrives anywhere for a second (at most 30 s).
     const settleDeadline = performance.now() + 30_000;
     let last = -1;
@@ -257,6 +257,8 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
       } else if (performance.now() - stableSince >= 1000) break;
       await sleep(200);
     }
+    // Acks of the last publishes arrived while settling.
+    const stopped = await observer.ask({ type: 'stop-publish' }, 'stopped');
     const reference = (await observer.ask({ type: 'reference' }, 'reference')).seqs;
     const [survivors, ...stormChecks] = await Promise.all(all.map((w) => w.ask({ type: 'check', reference }, 'check')));
     const storm = mergeChecks(stormChecks.map((c) => c.check));
