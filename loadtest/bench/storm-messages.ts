@@ -37,10 +37,13 @@ export interface StormProgress {
   caughtUp: number;
   attempts: number;
   failedAttempts: number;
+  failedAttemptReasons: Record<string, number>;
   received: number;
   /** `history_gap` errors (Parley) or subscriptions answered `recovered: false` (Centrifugo). */
   gaps: number;
   errors: number;
+  /** Errors answering a join that had already been answered with `joined` (the client SDK ignores them). */
+  errorsAfterJoined: number;
   /** Closes of survivors and publishers, and of storm clients before the kill: none expected. */
   unexpectedCloses: number;
   errorExamples: string[];
@@ -75,7 +78,7 @@ export type StormReply =
   | { type: 'progress'; progress: StormProgress }
   | { type: 'publishing' }
   | { type: 'stopped'; sent: number; ackedPerRoom: Record<string, number>; publishErrors: number }
-  | { type: 'latency'; pairs: [number, number][]; ackPairs: [number, number][] }
+  | { type: 'latency'; pairs: [number, number][]; ackPairs: [number, number][]; maxDeliveryMs: number; maxAckMs: number }
   | { type: 'positions'; highest: Record<string, number> }
   | { type: 'armed' }
   | { type: 'reference'; seqs: Record<string, number[]> }

@@ -71,8 +71,10 @@ export interface StormResult {
   perClientFromKillMs: Spread | undefined;
   attempts: number;
   failedAttempts: number;
+  failedAttemptReasons: Record<string, number>;
   gaps: number;
   errors: number;
+  errorsAfterJoined: number;
   unexpectedCloses: number;
   errorExamples: string[];
   /** Storm clients: every message of their room after their first join, checked after publishing stopped. */
@@ -121,9 +123,10 @@ function spread(values: number[]): Spread | undefined {
 }
 
 function sumProgress(all: StormProgress[]): StormProgress {
-  const total: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts: 0, received: 0, gaps: 0, errors: 0, unexpectedCloses: 0, errorExamples: [] };
+  const total: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts: 0, failedAttemptReasons: {}, received: 0, gaps: 0, errors: 0, errorsAfterJoined: 0, unexpectedCloses: 0, errorExamples: [] };
   for (const p of all) {
-    for (const key of ['clients', 'ready', 'disconnected', 'welcomed', 'joined', 'caughtUp', 'attempts', 'failedAttempts', 'received', 'gaps', 'errors', 'unexpectedCloses'] as const) total[key] += p[key];
+    for (const key of ['clients', 'ready', 'disconnected', 'welcomed', 'joined', 'caughtUp', 'attempts', 'failedAttempts', 'received', 'gaps', 'errors', 'errorsAfterJoined', 'unexpectedCloses'] as const) total[key] += p[key];
+    for (const [reason, n] of Object.entries(p.failedAttemptReasons)) total.failedAttemptReasons[reason] = (total.failedAttemptReasons[reason] ?? 0) + n;
     total.errorExamples = [...total.errorExamples, ...p.errorExamples].slice(0, 5);
   }
   return total;
@@ -183,7 +186,8 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
     const ack = new Uint32Array(HISTOGRAM_BUCKETS);
     addPairs(delivery, reply.pairs);
     addPairs(ack, reply.ackPairs);
-    return { delivery: summarize(delivery), ack: summarize(ack) };
+    const exactMax = <T extends LatencySummary | undefined>(summary: T, maxMs: number) => (summary ? { ...summary, maxMs: Math.round(maxMs * 100) / 100 } : summary);
+    return { delivery: exactMax(summarize(delivery), reply.maxDeliveryMs), ack: exactMax(summarize(ack), reply.maxAckMs) };
   };
   try {
     const connectStarted = performance.now();
@@ -285,7 +289,9 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
       perClientFromKillMs: spread(resumedTimes.map((t) => (t.caughtUpAt - killAt) / 1000)),
       attempts: final.attempts,
       failedAttempts: final.failedAttempts,
+      failedAttemptReasons: final.failedAttemptReasons,
       gaps: final.gaps,
+      errorsAfterJoined: final.errorsAfterJoined,
       errors: final.errors + observerFinal.errors,
       unexpectedCloses: final.unexpectedCloses + observerFinal.unexpectedCloses,
       errorExamples: [...final.errorExamples, ...observerFinal.errorExamples].slice(0, 8),

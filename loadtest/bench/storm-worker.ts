@@ -25,9 +25,12 @@ class StormClient implements StormEvents {
   private welcomeTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private pendingJoins = new Map<number, string>();
+  /** Joins already answered with `joined`: an error for one of them comes too late for the client SDK, which has settled the request. */
+  private readonly answeredJoins = new Set<number>();
   private joinedRooms = 0;
   private onReady: ((error?: Error) => void) | undefined;
   private lastFrame = '';
+  private timedOut = false;
   /** Position at the first join; everything after it must arrive. */
   joinSeq = -1;
   lastSeq = 0;
@@ -68,7 +71,9 @@ class StormClient implements StormEvents {
       );
       this.socket = socket;
       this.welcomeTimer = setTimeout(() => {
-        if (this.socket === socket) socket.destroy();
+        if (this.socket !== socket) return;
+        this.timedOut = true;
+        socket.destroy();
       }, WELCOME_TIMEOUT_MS);
     });
   }
@@ -96,7 +101,7 @@ class StormClient implements StormEvents {
   }
 
   joined(requestId: number | undefined, position: StreamPosition, recovered: boolean | undefined) {
-    if (requestId !== undefined) this.pendingJoins.delete(requestId);
+    if (requestId !== undefined && this.pendingJoins.delete(requestId)) this.answeredJoins.add(requestId);
     if (this.joinSeq < 0) {
       this.joinSeq = position.seq;
       this.lastSeq = Math.max(this.lastSeq, position.seq);
@@ -116,7 +121,11 @@ class StormClient implements StormEvents {
     this.seqs.push(seq);
     if (seq > this.lastSeq) this.lastSeq = seq;
     if (this.spec.role === 'survivor') {
-      if (sentAtMicros > 0) record(histogram, nowMicros() - sentAtMicros);
+      if (sentAtMicros > 0) {
+        const micros = nowMicros() - sentAtMicros;
+        record(histogram, micros);
+        if (micros > maxDeliveryMicros) maxDeliveryMicros = micros;
+      }
       const room = this.spec.rooms[0]!;
       if (seq > (highestSeen.get(room) ?? 0)) highestSeen.set(room, seq);
     } else if (this.resuming && this.times.joinedAt && !this.times.caughtUpAt) this.checkCaughtUp();
@@ -127,13 +136,21 @@ class StormClient implements StormEvents {
     if (publish === undefined) return;
     this.publishRooms.delete(requestId!);
     ackedPerRoom[publish.room] = (ackedPerRoom[publish.room] ?? 0) + 1;
-    record(ackHistogram, nowMicros() - publish.sentAt);
+    const micros = nowMicros() - publish.sentAt;
+    record(ackHistogram, micros);
+    if (micros > maxAckMicros) maxAckMicros = micros;
   }
 
   error(requestId: number | undefined, code: string) {
     if (requestId !== undefined && this.publishRooms.delete(requestId)) publishErrors++;
     if (code.startsWith('history_gap')) return gap(`${this.spec.user}: ${code}`);
     errors++;
+    if (requestId !== undefined && this.answeredJoins.has(requestId)) {
+      // The client SDK ignores it (its join request was settled by `joined`): so does the storm.
+      errorsAfterJoined++;
+      if (errorExamples.length < MAX_ERROR_EXAMPLES) errorExamples.push(`${this.spec.role} ${this.spec.user}: ${code} for a join already answered with joined`);
+      return;
+    }
     if (errorExamples.length < MAX_ERROR_EXAMPLES) errorExamples.push(`${this.spec.role} ${this.spec.user}: ${code}`);
     const room = requestId === undefined ? undefined : this.pendingJoins.get(requestId);
     if (room === undefined) return;
@@ -162,7 +179,12 @@ class StormClient implements StormEvents {
     if (!this.resuming) {
       this.resuming = true;
       this.times.disconnectAt = nowMicros();
-    } else failedAttempts++;
+    } else {
+      failedAttempts++;
+      const reason = this.timedOut ? 'no welcome within 10 s' : `close ${code}${this.times.welcomeAt ? ' after welcome' : ''}`;
+      failedAttemptReasons[reason] = (failedAttemptReasons[reason] ?? 0) + 1;
+    }
+    this.timedOut = false;
     this.times.welcomeAt = this.times.joinedAt = this.times.caughtUpAt = 0;
     const delay = backoffDelay(this.attempt++, { baseMs: backoffBaseMs });
     const ports = this.spec.resumePorts;
@@ -190,6 +212,11 @@ const highestSeen = new Map<string, number>();
 let histogram = createHistogram();
 /** Publish → ack (Parley acks once stored; Centrifugo once published to its engine). */
 let ackHistogram = createHistogram();
+/** Exact maxima: the histograms stop at 10 s. */
+let maxDeliveryMicros = 0;
+let maxAckMicros = 0;
+let errorsAfterJoined = 0;
+const failedAttemptReasons: Record<string, number> = {};
 let armed = false;
 let closing = false;
 let received = 0;
@@ -247,7 +274,7 @@ function startPublishing(perPublisherPerSecond: number) {
 }
 
 function progress(): StormProgress {
-  const p: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts, received, gaps, errors, unexpectedCloses, errorExamples };
+  const p: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts, failedAttemptReasons, received, gaps, errors, errorsAfterJoined, unexpectedCloses, errorExamples };
   for (const c of clients) {
     if (c.spec.role !== 'storm') continue;
     p.clients++;
@@ -297,10 +324,11 @@ process.on('message', async (request: StormRequest) => {
       send({ type: 'stopped', sent: clients.reduce((s, c) => s + c.sent, 0), ackedPerRoom, publishErrors });
       break;
     case 'latency':
-      send({ type: 'latency', pairs: toPairs(histogram), ackPairs: toPairs(ackHistogram) });
+      send({ type: 'latency', pairs: toPairs(histogram), ackPairs: toPairs(ackHistogram), maxDeliveryMs: maxDeliveryMicros / 1000, maxAckMs: maxAckMicros / 1000 });
       if (request.reset) {
         histogram = createHistogram();
         ackHistogram = createHistogram();
+        maxDeliveryMicros = maxAckMicros = 0;
       }
       break;
     case 'positions':
