@@ -44,6 +44,8 @@ export interface StormProgress {
   errors: number;
   /** Errors answering a join that had already been answered with `joined` (the client SDK ignores them). */
   errorsAfterJoined: number;
+  /** Rooms the gateway dropped after `joined` (an error for the room without request id), joined again with since. */
+  droppedRooms: number;
   /** Closes of survivors and publishers, and of storm clients before the kill: none expected. */
   unexpectedCloses: number;
   errorExamples: string[];

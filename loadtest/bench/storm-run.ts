@@ -75,6 +75,7 @@ export interface StormResult {
   gaps: number;
   errors: number;
   errorsAfterJoined: number;
+  droppedRooms: number;
   unexpectedCloses: number;
   errorExamples: string[];
   /** Storm clients: every message of their room after their first join, checked after publishing stopped. */
@@ -123,9 +124,9 @@ function spread(values: number[]): Spread | undefined {
 }
 
 function sumProgress(all: StormProgress[]): StormProgress {
-  const total: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts: 0, failedAttemptReasons: {}, received: 0, gaps: 0, errors: 0, errorsAfterJoined: 0, unexpectedCloses: 0, errorExamples: [] };
+  const total: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts: 0, failedAttemptReasons: {}, received: 0, gaps: 0, errors: 0, errorsAfterJoined: 0, droppedRooms: 0, unexpectedCloses: 0, errorExamples: [] };
   for (const p of all) {
-    for (const key of ['clients', 'ready', 'disconnected', 'welcomed', 'joined', 'caughtUp', 'attempts', 'failedAttempts', 'received', 'gaps', 'errors', 'errorsAfterJoined', 'unexpectedCloses'] as const) total[key] += p[key];
+    for (const key of ['clients', 'ready', 'disconnected', 'welcomed', 'joined', 'caughtUp', 'attempts', 'failedAttempts', 'received', 'gaps', 'errors', 'errorsAfterJoined', 'droppedRooms', 'unexpectedCloses'] as const) total[key] += p[key];
     for (const [reason, n] of Object.entries(p.failedAttemptReasons)) total.failedAttemptReasons[reason] = (total.failedAttemptReasons[reason] ?? 0) + n;
     total.errorExamples = [...total.errorExamples, ...p.errorExamples].slice(0, 5);
   }
@@ -292,6 +293,7 @@ export async function runStorm(system: StormSystem, config: StormConfig, log: (l
       failedAttemptReasons: final.failedAttemptReasons,
       gaps: final.gaps,
       errorsAfterJoined: final.errorsAfterJoined,
+      droppedRooms: final.droppedRooms,
       errors: final.errors + observerFinal.errors,
       unexpectedCloses: final.unexpectedCloses + observerFinal.unexpectedCloses,
       errorExamples: [...final.errorExamples, ...observerFinal.errorExamples].slice(0, 8),

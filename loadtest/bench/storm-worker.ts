@@ -93,8 +93,8 @@ class StormClient implements StormEvents {
     for (const room of this.spec.rooms) this.sendJoin(room);
   }
 
-  private sendJoin(room: string) {
-    const resumeFrom: StreamPosition | undefined = this.resuming ? { seq: this.lastSeq, ...(this.epoch !== undefined && { epoch: this.epoch }) } : undefined;
+  private sendJoin(room: string, resume = this.resuming) {
+    const resumeFrom: StreamPosition | undefined = resume ? { seq: this.lastSeq, ...(this.epoch !== undefined && { epoch: this.epoch }) } : undefined;
     const id = this.nextId++;
     this.pendingJoins.set(id, room);
     this.socket!.send(codec.join(room, id, resumeFrom));
@@ -145,6 +145,16 @@ class StormClient implements StormEvents {
     if (requestId !== undefined && this.publishRooms.delete(requestId)) publishErrors++;
     if (code.startsWith('history_gap')) return gap(`${this.spec.user}: ${code}`);
     errors++;
+    if (requestId === undefined && code.startsWith('history_unavailable') && this.joinSeq >= 0) {
+      // The gateway dropped the room after `joined` (docs/protocol.md, "Availability"): like the
+      // client SDK, join again a second later with since = the last seq received.
+      droppedRooms++;
+      const socket = this.socket;
+      setTimeout(() => {
+        if (this.socket === socket && socket?.open) for (const room of this.spec.rooms) this.sendJoin(room, true);
+      }, JOIN_RETRY_MS);
+      return;
+    }
     if (requestId !== undefined && this.answeredJoins.has(requestId)) {
       // The client SDK ignores it (its join request was settled by `joined`): so does the storm.
       errorsAfterJoined++;
@@ -216,6 +226,8 @@ let ackHistogram = createHistogram();
 let maxDeliveryMicros = 0;
 let maxAckMicros = 0;
 let errorsAfterJoined = 0;
+/** Rooms the gateway dropped after `joined` (an error for the room without request id), joined again. */
+let droppedRooms = 0;
 const failedAttemptReasons: Record<string, number> = {};
 let armed = false;
 let closing = false;
@@ -274,7 +286,7 @@ function startPublishing(perPublisherPerSecond: number) {
 }
 
 function progress(): StormProgress {
-  const p: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts, failedAttemptReasons, received, gaps, errors, errorsAfterJoined, unexpectedCloses, errorExamples };
+  const p: StormProgress = { clients: 0, ready: 0, disconnected: 0, welcomed: 0, joined: 0, caughtUp: 0, attempts: 0, failedAttempts, failedAttemptReasons, received, gaps, errors, errorsAfterJoined, droppedRooms, unexpectedCloses, errorExamples };
   for (const c of clients) {
     if (c.spec.role !== 'storm') continue;
     p.clients++;
