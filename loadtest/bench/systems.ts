@@ -37,12 +37,12 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** Per-connection send buffer after which every system closes a slow client: 1 MiB, Parley's default. */
 export const SLOW_CONSUMER_BYTES = 1024 * 1024;
 
-interface NodeProcess {
+export interface NodeProcess {
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
-async function startNode(name: string, command: string, args: string[], env: Record<string, string>, port: number, logDir: string): Promise<NodeProcess> {
+export async function startNode(name: string, command: string, args: string[], env: Record<string, string>, port: number, logDir: string): Promise<NodeProcess> {
   const log = createWriteStream(join(logDir, `${name}.log`));
   const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
@@ -62,7 +62,7 @@ async function startNode(name: string, command: string, args: string[], env: Rec
   };
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
@@ -194,7 +194,7 @@ async function checkSocketIoWithItsClient(peersDir: string, ports: number[]) {
 }
 
 /** An HS256 connection token as Centrifugo expects (`sub`, `exp`). */
-function centrifugoToken(secret: string, user: string) {
+export function centrifugoToken(secret: string, user: string) {
   const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: user, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
