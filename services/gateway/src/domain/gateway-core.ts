@@ -147,6 +147,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     violationsCloseAfter: options.violationsCloseAfter ?? DEFAULT_VIOLATIONS_CLOSE_AFTER,
     onRoomsChanged: updateGauges,
     isRevoked: (token: VerifiedToken) => revocations.isRevoked(token),
+    checkStall: () => checkStall(),
     dedupe: new PublishDedupe({ duplicate: (ns) => metrics.publishDuplicates.inc({ tenant: ns }), evicted: (ns) => metrics.publishDedupeEvicted.inc({ tenant: ns }) }),
   };
 
@@ -237,10 +238,11 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   heartbeatTimer.unref();
 
   // A stalled process (a long GC pause, SIGSTOP, a stopped VM) receives at once what clients
-  // sent meanwhile. Timers run before socket reads in an event-loop turn, so this credit is
-  // granted before that backlog is rate limited.
+  // sent meanwhile. The check runs on a timer and, because a process stopped in its poll reads
+  // sockets before its timers when it resumes, also before any frame is refused as over the rate
+  // (`checkStall`): the credit is granted before that backlog is rate limited.
   let lastTick = performance.now();
-  const stallTimer = setInterval(() => {
+  const checkStall = () => {
     const now = performance.now();
     const stalledMs = now - lastTick - STALL_CHECK_MS;
     lastTick = now;
@@ -248,7 +250,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     metrics.stalls.inc();
     logger.warn({ stalledMs: Math.round(stalledMs), sessions: sessions.size }, 'this gateway was stalled; clients\' messages sent meanwhile are not rate limited as a burst');
     for (const s of sessions) s.creditStall(stalledMs);
-  }, STALL_CHECK_MS);
+  };
+  const stallTimer = setInterval(checkStall, STALL_CHECK_MS);
   stallTimer.unref();
 
   return {

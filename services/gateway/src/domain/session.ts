@@ -53,6 +53,8 @@ export interface SessionDeps {
   isRevoked(token: VerifiedToken): boolean;
   /** Publish ids seen recently (tenants without history). */
   dedupe: PublishDedupe;
+  /** Grants every session its stall credit now if the process was just stalled (see the gateway core). */
+  checkStall(): void;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -94,6 +96,12 @@ export class Session {
   }
   get closed() {
     return this.socket.closed;
+  }
+
+  /** A frame over the rate: maybe the process was just stalled (frames sent meanwhile arrive at once); credit first, then take again. */
+  private takeAfterStallCheck(ephemeral: boolean): boolean {
+    this.deps.checkStall();
+    return (ephemeral ? this.ephemeralBucket : this.bucket).take();
   }
 
   /** This process was stalled for `ms`: frames sent at an allowed pace meanwhile are not refused as a flood. */
@@ -165,7 +173,7 @@ export class Session {
     // Every frame but `ping` costs rate budget: a `refresh` costs a signature check, the most
     // expensive thing a client can ask of a gateway. Ephemeral publishes have their own bucket.
     const ephemeral = frame.type === 'publish' && frame.ephemeral === true;
-    if (frame.type !== 'ping' && !(ephemeral ? this.ephemeralBucket : this.bucket).take()) {
+    if (frame.type !== 'ping' && !(ephemeral ? this.ephemeralBucket : this.bucket).take() && !this.takeAfterStallCheck(ephemeral)) {
       (ephemeral ? this.deps.metrics.ephemeralRateLimited : this.deps.metrics.rateLimited).inc({ tenant: this.ns });
       this.error('rate_limited', frame.id);
       if (++this.refusedInARow >= this.deps.floodCloseAfter) this.close('rate_limited', 'message rate exceeded persistently');
