@@ -185,8 +185,12 @@ export function validate(doc: OpenApiDocument, input: Schema, value: unknown, at
 /** Requests for one operation: mostly valid by the document, some with a mutated body or a path segment, or a wrong credential. */
 export function requestsFor(doc: OpenApiDocument, op: FuzzOperation): fc.Arbitrary<FuzzRequest> {
   const params = (op.operation.parameters ?? []).filter((p) => p.in === 'path');
+  // `.` and `..` cannot be sent as a path segment: every URL parser removes them (WHATWG URL, so
+  // `fetch` too), and the request would reach another route.
   const segment = (schema: Schema | undefined) =>
-    fc.oneof({ weight: 4, arbitrary: schema ? (arbitraryOf(doc, schema) as fc.Arbitrary<unknown>).map(String) : fc.constant('x') }, { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 200, unit: 'binary' }) });
+    fc
+      .oneof({ weight: 4, arbitrary: schema ? (arbitraryOf(doc, schema) as fc.Arbitrary<unknown>).map(String) : fc.constant('x') }, { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 200, unit: 'binary' }) })
+      .filter((value) => value !== '.' && value !== '..');
   const path = fc.tuple(...params.map((p) => segment(p.schema))).map((values) =>
     params.reduce((acc, p, i) => acc.replace(`{${p.name}}`, encodeURIComponent(values[i] as string).replace(/%(?![0-9A-F]{2})/g, '%25')), op.path),
   );
