@@ -11,6 +11,13 @@ const ROOM = 'after-restart';
  * three heartbeats (2 s each) and resubscribed at once; a few seconds more for the reconnect.
  */
 const REPAIR_BOUND_MS = 10_000;
+/**
+ * After the loss of a NATS node, JetStream first elects new leaders for the stream (several
+ * seconds), then the feed's stall repair runs: measured from the acknowledged publish to delivery
+ * on both gateways, 0.03 to 9.7 s on this machine, and a little over 10 s in about one run in
+ * three of the whole suite. The bound leaves room for that.
+ */
+const NODE_LOSS_BOUND_MS = 15_000;
 
 describe('history feeds across a NATS restart', () => {
   let keys: TestKeys;
@@ -125,7 +132,7 @@ describe('history feeds across the loss of a NATS node', () => {
 
     await nats.servers[0]?.stop();
     const after = await publishUntilAcked(publisher, 'after');
-    await until(() => members.every((m) => seqsOf(m, ROOM).includes(after)), 'live delivery on both gateways after the node loss', REPAIR_BOUND_MS);
+    await until(() => members.every((m) => seqsOf(m, ROOM).includes(after)), 'live delivery on both gateways after the node loss', NODE_LOSS_BOUND_MS);
     for (const m of members) expect(m.isClosed).toBe(false);
   });
 });
