@@ -112,25 +112,28 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...metricsLabels, ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
 
+  const choosePort = options.basePort ? undefined : () => port(0);
   const authPort = await port(10);
-  const authUrl = `http://127.0.0.1:${authPort}`;
-  const jwksUrl = `${authUrl}/.well-known/jwks.json`;
   const auth = new ServiceProcess({
     name: 'auth',
     args: productionCommand('auth'),
-    url: authUrl,
+    url: `http://127.0.0.1:${authPort}`,
+    choosePort,
     output: out('auth'),
     // The presence service checks API keys with auth on behalf of its clients and passes their
     // addresses in X-Forwarded-For: auth believes that header from presence's address only.
     env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
   });
   await auth.start();
+  const authUrl = auth.url;
+  const jwksUrl = `${authUrl}/.well-known/jwks.json`;
 
   const presencePort = await port(11);
   const presence = new ServiceProcess({
     name: 'presence',
     args: productionCommand('presence'),
     url: `http://127.0.0.1:${presencePort}`,
+    choosePort,
     output: out('presence'),
     env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
@@ -142,6 +145,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           name: 'webhooks',
           args: productionCommand('webhooks'),
           url: `http://127.0.0.1:${webhooksPort}`,
+          choosePort,
           output: out('webhooks'),
           env: { ...common, PORT: String(webhooksPort), HOST: '127.0.0.1', PARLEY_WEBHOOKS_ID: 'webhooks-1', ...options.webhooksEnv },
         })
@@ -155,6 +159,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       name: `gateway-${index}`,
       args: productionCommand('gateway'),
       url: `http://127.0.0.1:${gatewayPort}`,
+      choosePort,
       output: out(`gateway-${index}`),
       env: {
         ...common,

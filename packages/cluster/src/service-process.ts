@@ -28,7 +28,16 @@ export interface ServiceProcessOptions {
   url: string;
   /** Where output goes: a file path, 'inherit' (prefixed lines on stdout), or 'ignore'. */
   output: string | 'inherit' | 'ignore';
+  /**
+   * Another free port, for when the one in `env.PORT` was taken between choosing it and listening
+   * (another process, or an outgoing connection, got it first): the start is then tried again on
+   * that port, and `url` follows.
+   */
+  choosePort?: () => Promise<number>;
 }
+
+const PORT_TAKEN = /EADDRINUSE|could not listen on/;
+const PORT_ATTEMPTS = 5;
 
 /** A Parley service running as its own Node process, as a pod would. */
 export class ServiceProcess {
@@ -50,8 +59,36 @@ export class ServiceProcess {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Starts the process and resolves once `/readyz` answers 200 (or rejects after `timeoutMs`). */
+  /**
+   * Starts the process and resolves once `/readyz` answers 200 (or rejects after `timeoutMs`). A
+   * process that stops because its port is taken is started again on a port from `choosePort`.
+   */
   async start(timeoutMs = 20_000) {
+    for (let attempt = 1; ; attempt++) {
+      const stderrTail = await this.launch(timeoutMs).then(
+        () => undefined,
+        (error: Error & { stderrTail?: string }) => {
+          if (!this.options.choosePort || attempt >= PORT_ATTEMPTS || !PORT_TAKEN.test(error.stderrTail ?? '')) throw error;
+          return error.stderrTail;
+        },
+      );
+      if (stderrTail === undefined) return;
+      const port = await this.options.choosePort();
+      const url = new URL(this.options.url);
+      url.port = String(port);
+      this.options.url = url.origin;
+      this.options.env.PORT = String(port);
+      this.note(`port taken; starting again on ${port}`);
+    }
+  }
+
+  private note(line: string) {
+    const { output, name } = this.options;
+    if (output === 'inherit') process.stdout.write(`${name.padEnd(10)} | ${line}\n`);
+    else if (this.log) this.log.write(`${line}\n`);
+  }
+
+  private async launch(timeoutMs: number) {
     const { args, env, output, name } = this.options;
     this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], {
       cwd: REPO_ROOT,
@@ -71,7 +108,11 @@ export class ServiceProcess {
       this.child.stderr?.resume();
     }
     const child = this.child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready; see ${output}`))));
+    let stderrTail = '';
+    child.stderr?.on('data', (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-4096)));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('close', (code, signal) => reject(Object.assign(new Error(`${name} exited (${code ?? signal}) before it was ready; see ${output}`), { stderrTail }))),
+    );
     exited.catch(() => {});
     await Promise.race([waitReady(this.options.url, timeoutMs), exited]);
   }

@@ -28,3 +28,31 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Resolves once the server on the port answers as expected: it sends `expect` first (NATS's INFO),
+ * or replies with it to `send` (Redis's +PONG to PING). Stronger than an open port, which may
+ * belong to another process that took the port first. Rejects after `timeoutMs`.
+ */
+export async function waitForReply(port: number, probe: { send?: string; expect: string }, timeoutMs = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const reply = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => probe.send && socket.write(probe.send));
+      const done = (text: string) => (clearTimeout(timer), socket.destroy(), resolve(text));
+      const timer = setTimeout(() => done('no reply within 1 s'), 1000);
+      let received = '';
+      socket.on('data', (d) => {
+        received += d.toString();
+        if (received.length >= probe.expect.length || received.includes('\n')) done(received);
+      });
+      socket.once('error', (error) => done(error.message));
+    });
+    if (reply.startsWith(probe.expect)) return;
+    last = reply.slice(0, 200);
+    if (Date.now() > deadline) throw new Error(`127.0.0.1:${port} did not answer ${JSON.stringify(probe.expect)} within ${timeoutMs} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './ports.ts';
+import { freePort, waitForPort, waitForReply } from './ports.ts';
 
 /** A real server process started by a test; `stop` kills it, `restart` starts it again on the same port. */
 export interface ServerProcess {
@@ -15,7 +15,7 @@ export interface ServerProcess {
   restart(): Promise<void>;
 }
 
-function startProcess(command: string, args: () => string[], port: number, url: string): Promise<ServerProcess> {
+function startProcess(command: string, args: () => string[], port: number, url: string, greeting: { send?: string; expect: string }): Promise<ServerProcess> {
   let child: ChildProcess;
   let output = '';
   const launch = async () => {
@@ -23,10 +23,10 @@ function startProcess(command: string, args: () => string[], port: number, url: 
     child.stdout?.on('data', (d) => (output = (output + d).slice(-4000)));
     child.stderr?.on('data', (d) => (output = (output + d).slice(-4000)));
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before listening:\n${output}`))),
+      child.once('close', (code) => reject(new Error(`${command} exited with ${code} before listening:\n${output}`))),
     );
     exited.catch(() => {});
-    await Promise.race([waitForPort(port), exited]);
+    await Promise.race([waitForReply(port, greeting), exited]);
   };
   const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -58,12 +58,26 @@ function startProcess(command: string, args: () => string[], port: number, url: 
  */
 export async function startRedis(options: { persistDir?: string } = {}): Promise<ServerProcess> {
   const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir] : [];
-  return startRedisWith(await freePort(), persistence);
+  return onAFreePort((port) => startRedisWith(port, persistence));
+}
+
+/**
+ * Starts a server on a free port, and on another one if that port was taken between choosing it
+ * and listening (by another test's server or an outgoing connection).
+ */
+export async function onAFreePort<T>(start: (port: number) => Promise<T>, choosePort: () => Promise<number> = freePort, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await choosePort());
+    } catch (error) {
+      if (attempt >= attempts || !/address already in use/i.test((error as Error).message)) throw error;
+    }
+  }
 }
 
 /** A real `redis-server` on `port` (loopback; nothing on disk unless `args` asks for it) with extra arguments, which win over the defaults. */
 export function startRedisWith(port: number, args: string[] = []): Promise<ServerProcess> {
-  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`);
+  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`, { send: 'PING\r\n', expect: '+PONG' });
 }
 
 export interface NatsOptions {
@@ -85,7 +99,10 @@ export type NatsProcess = ServerProcess & {
 
 /** A real `nats-server` on a free loopback port. With JetStream, its store is a temporary folder. */
 export async function startNats(options: NatsOptions = {}): Promise<NatsProcess> {
-  const port = options.port ?? (await freePort());
+  return options.port ? startNatsOn(options.port, options) : onAFreePort((port) => startNatsOn(port, options));
+}
+
+async function startNatsOn(port: number, options: NatsOptions): Promise<NatsProcess> {
   const monitorPort = options.monitor ? await freePort() : undefined;
   const storeDir = options.jetstream ? mkdtempSync(join(tmpdir(), 'parley-js-')) : undefined;
   const args = () => [
@@ -94,7 +111,10 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsProcess>
     ...(storeDir ? ['-js', '-sd', storeDir] : []),
     ...(options.args ?? []),
   ];
-  const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`);
+  const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`, { expect: 'INFO' }).catch((error: unknown) => {
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+    throw error;
+  });
   if (monitorPort) await waitForPort(monitorPort);
   return Object.assign(server, {
     ...(monitorPort && { monitorUrl: `http://127.0.0.1:${monitorPort}` }),
