@@ -50,6 +50,12 @@ export function createGatewayMetrics(registry: Registry) {
     presenceErrors: new Counter({ name: 'parley_gateway_presence_errors_total', help: 'Presence store operations that failed', labelNames: ['op'], registers }),
     historyAppends: new Counter({ name: 'parley_gateway_history_appends_total', help: 'Room messages of history tenants stored (or not) before their ack', labelNames: ['tenant', 'result'], registers }),
     historyReplayed: new Counter({ name: 'parley_gateway_history_replayed_messages_total', help: 'Stored messages replayed to resuming clients', registers }),
+    historyResumes: new Counter({
+      name: 'parley_gateway_history_resumes_total',
+      help: "Joins with since, by where the missed messages came from: memory (the room's feed still held them all) or store (read from JetStream)",
+      labelNames: ['source'],
+      registers,
+    }),
     historyGaps: new Counter({ name: 'parley_gateway_history_gaps_total', help: 'Resumes told history_gap (messages after their seq no longer retained)', labelNames: ['tenant'], registers }),
     historyFeeds: new Gauge({ name: 'parley_gateway_history_feeds', help: 'Rooms followed from history (one JetStream consumer each) on this gateway', registers }),
     historyFeedRepairs: new Counter({

@@ -2,6 +2,7 @@ import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryS
 import type { Logger } from '@parley/observability';
 import { roomMessageTimestamp, subjects } from '@parley/protocol';
 import type { Fanout } from './hub.ts';
+import { RecentMessages } from './recent-messages.ts';
 
 /** Called with each message a feed delivers, after it was fanned out to the feed's topic. */
 export type FeedTap = (seq: number, bytes: Uint8Array) => void;
@@ -14,6 +15,11 @@ export interface RoomFeed {
   readonly position: number;
   /** Sees every message from now on, right after it was published on the topic. Returns the remover. */
   tap(fn: FeedTap): () => void;
+  /**
+   * The frames (with seq) of every message of the room after `since`, when this feed still holds
+   * all of them in memory; undefined when the store must be read.
+   */
+  recentAfter(since: number): Uint8Array[] | undefined;
 }
 
 /** A hold on a feed; the feed stops with its last lease. `release` is idempotent. */
@@ -27,6 +33,7 @@ interface Entry {
   refs: number;
   position: number;
   taps: Set<FeedTap>;
+  recent: RecentMessages | undefined;
   lost: Set<() => void>;
   follower: HistoryFollower | undefined;
   ready: Promise<void>;
@@ -63,6 +70,7 @@ export function createHistoryFeeds(
       refs: 0,
       position: 0,
       taps,
+      recent: undefined,
       lost: new Set(),
       follower: undefined,
       ready: Promise.resolve(),
@@ -75,16 +83,21 @@ export function createHistoryFeeds(
           taps.add(fn);
           return () => taps.delete(fn);
         },
+        recentAfter(since) {
+          return entry.recent?.after(since, entry.position);
+        },
       },
     };
     entry.ready = (async () => {
       entry.position = await store.position(ns);
+      const recent = (entry.recent = new RecentMessages(entry.position));
       const follower = await store.follow(ns, room, entry.position, {
         message(m) {
           if (m.seq <= entry.position) return;
           entry.position = m.seq;
           const bytes = withSeq(m.data, m.seq);
           fanout.publish(topic, bytes);
+          recent.push(m.seq, bytes);
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
           options.delivered?.(bytes.byteLength, roomMessageTimestamp(m.data));
         },

@@ -117,6 +117,18 @@ export class SessionHistory {
       this.host.reply({ type: 'joined', room, seq: feed.position, ...(id !== undefined && { id }) });
       return 'joined';
     }
+    const recent = feed.recentAfter(since);
+    if (recent && recent.length <= this.deps.maxResumeMessages) {
+      // Synchronous from here to the subscription: no live message can come in between.
+      membership.joinedSent = true;
+      this.host.reply({ type: 'joined', room, seq: since, ...(id !== undefined && { id }) });
+      for (const frame of recent) this.socket.send(frame);
+      this.socket.subscribe(feed.topic);
+      metrics.historyResumes.inc({ source: 'memory' });
+      metrics.historyReplayed.inc(recent.length);
+      return 'joined';
+    }
+    metrics.historyResumes.inc({ source: 'store' });
     const { socket, host } = this;
     const catchUp = new RoomCatchUp(
       {

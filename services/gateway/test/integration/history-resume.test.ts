@@ -59,6 +59,48 @@ describe.each(['jetstream', 'memory'] as const)('resume on %s', (backendName) =>
     expect(back.all('error')).toEqual([]);
   });
 
+  it(`resume (${backendName}) - a member resuming where the room's feed still holds what it missed is served from memory, exactly once, in order, with no seam; one that missed more reads the store`, async () => {
+    const resumes = async (source: 'memory' | 'store') => {
+      const line = (await secondGateway.registry.metrics()).split('\n').find((l) => l.startsWith('parley_gateway_history_resumes_total{') && l.includes(`source="${source}"`));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const publisher = await connect(first, 'poster');
+    const watcher = await connect(second, 'watcher');
+    await watcher.request({ type: 'join', room: 'recent' });
+    const reader = await connect(first, 'returner');
+    const joined = await reader.request({ type: 'join', room: 'recent' });
+    const before = await publishMany(publisher, 'recent', 0, 5);
+    await until(() => messagesOf(reader, 'recent').length === 5 && messagesOf(watcher, 'recent').length === 5, 'the first messages');
+    const lastSeen = Math.max(joined.seq as number, ...seqsOf(reader, 'recent'));
+    expect(seqsOf(reader, 'recent')).toEqual(before);
+    await reader.close();
+
+    const missed = await publishMany(publisher, 'recent', 5, 50);
+    await until(() => messagesOf(watcher, 'recent').length === 55, 'the watcher on the second gateway to get the missed messages');
+    const [memoryBefore, storeBefore] = [await resumes('memory'), await resumes('store')];
+    const back = await connect(second, 'returner');
+    const live = publishMany(publisher, 'recent', 55, 100);
+    const resumed = await back.request({ type: 'join', room: 'recent', since: lastSeen });
+    expect(resumed).toMatchObject({ type: 'joined', room: 'recent', seq: lastSeen });
+    const during = await live;
+    await until(() => messagesOf(back, 'recent').length >= 150, 'the missed and the live messages');
+    expect(seqsOf(back, 'recent')).toEqual([...missed, ...during]);
+    expect(await resumes('memory')).toBe(memoryBefore + 1);
+    expect(await resumes('store')).toBe(storeBefore);
+
+    // More than the feed keeps (256 messages): the store answers, just as exactly.
+    const lastOfBack = seqsOf(back, 'recent').at(-1) as number;
+    await back.close();
+    const many = await publishMany(publisher, 'recent', 155, 300);
+    await until(() => messagesOf(watcher, 'recent').length === 455, 'the watcher to get 300 more');
+    const again = await connect(second, 'returner');
+    expect(await again.request({ type: 'join', room: 'recent', since: lastOfBack })).toMatchObject({ type: 'joined', seq: lastOfBack });
+    await until(() => messagesOf(again, 'recent').length >= 300, 'the 300 missed messages from the store');
+    expect(seqsOf(again, 'recent')).toEqual(many);
+    expect(await resumes('store')).toBe(storeBefore + 1);
+    expect([...back.all('error'), ...again.all('error')]).toEqual([]);
+  });
+
   it(`resume (${backendName}) - members of one room on two gateways see the same messages with the same seqs in the same order`, async () => {
     const a = await connect(first, 'ann');
     const b = await connect(second, 'ben');
