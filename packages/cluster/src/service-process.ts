@@ -64,16 +64,17 @@ export class ServiceProcess {
    * process that stops because its port is taken is started again on a port from `choosePort`.
    */
   async start(timeoutMs = 20_000) {
+    const { choosePort } = this.options;
     for (let attempt = 1; ; attempt++) {
-      const stderrTail = await this.launch(timeoutMs).then(
-        () => undefined,
+      const portTaken = await this.launch(timeoutMs).then(
+        () => false,
         (error: Error & { stderrTail?: string }) => {
-          if (!this.options.choosePort || attempt >= PORT_ATTEMPTS || !PORT_TAKEN.test(error.stderrTail ?? '')) throw error;
-          return error.stderrTail;
+          if (!choosePort || attempt >= PORT_ATTEMPTS || !PORT_TAKEN.test(error.stderrTail ?? '')) throw error;
+          return true;
         },
       );
-      if (stderrTail === undefined) return;
-      const port = await this.options.choosePort();
+      if (!portTaken || !choosePort) return;
+      const port = await choosePort();
       const url = new URL(this.options.url);
       url.port = String(port);
       this.options.url = url.origin;

@@ -41,6 +41,8 @@ export interface EmbeddedOptions {
   metricsPort?: number;
   /** Live user revocations per tenant (auth refuses more; the gateway remembers as many). @default 10000 */
   maxRevocationsPerTenant?: number;
+  /** permessage-deflate (`PARLEY_WS_COMPRESSION`): off, for tenants with `compression` on, or for every client that offers it. @default 'off' */
+  wsCompression?: 'off' | 'tenant' | 'on';
   /** OpenTelemetry tracing (`readTracingConfig(process.env)`); off when it has no endpoint or exporter. */
   tracing?: TracingOptions;
   /** Which webhook URLs tenants may register and the dispatcher may call. @default https to public addresses only */
@@ -169,6 +171,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
     { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }),
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
+      ...(options.wsCompression !== undefined && { compression: options.wsCompression }),
       ...(options.metricsTenantLabels !== undefined && { metricsTenantLabels: options.metricsTenantLabels }),
       ...(options.metricsPort !== undefined && { metricsPort: options.metricsPort }),
     },

@@ -17,6 +17,7 @@ const config = readConfig(
     demoPage: z.enum(['true', 'false']).default('true'),
     drainMs: z.coerce.number().int().min(0).default(2000),
     maxRevocationsPerTenant: z.coerce.number().int().min(1).optional(),
+    wsCompression: z.enum(['off', 'tenant', 'on']).default('off'),
     metricsPort: envPort(0).optional(),
     metricsTenantLabels: z.enum(['true', 'false']).default('false'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -24,6 +25,7 @@ const config = readConfig(
   {
     host: 'HOST', port: 'PORT', dataDir: 'PARLEY_DATA_DIR', demoNamespace: 'PARLEY_DEMO_NAMESPACE', demoApiKey: 'PARLEY_DEMO_API_KEY',
     adminToken: 'PARLEY_ADMIN_TOKEN', demoPage: 'PARLEY_DEMO_PAGE', drainMs: 'PARLEY_DRAIN_MS', maxRevocationsPerTenant: 'PARLEY_MAX_REVOCATIONS_PER_TENANT',
+    wsCompression: 'PARLEY_WS_COMPRESSION',
     metricsPort: 'PARLEY_METRICS_PORT', metricsTenantLabels: 'PARLEY_METRICS_TENANT_LABELS', logLevel: 'PARLEY_LOG_LEVEL',
   },
   process.env,
@@ -36,6 +38,7 @@ const parley = await startEmbedded({
   demoNamespace: config.demoNamespace,
   demoPage: config.demoPage === 'true',
   drainMs: config.drainMs,
+  wsCompression: config.wsCompression,
   logger,
   tracing: readTracingConfig(process.env),
   ...(config.demoApiKey && { demoApiKey: config.demoApiKey }),

@@ -18,9 +18,14 @@ export class TestClient {
   private closeInfo: { code: number; reason: string } | undefined;
   private waiters: Array<() => void> = [];
 
-  constructor(url: string, options: { token?: string; origin?: string; protocols?: string[]; headers?: Record<string, string> } = {}) {
+  /** `perMessageDeflate`: offer compression (default false here; the `ws` library would offer it). */
+  constructor(url: string, options: { token?: string; origin?: string; protocols?: string[]; headers?: Record<string, string>; perMessageDeflate?: boolean } = {}) {
     const protocols = options.protocols ?? ['parley.v1', ...(options.token ? [`parley.token.${options.token}`] : [])];
-    this.ws = new WebSocket(url, protocols, { ...(options.origin && { origin: options.origin }), ...(options.headers && { headers: options.headers }) });
+    this.ws = new WebSocket(url, protocols, {
+      perMessageDeflate: options.perMessageDeflate ?? false,
+      ...(options.origin && { origin: options.origin }),
+      ...(options.headers && { headers: options.headers }),
+    });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);

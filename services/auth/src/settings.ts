@@ -52,6 +52,11 @@ export const tenantSettingsSchema = z
     burst: z.number().int().min(1).max(100_000).default(DEFAULT_BURST),
     maxRooms: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_ROOMS),
     maxTokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_LIMIT_SECONDS).default(DEFAULT_MAX_TOKEN_TTL_SECONDS),
+    /** permessage-deflate for this tenant's clients, on gateways with `PARLEY_WS_COMPRESSION=tenant` (token claim `cmp`). */
+    compression: z
+      .boolean()
+      .default(false)
+      .openapi({ description: "WebSocket compression (permessage-deflate) for this tenant's clients, on gateways started with PARLEY_WS_COMPRESSION=tenant. Saves bandwidth on large messages at a CPU cost on the gateway; see docs/benchmarks.md." }),
     history: historySchema.default({
       enabled: false,
       maxAgeSeconds: DEFAULT_HISTORY_MAX_AGE_SECONDS,
@@ -74,6 +79,7 @@ export const tenantSettingsPatchSchema = z
     burst: z.number().int().optional(),
     maxRooms: z.number().int().optional(),
     maxTokenTtlSeconds: z.number().int().optional(),
+    compression: z.boolean().optional(),
     history: z
       .object({
         enabled: z.boolean().optional(),

@@ -29,13 +29,15 @@ export interface TenantClaims {
   origins: string[];
   /** Whether the tenant keeps room history. */
   hist: boolean;
+  /** Present (true) when the tenant's clients may use WebSocket compression. */
+  cmp?: true;
   /** History retention, when history is on (gateways size the tenant's stream from it). */
   hret?: { maxAgeSeconds: number; maxMessagesPerRoom: number; maxBytes: number };
 }
 
 /**
  * Signs a user token with the active key: header `alg` + `kid`; claims `sub, ns, grants, info?,
- * jti, iat, nbf, exp, iss, aud, lim, origins, hist, hret?`. The namespace is the tenant's, never the
+ * jti, iat, nbf, exp, iss, aud, lim, origins, hist, hret?, cmp?`. The namespace is the tenant's, never the
  * caller's. When the user's tokens were revoked in this very second (`revokedBefore` ≥ now),
  * `iat` is set just after it so the new token is not caught by the revocation ("issued at or
  * before"); `nbf` stays now, so the token works at once.
@@ -59,6 +61,7 @@ export async function mintUserToken(
     lim: tokenLimits(settings),
     origins: [...settings.allowedOrigins],
     hist: settings.history.enabled,
+    ...(settings.compression && { cmp: true as const }),
     ...(settings.history.enabled && {
       hret: { maxAgeSeconds: settings.history.maxAgeSeconds, maxMessagesPerRoom: settings.history.maxMessagesPerRoom, maxBytes: settings.history.maxBytes },
     }),

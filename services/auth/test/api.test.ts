@@ -21,6 +21,7 @@ describe('auth HTTP API', () => {
       burst: 40,
       maxRooms: 100,
       maxTokenTtlSeconds: 3600,
+      compression: false,
       history: { enabled: false, maxAgeSeconds: 86_400, maxMessagesPerRoom: 1000, maxBytes: 64 * 1024 * 1024 },
     });
 
@@ -118,6 +119,18 @@ describe('auth HTTP API', () => {
     const short = await verifyUserToken((await json(await t.mint(key, { user: 'bob', grants: {}, ttlSeconds: 30 }))).token, jwks);
     expect(short.payload.exp! - short.payload.iat!).toBe(30);
     expect(short.payload.info).toBeUndefined();
+    expect(short.payload.cmp).toBeUndefined();
+  });
+
+  it('tokens - a tenant with compression on mints tokens with the cmp claim (gateways with PARLEY_WS_COMPRESSION=tenant negotiate it)', async () => {
+    const t = await createTestAuth();
+    const { key } = await t.tenantWithKey('squeezed', { compression: true });
+    const jwks = (await json(await t.call('GET', '/.well-known/jwks.json'))) as { keys: object[] };
+    const minted = await verifyUserToken((await json(await t.mint(key, { user: 'carol', grants: {} }))).token, jwks);
+    expect(minted.payload.cmp).toBe(true);
+    expect((await t.admin('PATCH', '/v1/admin/tenants/squeezed', { settings: { compression: false } })).status).toBe(200);
+    const after = await verifyUserToken((await json(await t.mint(key, { user: 'carol', grants: {} }))).token, jwks);
+    expect(after.payload.cmp).toBeUndefined();
   });
 
   it('tokens - the user id and grants are validated', async () => {

@@ -34,10 +34,11 @@ describe('parley-admin CLI (against a real auth process)', () => {
     expect(list.stdout.split('\n')[0]).toMatch(/^NS\s+MAX CONN\s+FRAME BYTES/);
     expect(list.stdout).toMatch(/^acme\s+500\s+16384\s+20\s+40\s+100\s+3600s\s+on\s+https:\/\/app\.acme\.com/m);
 
-    const updated = await runAdminCli(['tenants', 'update', 'acme', '--max-rooms', '9', '--no-history', '--json'], env);
+    const updated = await runAdminCli(['tenants', 'update', 'acme', '--max-rooms', '9', '--no-history', '--compression', '--json'], env);
     expect(updated.code).toBe(0);
-    const tenant = JSON.parse(updated.stdout) as { settings: { maxRooms: number; maxConnections: number; history: { enabled: boolean } } };
-    expect(tenant.settings).toMatchObject({ maxRooms: 9, maxConnections: 500, history: { enabled: false } });
+    const tenant = JSON.parse(updated.stdout) as { settings: { maxRooms: number; maxConnections: number; compression: boolean; history: { enabled: boolean } } };
+    expect(tenant.settings).toMatchObject({ maxRooms: 9, maxConnections: 500, compression: true, history: { enabled: false } });
+    expect((await runAdminCli(['tenants', 'get', 'acme'], env)).stdout).toMatch(/compression:\s+on/);
 
     const key = await runAdminCli(['keys', 'create', 'acme'], env);
     expect(key.code).toBe(0);

@@ -10,6 +10,7 @@ import type { TokenVerifier } from './domain/token-verifier.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { serveWithFetch, type FetchHandler } from './transport/http-bridge.ts';
 import uws, { type us_listen_socket } from './transport/uws.ts';
+import { createFanout, type CompressionMode } from './transport/compression.ts';
 import { attachWebSocketRoute } from './transport/ws-server.ts';
 
 export interface GatewayDeps {
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   port?: number;
   /** @default 65536: frames above this close the socket (uWS maxPayloadLength; also the inflate limit). */
   maxPayloadBytes?: number;
+  /** @default 'off' (`PARLEY_WS_COMPRESSION`): permessage-deflate for no one, for tenants with `compression` on, or for every client that offers it. */
+  compression?: CompressionMode;
   /** @default 1 MiB: a client whose unsent data exceeds this is closed as a slow consumer (4002). */
   maxBackpressureBytes?: number;
   /** @default 60: seconds without traffic before a socket is closed; pings are sent automatically before that. */
@@ -77,10 +80,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const { bus, logger, registry } = deps;
   const host = options.host ?? '0.0.0.0';
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const compression = options.compression ?? 'off';
   const metrics = createGatewayMetrics(registry);
   const app = uws.App();
   const core = createGatewayCore(
-    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: { publish: (topic, data) => void app.publish(topic, data, false) } },
+    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: createFanout(app, compression) },
     {
       gatewayId: options.gatewayId,
       maxPayloadBytes,
@@ -142,7 +146,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   attachWebSocketRoute(
     app,
     { core, verifyToken: deps.verifyToken, metrics, logger },
-    { path: '/v1/ws', maxPayloadBytes, maxBackpressureBytes: options.maxBackpressureBytes ?? 1024 * 1024, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 60 },
+    { path: '/v1/ws', maxPayloadBytes, maxBackpressureBytes: options.maxBackpressureBytes ?? 1024 * 1024, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 60, compression },
   );
 
   const json = (status: number, body: unknown): Response => Response.json(body, { status });

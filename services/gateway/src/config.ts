@@ -3,6 +3,7 @@ import { envBoolean, envPort, readConfig, z } from '@parley/config';
 import { DEFAULT_DRAIN_MS, DEFAULT_GATEWAY_PORT } from './app.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './domain/limits.ts';
 import { DEFAULT_MAX_REVOCATIONS_PER_TENANT } from './domain/revocations.ts';
+import { COMPRESSION_MODES } from './transport/compression.ts';
 import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS } from '@parley/tokens';
 
 const schema = z.object({
@@ -17,6 +18,7 @@ const schema = z.object({
   jwksFile: z.string().optional(),
   drainMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_DRAIN_MS),
   maxPayloadBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  wsCompression: z.enum(COMPRESSION_MODES).default('off'),
   presenceTtlMs: z.coerce.number().int().min(1000).default(15_000),
   historyReplicas: z.coerce.number().int().min(1).max(5).default(1),
   metricsPort: envPort(0).optional(),
@@ -39,6 +41,7 @@ export const GATEWAY_ENV = {
   jwksFile: 'PARLEY_JWKS_FILE',
   drainMs: 'PARLEY_DRAIN_MS',
   maxPayloadBytes: 'PARLEY_MAX_PAYLOAD_BYTES',
+  wsCompression: 'PARLEY_WS_COMPRESSION',
   presenceTtlMs: 'PARLEY_PRESENCE_TTL_MS',
   historyReplicas: 'PARLEY_HISTORY_REPLICAS',
   metricsPort: 'PARLEY_METRICS_PORT',

@@ -47,7 +47,7 @@ const keys = createJwksKeyGetter(config.jwksUrl, {
 void keys.refresh();
 const gateway = createGateway(
   { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
-  { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
+  { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, compression: config.wsCompression, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
 if (natsBus) {
   // Revocations made before this gateway started (kept by the control stream when NATS has JetStream).

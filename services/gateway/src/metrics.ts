@@ -10,6 +10,11 @@ export function createGatewayMetrics(registry: Registry) {
   return {
     connections: new Gauge({ name: 'parley_gateway_connections', help: 'Open WebSocket connections', labelNames: ['tenant'], registers }),
     connectionsOpened: new Counter({ name: 'parley_gateway_connections_opened_total', help: 'Accepted WebSocket connections', labelNames: ['tenant'], registers }),
+    compressedConnections: new Counter({
+      name: 'parley_gateway_compressed_connections_total',
+      help: 'WebSocket connections that negotiated permessage-deflate (PARLEY_WS_COMPRESSION)',
+      registers,
+    }),
     connectionsClosed: new Counter({ name: 'parley_gateway_connections_closed_total', help: 'Closed WebSocket connections by reason', labelNames: ['reason'], registers }),
     connectionsRefused: new Counter({ name: 'parley_gateway_connections_refused_total', help: 'Connections refused at the handshake, by error code', labelNames: ['code'], registers }),
     framesIn: new HotCounter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),

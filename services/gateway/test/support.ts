@@ -31,6 +31,8 @@ export interface MintOptions {
   /** The tenant keeps history (`hist` claim), with this retention (`hret` claim). */
   hist?: boolean;
   hret?: { maxAgeSeconds?: number; maxMessagesPerRoom?: number; maxBytes?: number };
+  /** The tenant's clients may use WebSocket compression (`cmp` claim). */
+  cmp?: boolean;
   iat?: number;
   jti?: string;
   issuer?: string;
@@ -48,6 +50,7 @@ export function mintToken(keys: TestKeys, o: MintOptions = {}): Promise<string> 
     ...(o.origins && { origins: o.origins }),
     ...(o.hist !== undefined && { hist: o.hist }),
     ...(o.hret && { hret: o.hret }),
+    ...(o.cmp !== undefined && { cmp: o.cmp }),
   })
     .setProtectedHeader({ alg: 'ES256', kid: keys.kid })
     .setSubject(o.sub ?? 'alice')

@@ -2275,6 +2275,11 @@ export interface components {
             /** @default 3600 */
             maxTokenTtlSeconds: number;
             /**
+             * @description WebSocket compression (permessage-deflate) for this tenant's clients, on gateways started with PARLEY_WS_COMPRESSION=tenant. Saves bandwidth on large messages at a CPU cost on the gateway; see docs/benchmarks.md.
+             * @default false
+             */
+            compression: boolean;
+            /**
              * @default {
              *       "enabled": false,
              *       "maxAgeSeconds": 86400,
@@ -2306,6 +2311,7 @@ export interface components {
             burst?: number;
             maxRooms?: number;
             maxTokenTtlSeconds?: number;
+            compression?: boolean;
             history?: {
                 enabled?: boolean;
                 maxAgeSeconds?: number;

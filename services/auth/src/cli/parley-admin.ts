@@ -45,6 +45,7 @@ Settings
   --max-connections <n>  --max-frame-bytes <n>  --messages-per-second <n>  --burst <n>
   --max-rooms <n>  --max-token-ttl <seconds>
   --history | --no-history  --history-max-age <seconds>  --history-max-messages <n>  --history-max-bytes <n>
+  --compression | --no-compression   WebSocket compression (gateways with PARLEY_WS_COMPRESSION=tenant)
 
 Options
   --json                             print the API's JSON instead of tables
@@ -74,6 +75,7 @@ const OPTIONS = {
   'max-rooms': { type: 'string' },
   'max-token-ttl': { type: 'string' },
   history: { type: 'boolean' },
+  compression: { type: 'boolean' },
   'history-max-age': { type: 'string' },
   'history-max-messages': { type: 'string' },
   'history-max-bytes': { type: 'string' },
@@ -295,6 +297,7 @@ function settingsPatch(values: Values): TenantSettingsPatch {
   set('burst', int('burst'));
   set('maxRooms', int('max-rooms'));
   set('maxTokenTtlSeconds', int('max-token-ttl'));
+  set('compression', values.compression);
   const history: NonNullable<TenantSettingsPatch['history']> = {};
   if (values.history !== undefined) history.enabled = values.history;
   const maxAge = int('history-max-age');
@@ -319,6 +322,7 @@ function renderTenant(t: Tenant): string {
     ['messages/second', `${s.messagesPerSecond} (burst ${s.burst})`],
     ['max rooms', String(s.maxRooms)],
     ['max token ttl', `${s.maxTokenTtlSeconds}s`],
+    ['compression', s.compression ? 'on' : 'off'],
     ['history', s.history.enabled ? `on (${s.history.maxAgeSeconds}s, ${s.history.maxMessagesPerRoom} messages/room, ${s.history.maxBytes} bytes)` : 'off'],
     ['created', t.createdAt],
     ['updated', t.updatedAt],

@@ -4,7 +4,8 @@ import type { GatewayCore } from '../domain/gateway-core.ts';
 import type { ClientSocket, Session } from '../domain/session.ts';
 import type { TokenVerifier, VerifiedToken } from '../domain/token-verifier.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { TemplatedApp, WebSocket } from './uws.ts';
+import uws, { type TemplatedApp, type WebSocket } from './uws.ts';
+import { COMPRESS_MIN_BYTES, wantsCompression, type CompressionMode } from './compression.ts';
 
 /** Per-socket state, typed; `closed` guards every call that may outlive the socket. */
 interface SocketData {
@@ -19,6 +20,8 @@ interface SocketData {
   refused: boolean;
   closed: boolean;
   closeReason: string | undefined;
+  /** permessage-deflate was negotiated: frames of COMPRESS_MIN_BYTES or more are sent compressed. */
+  compressed: boolean;
 }
 
 /** @default 10000: how long a slow consumer may take to read what is buffered before its 4002 close. */
@@ -32,6 +35,8 @@ export interface WebSocketRouteOptions {
   maxPayloadBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutSeconds: number;
+  /** permessage-deflate: never, for tenants whose tokens ask for it (`cmp`), or for every client that offers it. */
+  compression: CompressionMode;
 }
 
 const REFUSAL_CLOSE: Partial<Record<ErrorCode, CloseReason>> = {
@@ -140,7 +145,10 @@ export function attachWebSocketRoute(
   };
 
   app.ws<SocketData>(options.path, {
+    // Also the limit of an inflated frame: a compressed frame that inflates beyond it closes the socket (1009).
     maxPayloadLength: options.maxPayloadBytes,
+    // Shared (de)compressor, no context takeover: no memory per socket, each frame on its own.
+    compression: options.compression === 'off' ? uws.DISABLED : uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR,
     maxBackpressure: options.maxBackpressureBytes,
     // Over the limit a message would be skipped silently; we close the slow client instead (see `dropped`).
     closeOnBackpressureLimit: false,
@@ -158,9 +166,17 @@ export function attachWebSocketRoute(
         refused: false,
         closed: false,
         closeReason: undefined,
+        compressed: false,
       };
       const selected = protocols.split(',').some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : '';
-      res.upgrade(data, req.getHeader('sec-websocket-key'), selected, req.getHeader('sec-websocket-extensions'), context);
+      // An empty extensions header negotiates no compression for this socket.
+      const offered = options.compression === 'off' ? '' : req.getHeader('sec-websocket-extensions');
+      const extensions = offered && wantsCompression(options.compression, data.token) ? offered : '';
+      if (extensions.includes('permessage-deflate')) {
+        data.compressed = true;
+        metrics.compressedConnections.inc();
+      }
+      res.upgrade(data, req.getHeader('sec-websocket-key'), selected, extensions, context);
     },
     open(ws) {
       void authenticate(ws);
@@ -186,13 +202,25 @@ export function attachWebSocketRoute(
       const data = ws.getUserData();
       if (!data.closed && data.closeReason === 'slow_consumer') endDrainedSlowConsumer(ws);
     },
-    close(ws, code) {
+    close(ws, code, message) {
       const data = ws.getUserData();
       data.closed = true;
-      const reason = data.closeReason ?? CLOSE_REASONS.get(code) ?? (code === 1000 || code === 1001 || code === 1005 ? 'client' : code === 1006 ? 'abnormal' : `code_${code}`);
+      const reason = data.closeReason ?? CLOSE_REASONS.get(code) ?? closeReasonOf(code, message);
       if (data.session) void core.closed(data.session, reason).catch((error: unknown) => logger.warn({ err: error }, 'session cleanup failed'));
     },
   });
+}
+
+const TOO_BIG = /too big/i;
+
+/**
+ * A close the gateway did not ask for, by its code. uWebSockets.js cuts a socket whose frame is
+ * over the payload limit, before or after inflation, with 1006 and "Received too big message…".
+ */
+function closeReasonOf(code: number, message: ArrayBuffer): string {
+  if (code === 1000 || code === 1001 || code === 1005) return 'client';
+  if (code === 1006) return message.byteLength > 0 && TOO_BIG.test(Buffer.from(message).toString()) ? 'frame_too_large' : 'abnormal';
+  return code === 1009 ? 'frame_too_large' : `code_${code}`;
 }
 
 /** Sockets with frames queued by `sendBatched`, written once the current turn's microtasks have run. */
@@ -230,7 +258,7 @@ class UwsClientSocket implements ClientSocket {
     if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
     const ws = this.ws;
     let status = 0;
-    ws.cork(() => (status = ws.send(payload, false)));
+    ws.cork(() => (status = ws.send(payload, false, this.data.compressed && payload.length >= COMPRESS_MIN_BYTES)));
     // 2: dropped for backpressure. Nothing accepted may vanish silently: the socket is closed as
     // a slow consumer (uWebSockets.js may also report it through `dropped`; either way once).
     if (status === 2) this.onDropped(ws);
@@ -254,10 +282,11 @@ class UwsClientSocket implements ClientSocket {
   private write(frames: Array<string | Uint8Array>) {
     if (this.data.closed || this.data.closeReason === 'slow_consumer') return;
     const ws = this.ws;
+    const compressed = this.data.compressed;
     let dropped = false;
     ws.cork(() => {
       for (const frame of frames) {
-        if (ws.send(frame, false) === 2) {
+        if (ws.send(frame, false, compressed && frame.length >= COMPRESS_MIN_BYTES) === 2) {
           dropped = true;
           return;
         }
