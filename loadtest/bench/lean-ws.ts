@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 
 /**
  * A minimal WebSocket client over a raw TCP socket, for the load generator only: it hands every
@@ -24,6 +25,9 @@ export interface LeanSocketOptions {
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+/** permessage-deflate strips this from every message (RFC 7692 §7.2.1); inflating needs it back. */
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const inflate = (payload: Buffer) => inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]));
 const ZERO_MASK = Buffer.alloc(4);
 /**
  * One read buffer shared by every socket of the process (`onread`): reads do not allocate, and
@@ -37,6 +41,8 @@ export class LeanSocket {
   private upgraded = false;
   private pending: Buffer | undefined;
   private fragments: Buffer[] = [];
+  /** The message being reassembled was compressed (RSV1 on its first frame). */
+  private fragmentsCompressed = false;
   private closeCode = 1006;
   private ended = false;
   /** The socket error that ended the connection, if any (ECONNRESET…). */
@@ -169,11 +175,17 @@ export class LeanSocket {
         offset = end;
         const opcode = b0 & 0x0f;
         const fin = (b0 & 0x80) !== 0;
-        if (opcode === 0x1 && fin) this.handlers.text(buf, start, end, this);
-        else if (opcode === 0x1 || opcode === 0x0) {
+        const compressed = (b0 & 0x40) !== 0;
+        if (opcode === 0x1 && fin && !compressed) this.handlers.text(buf, start, end, this);
+        else if (opcode === 0x1 && fin) {
+          const text = inflate(buf.subarray(start, end));
+          this.handlers.text(text, 0, text.length, this);
+        } else if (opcode === 0x1 || opcode === 0x0) {
+          if (opcode === 0x1) this.fragmentsCompressed = compressed;
           this.fragments.push(Buffer.from(buf.subarray(start, end)));
           if (fin) {
-            const whole = Buffer.concat(this.fragments);
+            const joined = Buffer.concat(this.fragments);
+            const whole = this.fragmentsCompressed ? inflate(joined) : joined;
             this.fragments = [];
             this.handlers.text(whole, 0, whole.length, this);
           }

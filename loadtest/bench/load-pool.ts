@@ -44,10 +44,10 @@ export class LoadPool {
   }
 
   /** Spreads the connections over the workers (round robin) and opens them. */
-  async connect(system: SystemName, conns: ConnSpec[], concurrency = 64) {
+  async connect(system: SystemName, conns: ConnSpec[], concurrency = 64, payloadBytes = 0) {
     const shares: ConnSpec[][] = this.workers.map(() => []);
     conns.forEach((c, i) => shares[i % shares.length]!.push(c));
-    const replies = await Promise.all(this.workers.map((w, i) => this.ask(w, { type: 'connect', system, conns: shares[i]!, concurrency }, 'connected', 600_000)));
+    const replies = await Promise.all(this.workers.map((w, i) => this.ask(w, { type: 'connect', system, conns: shares[i]!, concurrency, payloadBytes }, 'connected', 600_000)));
     return {
       ok: replies.reduce((s, r) => s + r.ok, 0),
       failed: replies.reduce((s, r) => s + r.failed, 0),

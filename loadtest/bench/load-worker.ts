@@ -3,7 +3,7 @@
 // fixed rate), counts every room message per connection, and samples latency from the
 // publisher's monotonic timestamp in the payload (CLOCK_MONOTONIC is shared by processes).
 import { LeanSocket } from './lean-ws.ts';
-import { PROTOCOLS, benchPayload, readTimestamp, type ConnState, type SystemName } from './protocols.ts';
+import { PROTOCOLS, benchPayload, payloadPadding, readTimestamp, type ConnState, type SystemName } from './protocols.ts';
 import { createHistogram, record, toPairs } from './latency-histogram.ts';
 import type { WorkerReply, WorkerRequest } from './worker-messages.ts';
 
@@ -29,7 +29,8 @@ let publishing = false;
 let rateTimer: NodeJS.Timeout | undefined;
 
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
-const payload = (conn: Conn) => benchPayload(nowMicros(), conn.sent);
+let padding = '';
+const payload = (conn: Conn) => benchPayload(nowMicros(), conn.sent, padding);
 
 function send(reply: WorkerReply) {
   process.send!(reply);
@@ -145,6 +146,7 @@ process.on('message', async (request: WorkerRequest) => {
   switch (request.type) {
     case 'connect': {
       system = request.system;
+      padding = payloadPadding(request.payloadBytes ?? 0);
       const started = Date.now();
       const { failed, firstError } = await connectAll(request.conns, request.concurrency);
       send({ type: 'connected', ok: request.conns.length - failed, failed, ms: Date.now() - started, ...(firstError && { firstError }) });

@@ -29,6 +29,8 @@ export interface FanoutConfig {
   /** Latency is sampled on every n-th subscriber. */
   latencyEvery: number;
   workers: number;
+  /** Text added to every published payload (`--payload-bytes`), 0 for the bare timestamp. */
+  payloadBytes?: number;
 }
 
 export interface Accounting {
@@ -83,8 +85,8 @@ export interface FanoutLoad {
   close(): Promise<void>;
 }
 
-async function connectOrThrow(pool: LoadPool, system: RunningSystem, specs: ConnSpec[]) {
-  const connected = await pool.connect(system.name, specs);
+async function connectOrThrow(pool: LoadPool, system: RunningSystem, specs: ConnSpec[], payloadBytes = 0) {
+  const connected = await pool.connect(system.name, specs, undefined, payloadBytes);
   if (connected.failed > 0) throw new Error(`${connected.failed} of ${specs.length} connections failed: ${connected.firstError}`);
 }
 
@@ -111,7 +113,7 @@ export async function connectFanout(system: RunningSystem, config: FanoutConfig)
   });
   const pool = new LoadPool(config.workers);
   try {
-    await connectOrThrow(pool, system, specs);
+    await connectOrThrow(pool, system, specs, config.payloadBytes);
   } catch (error) {
     await pool.close();
     throw error;

@@ -1,8 +1,11 @@
 import type { LeanSocket } from './lean-ws.ts';
 
 /** The systems the benchmark compares. */
-export type SystemName = 'parley' | 'uws-nats' | 'uws-nats-envelope' | 'socketio-redis' | 'centrifugo';
+export type SystemName = 'parley' | 'parley-deflate' | 'uws-nats' | 'uws-nats-envelope' | 'socketio-redis' | 'centrifugo';
+/** The systems a run compares by default. */
 export const SYSTEMS: SystemName[] = ['parley', 'uws-nats', 'uws-nats-envelope', 'socketio-redis', 'centrifugo'];
+/** Run only when asked for: Parley with permessage-deflate negotiated (`PARLEY_WS_COMPRESSION=on`) by every client. */
+export const OPTIONAL_SYSTEMS: SystemName[] = ['parley-deflate'];
 /** Systems whose idle memory is not measured: the same server as another one (`uws-nats`). */
 export const SKIP_IDLE = new Set<SystemName>(['uws-nats-envelope']);
 
@@ -51,6 +54,12 @@ const parley: Protocol = {
     return 0;
   },
   publish: (room, payload) => `{"type":"publish","room":"${room}","data":${payload}}`,
+};
+
+/** Parley with compression: every client offers permessage-deflate, as browsers do. */
+const parleyDeflate: Protocol = {
+  ...parley,
+  headers: (token) => ({ ...parley.headers(token), 'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover' }),
 };
 
 /** The bare bridge answers the same frames (welcome, joined, ack, message) without auth. */
@@ -118,7 +127,7 @@ const centrifugo: Protocol = {
   publish: (room, payload, conn) => `{"id":${conn.nextId++},"publish":{"channel":"${room}","data":${payload}}}`,
 };
 
-export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uwsNats, 'uws-nats-envelope': uwsNats, 'socketio-redis': socketio, centrifugo };
+export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'parley-deflate': parleyDeflate, 'uws-nats': uwsNats, 'uws-nats-envelope': uwsNats, 'socketio-redis': socketio, centrifugo };
 
 /**
  * The payload's timestamp key. `~` appears in no system's envelope, so the timestamp is found
@@ -129,8 +138,21 @@ export const PROTOCOLS: Record<SystemName, Protocol> = { parley, 'uws-nats': uws
 export const TIMESTAMP_KEY = '~';
 const TILDE = TIMESTAMP_KEY.charCodeAt(0);
 
-/** The publisher's payload: its monotonic timestamp in µs and a sequence number. */
-export const benchPayload = (micros: number, seq: number) => `{"${TIMESTAMP_KEY}":${micros},"s":${seq}}`;
+/**
+ * The publisher's payload: its monotonic timestamp in µs and a sequence number; with `padding`
+ * (`--payload-bytes`), also a text field, so that messages reach a size worth compressing.
+ */
+export const benchPayload = (micros: number, seq: number, padding = '') =>
+  padding ? `{"${TIMESTAMP_KEY}":${micros},"s":${seq},"text":"${padding}"}` : `{"${TIMESTAMP_KEY}":${micros},"s":${seq}}`;
+
+const PROSE =
+  'Parley keeps the conversation going: members join rooms, publish messages, see who is online and pick up where they left off after a reconnect. ' +
+  'Gateways fan each message out to the members they hold, and history lets a client that was away read what it missed, in order, exactly once. ';
+
+/** Chat-like text of `bytes` ASCII characters (compresses about as well as real messages of that size), or '' for 0. */
+export function payloadPadding(bytes: number): string {
+  return PROSE.repeat(Math.ceil(bytes / PROSE.length)).slice(0, bytes);
+}
 
 /** The integer after the payload's `"~":` in a frame (the publisher's timestamp in µs), or -1. */
 export function readTimestamp(buf: Buffer, start: number, end: number): number {

@@ -11,7 +11,7 @@ import { RESULTS_DIR } from '../src/report.ts';
 import { machineInfo } from './machine.ts';
 import { ensureCentrifugo, ensureNpmPeers, peerVersions } from './peers.ts';
 import { connectFanout, measureClosedLoop, measureIdle, measurePaced, type ClosedLoopRound, type FanoutConfig, type FanoutLoad, type FanoutResult, type IdleResult } from './phases.ts';
-import { SKIP_IDLE, SYSTEMS, type SystemName } from './protocols.ts';
+import { OPTIONAL_SYSTEMS, SKIP_IDLE, SYSTEMS, type SystemName } from './protocols.ts';
 import { startSystem, type RunningSystem, type StartOptions } from './systems.ts';
 import { formatBench, summarizeRuns, type SystemRuns } from './summary.ts';
 
@@ -28,16 +28,22 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'measure-ms': { type: 'string', default: '3000' },
     'skip-idle': { type: 'boolean', default: false },
+    'payload-bytes': { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(`usage: npm run bench -- [--systems ${SYSTEMS.join(',')}] [--runs 3] [--rounds 3] [--rooms 8] [--members 500] [--window 32]
-                       [--idle 15000] [--idle-users <distinct users; default one per connection>] [--workers 2] [--measure-ms 3000] [--skip-idle]`);
+                       [--idle 15000] [--idle-users <distinct users; default one per connection>] [--workers 2] [--measure-ms 3000] [--skip-idle]
+                       [--payload-bytes 0 (text added to every message)]
+  also known: ${OPTIONAL_SYSTEMS.join(', ')} (Parley with permessage-deflate negotiated by every client)`);
   process.exit(0);
 }
 const systems = values.systems.split(',').map((s) => s.trim()) as SystemName[];
-for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system "${s}" (known: ${SYSTEMS.join(', ')})`);
+const KNOWN = [...SYSTEMS, ...OPTIONAL_SYSTEMS];
+for (const s of systems) if (!KNOWN.includes(s)) throw new Error(`unknown system "${s}" (known: ${KNOWN.join(', ')})`);
+const payloadBytes = Number(values['payload-bytes']);
+if (!Number.isInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > 32_768) throw new Error('--payload-bytes must be a whole number from 0 to 32768');
 const int = (name: keyof typeof values) => {
   const n = Number(values[name]);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
@@ -47,7 +53,7 @@ const runs = int('runs');
 const roundsPerRun = int('rounds');
 const idleCount = int('idle');
 const workers = int('workers');
-const fanout: FanoutConfig = { rooms: int('rooms'), members: int('members'), window: int('window'), warmupMs: 2000, measureMs: int('measure-ms'), pacedFractions: [0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5], latencyEvery: 4, workers };
+const fanout: FanoutConfig = { rooms: int('rooms'), members: int('members'), window: int('window'), warmupMs: 2000, measureMs: int('measure-ms'), pacedFractions: [0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5], latencyEvery: 4, workers, payloadBytes };
 
 const startedAt = new Date();
 const machine = await machineInfo();

@@ -76,7 +76,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return results;
 }
 
-async function startParley(options: StartOptions): Promise<RunningSystem> {
+async function startParley(options: StartOptions, name: 'parley' | 'parley-deflate' = 'parley'): Promise<RunningSystem> {
   const cluster = await startCluster({ gateways: options.nodes, output: options.logDir, env: { PARLEY_LOG_LEVEL: 'warn', PARLEY_DRAIN_MS: '0' }, ...(options.gatewayEnv && { gatewayEnv: options.gatewayEnv }) });
   try {
     // The defaults (20 messages/s per connection, 10,000 connections per gateway) are product
@@ -93,7 +93,7 @@ async function startParley(options: StartOptions): Promise<RunningSystem> {
   }
   const grants = { '*': ['subscribe', 'publish'] };
   return {
-    name: 'parley',
+    name,
     ports: cluster.gateways.map((g) => Number(new URL(g.url).port)),
     nodePids: cluster.gateways.map((g) => g.child!.pid!),
     brokerPids: [cluster.nats.process.pid!, cluster.redis.process.pid!],
@@ -228,6 +228,8 @@ export function startSystem(name: SystemName, options: StartOptions): Promise<Ru
   switch (name) {
     case 'parley':
       return startParley(options);
+    case 'parley-deflate':
+      return startParley({ ...options, gatewayEnv: { ...options.gatewayEnv, PARLEY_WS_COMPRESSION: 'on' } }, 'parley-deflate');
     case 'uws-nats':
     case 'uws-nats-envelope':
       return startUwsNats(options, name);

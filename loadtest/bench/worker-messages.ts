@@ -12,7 +12,7 @@ export interface ConnSpec {
 }
 
 export type WorkerRequest =
-  | { type: 'connect'; system: SystemName; conns: ConnSpec[]; concurrency: number }
+  | { type: 'connect'; system: SystemName; conns: ConnSpec[]; concurrency: number; payloadBytes?: number }
   | { type: 'publish'; mode: 'window'; window: number }
   | { type: 'publish'; mode: 'rate'; perPublisherPerSecond: number }
   | { type: 'stop-publish' }

@@ -1,19 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@parley/testkit';
+import { freePort, holdPort } from '@parley/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ServiceProcess, productionCommand } from '../src/service-process.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'parley-service-process-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-async function holdPort(): Promise<{ port: number; server: Server }> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as { port: number }).port, server };
-}
 
 function authOn(port: number, choosePort?: () => Promise<number>) {
   return new ServiceProcess({

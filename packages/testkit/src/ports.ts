@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 /** A free TCP port on 127.0.0.1, chosen by the kernel. */
 export function freePort(): Promise<number> {
@@ -55,4 +55,11 @@ export async function waitForReply(port: number, probe: { send?: string; expect:
     if (Date.now() > deadline) throw new Error(`127.0.0.1:${port} did not answer ${JSON.stringify(probe.expect)} within ${timeoutMs} ms: ${last}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A port held by a listener of the test's own, to stand for one another process took first. */
+export async function holdPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, server };
 }

@@ -1,12 +1,6 @@
-import { connect, createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, onAFreePort, startNats, startRedisWith } from '../src/index.ts';
-
-async function holdPort(): Promise<{ port: number; server: Server }> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as { port: number }).port, server };
-}
+import { freePort, holdPort, onAFreePort, startNats, startRedisWith } from '../src/index.ts';
 
 function ping(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
