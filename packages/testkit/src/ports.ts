@@ -30,29 +30,31 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
 }
 
 /**
- * Resolves once the server on the port answers as expected: it sends `expect` first (NATS's INFO),
- * or replies with it to `send` (Redis's +PONG to PING). Stronger than an open port, which may
- * belong to another process that took the port first. Rejects after `timeoutMs`.
+ * Resolves once the server on the port answers as expected: `accept` says yes to what it sent
+ * first (NATS's INFO) or in reply to `send` (Redis's answer to PING and INFO). Stronger than an
+ * open port, which may belong to another process that took the port first; `accept` should look
+ * for something only our server says (its pid, its name). Rejects after `timeoutMs`.
  */
-export async function waitForReply(port: number, probe: { send?: string; expect: string }, timeoutMs = 10_000): Promise<void> {
+export async function waitForReply(port: number, probe: { send?: string; accept(received: string): boolean }, timeoutMs = 10_000): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   for (;;) {
-    const reply = await new Promise<string>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => probe.send && socket.write(probe.send));
-      const done = (text: string) => (clearTimeout(timer), socket.destroy(), resolve(text));
-      const timer = setTimeout(() => done('no reply within 1 s'), 1000);
+    const { ok, received } = await new Promise<{ ok: boolean; received: string }>((resolve) => {
       let received = '';
+      const socket = connect(port, '127.0.0.1', () => probe.send && socket.write(probe.send));
+      const done = (ok: boolean, text = received) => (clearTimeout(timer), socket.destroy(), resolve({ ok, received: text }));
+      const timer = setTimeout(() => done(false), 1000);
       socket.on('data', (d) => {
         received += d.toString();
-        if (received.length >= probe.expect.length || received.includes('\n')) done(received);
+        if (probe.accept(received)) done(true);
       });
-      socket.once('error', (error) => done(error.message));
+      socket.once('close', () => done(false));
+      socket.once('error', (error) => done(false, error.message));
     });
-    if (reply.startsWith(probe.expect)) return;
-    last = reply.slice(0, 200);
-    if (Date.now() > deadline) throw new Error(`127.0.0.1:${port} did not answer ${JSON.stringify(probe.expect)} within ${timeoutMs} ms: ${last}`);
+    if (ok) return;
+    last = received.slice(0, 200) || 'no reply within 1 s';
+    if (Date.now() > deadline) throw new Error(`127.0.0.1:${port} did not answer as expected within ${timeoutMs} ms: ${last}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

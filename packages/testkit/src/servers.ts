@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,10 @@ export interface ServerProcess {
   restart(): Promise<void>;
 }
 
-function startProcess(command: string, args: () => string[], port: number, url: string, greeting: { send?: string; expect: string }): Promise<ServerProcess> {
+/** How to tell that the server this process started answers on the port (and not another one). */
+type Greeting = (child: ChildProcess) => { send?: string; accept(received: string): boolean };
+
+function startProcess(command: string, args: () => string[], port: number, url: string, greeting: Greeting): Promise<ServerProcess> {
   let child: ChildProcess;
   let output = '';
   const launch = async () => {
@@ -26,7 +30,7 @@ function startProcess(command: string, args: () => string[], port: number, url: 
       child.once('close', (code) => reject(new Error(`${command} exited with ${code} before listening:\n${output}`))),
     );
     exited.catch(() => {});
-    await Promise.race([waitForReply(port, greeting), exited]);
+    await Promise.race([waitForReply(port, greeting(child)), exited]);
   };
   const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -76,8 +80,14 @@ export async function onAFreePort<T>(start: (port: number) => Promise<T>, choose
 }
 
 /** A real `redis-server` on `port` (loopback; nothing on disk unless `args` asks for it) with extra arguments, which win over the defaults. */
+/** Redis ready to serve (PING answers +PONG, not -LOADING) and ours (INFO names our pid). */
+const redisGreeting: Greeting = (child) => ({
+  send: 'PING\r\nINFO server\r\n',
+  accept: (received) => received.startsWith('+PONG') && received.includes(`process_id:${child.pid}\r\n`),
+});
+
 export function startRedisWith(port: number, args: string[] = []): Promise<ServerProcess> {
-  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`, { send: 'PING\r\n', expect: '+PONG' });
+  return startProcess('redis-server', () => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], port, `redis://127.0.0.1:${port}`, redisGreeting);
 }
 
 export interface NatsOptions {
@@ -105,13 +115,15 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsProcess>
 async function startNatsOn(port: number, options: NatsOptions): Promise<NatsProcess> {
   const monitorPort = options.monitor ? await freePort() : undefined;
   const storeDir = options.jetstream ? mkdtempSync(join(tmpdir(), 'parley-js-')) : undefined;
+  const given = options.args?.findIndex((a) => a === '--server_name' || a === '-n' || a === '--name') ?? -1;
+  const name = given >= 0 ? options.args![given + 1]! : `parley-test-${randomUUID()}`;
   const args = () => [
-    '-a', '127.0.0.1', '-p', String(port),
+    '-a', '127.0.0.1', '-p', String(port), ...(given >= 0 ? [] : ['-n', name]),
     ...(monitorPort ? ['-m', String(monitorPort)] : []),
     ...(storeDir ? ['-js', '-sd', storeDir] : []),
     ...(options.args ?? []),
   ];
-  const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`, { expect: 'INFO' }).catch((error: unknown) => {
+  const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`, () => ({ accept: (received) => received.startsWith('INFO') && received.includes(`"server_name":"${name}"`) })).catch((error: unknown) => {
     if (storeDir) rmSync(storeDir, { recursive: true, force: true });
     throw error;
   });

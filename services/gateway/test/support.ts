@@ -73,15 +73,18 @@ export interface TestGateway {
 /** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
 export async function startTestGateway(
   keys: TestKeys | TestKeys[],
-  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore } = {},
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; verificationGate?: () => Promise<void> } = {},
 ): Promise<TestGateway> {
   const bus = options.bus ?? createMemoryBus();
   const presence = options.presence ?? createMemoryPresenceStore();
-  const { bus: _bus, presence: _presence, history, ...gatewayOptions } = options;
+  const { bus: _bus, presence: _presence, history, verificationGate, ...gatewayOptions } = options;
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
+  const verify = createTokenVerifier(jwks);
+  // `verificationGate`: every verification waits for it first (a slow key fetch, made to order).
+  const verifyToken: typeof verify = verificationGate ? async (token) => (await verificationGate(), verify(token)) : verify;
   const gateway = createGateway(
-    { bus, presence, ...(history && { history }), verifyToken: createTokenVerifier(jwks), logger: createLogger('gateway', { level: 'silent' }), registry },
+    { bus, presence, ...(history && { history }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
     { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...gatewayOptions },
   );
   await gateway.listen();

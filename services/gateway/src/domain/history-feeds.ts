@@ -1,4 +1,4 @@
-import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryStore } from '@parley/history';
+import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryRetention, type HistoryStore } from '@parley/history';
 import type { Logger } from '@parley/observability';
 import { roomMessageTimestamp, subjects } from '@parley/protocol';
 import type { Fanout } from './hub.ts';
@@ -17,9 +17,10 @@ export interface RoomFeed {
   tap(fn: FeedTap): () => void;
   /**
    * The frames (with seq) of every message of the room after `since`, when this feed still holds
-   * all of them in memory; undefined when the store must be read.
+   * all of them in memory and the tenant's retention has dropped none of them; undefined when the
+   * store must be read.
    */
-  recentAfter(since: number): Uint8Array[] | undefined;
+  recentAfter(since: number, retention: HistoryRetention): Uint8Array[] | undefined;
 }
 
 /** A hold on a feed; the feed stops with its last lease. `release` is idempotent. */
@@ -83,25 +84,28 @@ export function createHistoryFeeds(
           taps.add(fn);
           return () => taps.delete(fn);
         },
-        recentAfter(since) {
-          return entry.recent?.after(since, entry.position);
+        recentAfter(since, retention) {
+          return entry.recent?.after(since, entry.position, { maxMessages: retention.maxMessagesPerRoom, oldestMs: Date.now() - retention.maxAgeSeconds * 1000 });
         },
       },
     };
     entry.ready = (async () => {
       entry.position = await store.position(ns);
-      const recent = (entry.recent = new RecentMessages(entry.position));
+      let recent = (entry.recent = new RecentMessages(entry.position));
       const follower = await store.follow(ns, room, entry.position, {
         message(m) {
           if (m.seq <= entry.position) return;
           entry.position = m.seq;
           const bytes = withSeq(m.data, m.seq);
           fanout.publish(topic, bytes);
-          recent.push(m.seq, bytes);
+          const publishedAt = roomMessageTimestamp(m.data);
+          recent.push(m.seq, bytes, publishedAt ?? Date.now());
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
-          options.delivered?.(bytes.byteLength, roomMessageTimestamp(m.data));
+          options.delivered?.(bytes.byteLength, publishedAt);
         },
         repairing(reason, after) {
+          // Retention may have taken messages while the feed was stalled, unseen: the store answers resumes from before now.
+          recent = entry.recent = new RecentMessages(entry.position);
           options.logger.warn({ ns, reason, after }, 'history feed of a room stalled; resubscribing from its last seq');
           options.repaired?.(reason);
         },

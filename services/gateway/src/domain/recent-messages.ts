@@ -11,6 +11,8 @@ export const DEFAULT_RECENT_BYTES = 64 * 1024;
  */
 export class RecentMessages {
   private seqs: number[] = [];
+  /** When each message was published (ms; its frame's `ts`), to answer as retention would. */
+  private times: number[] = [];
   private frames: Uint8Array[] = [];
   private head = 0;
   private bytes = 0;
@@ -29,9 +31,10 @@ export class RecentMessages {
     return this.covered;
   }
 
-  /** Keeps a message the feed delivered (seqs only grow). */
-  push(seq: number, frame: Uint8Array) {
+  /** Keeps a message the feed delivered (seqs only grow); `publishedAt` in ms. */
+  push(seq: number, frame: Uint8Array, publishedAt: number) {
     this.seqs.push(seq);
+    this.times.push(publishedAt);
     this.frames.push(frame);
     this.bytes += frame.byteLength;
     while (this.seqs.length - this.head > this.maxMessages || (this.bytes > this.maxBytes && this.seqs.length - this.head > 0)) this.dropOldest();
@@ -39,13 +42,17 @@ export class RecentMessages {
   }
 
   /**
-   * The frames of every message after `since`, oldest first, when all of them are kept and
-   * `since` is not beyond the last one delivered (`position`); otherwise undefined.
+   * The frames of every message after `since`, oldest first, when all of them are kept, `since`
+   * is not beyond the last one delivered (`position`), and the store would still hold them all
+   * under `retention` (at most `maxMessages` of the room, none older than `oldestMs`): otherwise
+   * undefined, and the store answers (with `history_gap` if retention took some).
    */
-  after(since: number, position: number): Uint8Array[] | undefined {
+  after(since: number, position: number, retention: { maxMessages: number; oldestMs: number }): Uint8Array[] | undefined {
     if (since < this.covered || since > position) return undefined;
     let i = this.seqs.length;
     while (i > this.head && (this.seqs[i - 1] as number) > since) i--;
+    if (this.seqs.length - i > retention.maxMessages) return undefined;
+    if (i < this.seqs.length && (this.times[i] as number) < retention.oldestMs) return undefined;
     return this.frames.slice(i);
   }
 
@@ -58,6 +65,7 @@ export class RecentMessages {
 
   private compact() {
     this.seqs = this.seqs.slice(this.head);
+    this.times = this.times.slice(this.head);
     this.frames = this.frames.slice(this.head);
     this.head = 0;
   }

@@ -117,7 +117,7 @@ export class SessionHistory {
       this.host.reply({ type: 'joined', room, seq: feed.position, ...(id !== undefined && { id }) });
       return 'joined';
     }
-    const recent = feed.recentAfter(since);
+    const recent = feed.recentAfter(since, this.tenant().retention);
     if (recent && recent.length <= this.deps.maxResumeMessages) {
       // Synchronous from here to the subscription: no live message can come in between.
       membership.joinedSent = true;

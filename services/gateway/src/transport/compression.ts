@@ -16,7 +16,8 @@ export const COMPRESS_MIN_BYTES = 256;
 /**
  * Whether a socket presenting `token` may negotiate compression. In `tenant` mode the token's
  * `cmp` claim is read without verifying it: the token is verified right after the upgrade, and a
- * socket whose token is refused is closed, so a forged claim buys nothing.
+ * socket whose token is refused is closed. Until then a forged claim buys only inflation of the
+ * few frames kept before `welcome`, which are bounded in count and inflated bytes (ws-server.ts).
  */
 export function wantsCompression(mode: CompressionMode, token: string | undefined): boolean {
   if (mode !== 'tenant') return mode === 'on';

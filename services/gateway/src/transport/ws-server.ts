@@ -17,6 +17,7 @@ interface SocketData {
   ready: boolean;
   /** Frames that arrived before the token was verified, replayed in order once it is. */
   early: Array<{ data: ArrayBuffer; isBinary: boolean }> | undefined;
+  earlyBytes: number;
   refused: boolean;
   closed: boolean;
   closeReason: string | undefined;
@@ -29,6 +30,8 @@ export const SLOW_CONSUMER_GRACE_MS = 10_000;
 
 /** @default 16: frames a client may send before its `welcome`; more closes the socket (4103). */
 export const MAX_EARLY_FRAMES = 16;
+/** @default 64 KiB: bytes those frames may hold together (inflated); more closes the socket (4103). */
+export const MAX_EARLY_BYTES = 64 * 1024;
 
 export interface WebSocketRouteOptions {
   path: string;
@@ -102,6 +105,7 @@ export function attachWebSocketRoute(
       if (data.closed) return;
       core.admit(verified, data.origin);
       data.origin = undefined;
+      if (data.compressed) metrics.compressedConnections.inc();
       const { session, opened } = core.open(new UwsClientSocket(ws, closeSlowConsumer), verified);
       data.session = session;
       await opened;
@@ -145,7 +149,7 @@ export function attachWebSocketRoute(
   };
 
   app.ws<SocketData>(options.path, {
-    // Also the limit of an inflated frame: a compressed frame that inflates beyond it closes the socket (1009).
+    // Also the limit of an inflated frame: a compressed frame that inflates beyond it is cut (1006, "too big").
     maxPayloadLength: options.maxPayloadBytes,
     // Shared (de)compressor, no context takeover: no memory per socket, each frame on its own.
     compression: options.compression === 'off' ? uws.DISABLED : uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR,
@@ -163,6 +167,7 @@ export function attachWebSocketRoute(
         session: undefined,
         ready: false,
         early: undefined,
+        earlyBytes: 0,
         refused: false,
         closed: false,
         closeReason: undefined,
@@ -172,10 +177,7 @@ export function attachWebSocketRoute(
       // An empty extensions header negotiates no compression for this socket.
       const offered = options.compression === 'off' ? '' : req.getHeader('sec-websocket-extensions');
       const extensions = offered && wantsCompression(options.compression, data.token) ? offered : '';
-      if (extensions.includes('permessage-deflate')) {
-        data.compressed = true;
-        metrics.compressedConnections.inc();
-      }
+      data.compressed = extensions.includes('permessage-deflate');
       res.upgrade(data, req.getHeader('sec-websocket-key'), selected, extensions, context);
     },
     open(ws) {
@@ -189,7 +191,8 @@ export function attachWebSocketRoute(
       }
       if (data.refused) return;
       data.early ??= [];
-      if (data.early.length >= MAX_EARLY_FRAMES) {
+      data.earlyBytes += message.byteLength;
+      if (data.early.length >= MAX_EARLY_FRAMES || data.earlyBytes > MAX_EARLY_BYTES) {
         data.closeReason = 'protocol_violation';
         ws.end(CLOSE_CODES.protocol_violation, 'too many frames before welcome');
         return;

@@ -68,6 +68,22 @@ describe('WebSocket compression (PARLEY_WS_COMPRESSION=on)', () => {
     expect(await bystander.request({ type: 'publish', room: 'calm', data: 'still here' })).toMatchObject({ type: 'ack' });
     await until(() => bystander.all('message').some((m) => m.data === 'still here'), 'the bystander still served');
   });
+
+  it('compression - frames kept before welcome are bounded in inflated bytes: small on the wire, over 64 KiB inflated, the socket closes with 4103', async () => {
+    // Token verification never ends here (a key fetch that hangs): every frame is early for sure.
+    const slow = await startTestGateway(keys, { compression: 'on', verificationGate: () => new Promise<void>(() => {}) });
+    try {
+      const eager = await connectClient(slow.wsUrl, { token: await mintToken(keys, { sub: 'eager' }), perMessageDeflate: true });
+      clients.push(eager);
+      const padding = 'y'.repeat(40 * 1024);
+      for (let i = 0; i < 2; i++) eager.ws.send(JSON.stringify({ type: 'publish', room: 'early', data: padding, id: i }), { compress: true });
+      expect((await eager.closed).code).toBe(4103);
+      expect(eager.all('ack')).toEqual([]);
+      expect(eager.all('welcome')).toEqual([]);
+    } finally {
+      await slow.gateway.close();
+    }
+  });
 });
 
 describe('WebSocket compression (PARLEY_WS_COMPRESSION=tenant)', () => {
