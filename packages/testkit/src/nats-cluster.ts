@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { freePort } from './ports.ts';
 import { startNats, type NatsProcess } from './servers.ts';
 import { natsRouteCount } from './nats-monitor.ts';
@@ -21,12 +22,14 @@ export interface NatsCluster {
 export async function startNatsCluster(n = 3, options: { jetstream?: boolean; timeoutMs?: number } = {}): Promise<NatsCluster> {
   const clusterPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
   const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  // Names unique to this cluster: a server is recognised by its name when it starts (another test's could hold the port).
+  const suffix = randomUUID().slice(0, 8);
   const started = await Promise.allSettled(
     clusterPorts.map((clusterPort, i) =>
       startNats({
         monitor: true,
         ...(options.jetstream && { jetstream: true }),
-        args: ['--cluster_name', 'parley', '--cluster', `nats://127.0.0.1:${clusterPort}`, '--routes', routes, '--server_name', `parley-${i}`],
+        args: ['--cluster_name', 'parley', '--cluster', `nats://127.0.0.1:${clusterPort}`, '--routes', routes, '--server_name', `parley-${i}-${suffix}`],
       }),
     ),
   );
