@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { inflateRawSync } from 'node:zlib';
+import { constants as zlib, inflateRawSync } from 'node:zlib';
 
 /**
  * A minimal WebSocket client over a raw TCP socket, for the load generator only: it hands every
@@ -27,7 +27,8 @@ export interface LeanSocketOptions {
 const CRLF2 = Buffer.from('\r\n\r\n');
 /** permessage-deflate strips this from every message (RFC 7692 §7.2.1); inflating needs it back. */
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-const inflate = (payload: Buffer) => inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]));
+// The message ends in a sync flush, not a final block: inflate up to it without asking for the end of the stream.
+const inflate = (payload: Buffer) => inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]), { finishFlush: zlib.Z_SYNC_FLUSH });
 const ZERO_MASK = Buffer.alloc(4);
 /**
  * One read buffer shared by every socket of the process (`onread`): reads do not allocate, and
