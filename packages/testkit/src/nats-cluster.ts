@@ -10,6 +10,8 @@ export interface NatsCluster {
   readonly urls: string[];
   /** The server a client is connected to, from the client's `getServer()` (`host:port`). */
   serverOf(hostPort: string): NatsProcess | undefined;
+  /** The server with this `server_name` (as JetStream names a stream's leader), if it is one of these. */
+  serverNamed(name: string): NatsProcess | undefined;
   /** Stops every server (and removes JetStream stores). */
   stop(): Promise<void>;
 }
@@ -24,12 +26,13 @@ export async function startNatsCluster(n = 3, options: { jetstream?: boolean; ti
   const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
   // Names unique to this cluster: a server is recognised by its name when it starts (another test's could hold the port).
   const suffix = randomUUID().slice(0, 8);
+  const names = clusterPorts.map((_, i) => `parley-${i}-${suffix}`);
   const started = await Promise.allSettled(
     clusterPorts.map((clusterPort, i) =>
       startNats({
         monitor: true,
         ...(options.jetstream && { jetstream: true }),
-        args: ['--cluster_name', 'parley', '--cluster', `nats://127.0.0.1:${clusterPort}`, '--routes', routes, '--server_name', `parley-${i}-${suffix}`],
+        args: ['--cluster_name', 'parley', '--cluster', `nats://127.0.0.1:${clusterPort}`, '--routes', routes, '--server_name', names[i]!],
       }),
     ),
   );
@@ -56,6 +59,10 @@ export async function startNatsCluster(n = 3, options: { jetstream?: boolean; ti
     servers,
     urls: servers.map((s) => s.url),
     serverOf: (hostPort) => servers.find((s) => hostPort.endsWith(`:${s.port}`)),
+    serverNamed: (name) => {
+      const index = names.indexOf(name);
+      return index >= 0 ? servers[index] : undefined;
+    },
     stop,
   };
 }

@@ -134,5 +134,7 @@ describe('history feeds across the loss of a NATS node', () => {
     const after = await publishUntilAcked(publisher, 'after');
     await until(() => members.every((m) => seqsOf(m, ROOM).includes(after)), 'live delivery on both gateways after the node loss', NODE_LOSS_BOUND_MS);
     for (const m of members) expect(m.isClosed).toBe(false);
-  });
+    // Beyond the bound asserted above, a fresh three-server JetStream elects its leaders first, and
+    // again after the loss, before it acknowledges: slow on a loaded machine (once over 30 s in all).
+  }, 90_000);
 });

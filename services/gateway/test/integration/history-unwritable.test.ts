@@ -41,8 +41,8 @@ describe('readiness when history cannot be written', () => {
     await until(async () => (await client.request({ type: 'publish', room: 'r', data: 'first' }, 10_000)).type === 'ack', 'a first stored publish', 30_000);
     expect((await readiness()).status).toBe(200);
     const info = await (await jetstreamManager(bus.raw)).streams.info(streamName('acme'));
-    // Servers are named parley-<index>; the single replica lives on the stream's leader.
-    const holder = nats.servers[Number(info.cluster?.leader?.replace('parley-', ''))];
+    // The single replica lives on the stream's leader.
+    const holder = nats.serverNamed(info.cluster?.leader ?? '');
     expect(holder).toBeDefined();
 
     await holder?.stop();
