@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 // The layer rules of docs/development.md, read from its "Layout" table and checked against the
 // imports in every workspace's source, so the table and the code cannot drift apart.
 const root = join(import.meta.dirname, '..', '..');
-const packageJson = (folder: string) => JSON.parse(readFileSync(join(root, folder, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+const packageJson = (folder: string) => JSON.parse(readFileSync(join(root, folder, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; exports?: Record<string, string> };
 
 function layoutTable(): Map<string, string> {
   const doc = readFileSync(join(root, 'docs/development.md'), 'utf8');
@@ -87,4 +87,40 @@ describe('layers', () => {
     );
     expect(broken).toEqual([]);
   });
+
+  it("layers - the gateway's domain imports ports, never an adapter (no @parley/*/nats|redis|jetstream|open, no NATS, Redis or uWebSockets.js)", () => {
+    const domain = join(root, 'services/gateway/src/domain');
+    const broken = sourceFiles(domain).flatMap((file) =>
+      importsOf(file)
+        .filter((s) => ADAPTER_SUBPATH.test(s) || ADAPTER_LIBRARY.test(s))
+        .map((s) => `${relative(root, file)}: ${s}`),
+    );
+    expect(broken).toEqual([]);
+  });
+
+  for (const [folder, subpaths] of Object.entries(PORT_PACKAGES)) {
+    it(`layers - ${folder}: the main entry is the port and the in-memory adapter only; ${subpaths.join(', ')} are subpath exports`, () => {
+      const exports = packageJson(folder).exports ?? {};
+      expect(Object.keys(exports).sort()).toEqual(['.', ...subpaths.map((s) => `./${s}`)].sort());
+      const reached = localClosure(join(root, folder, exports['.']!));
+      const libraries = [...reached].flatMap((file) => importsOf(file).filter((s) => !s.startsWith('.') && ADAPTER_LIBRARY.test(s)).map((s) => `${relative(root, file)}: ${s}`));
+      expect(libraries).toEqual([]);
+    });
+  }
 });
+
+const ADAPTER_SUBPATH = /^@parley\/[a-z-]+\/(nats|redis|jetstream|open)$/;
+const ADAPTER_LIBRARY = /^(@nats-io\/|ioredis$|uWebSockets\.js$)/;
+const PORT_PACKAGES: Record<string, string[]> = {
+  'packages/bus': ['nats', 'open'],
+  'packages/presence-store': ['redis', 'open'],
+  'packages/history': ['jetstream', 'open'],
+};
+
+/** The files a module reaches through relative imports, itself included. */
+function localClosure(entry: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(entry)) return seen;
+  seen.add(entry);
+  for (const specifier of importsOf(entry)) if (specifier.startsWith('.')) localClosure(join(entry, '..', specifier), seen);
+  return seen;
+}

@@ -7,6 +7,9 @@
 /** Metadata that travels beside the payload (NATS headers). Keys are case-sensitive. */
 export type BusHeaders = Record<string, string>;
 
+/** How long control messages (revocations) are kept: 7 days, the longest user-token lifetime a tenant may set; older revocations cover only expired tokens. */
+export const DEFAULT_CONTROL_RETENTION_SECONDS = 7 * 24 * 3600;
+
 export const HEADER_MSG_ID = 'Parley-Msg-Id';
 export const HEADER_ORIGIN = 'Parley-Origin';
 export const HEADER_TIMESTAMP = 'Parley-Ts';

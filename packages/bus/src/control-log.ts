@@ -1,11 +1,9 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import type { BusMessage } from './bus.ts';
+import { DEFAULT_CONTROL_RETENTION_SECONDS, type BusMessage } from './bus.ts';
 
 /** The JetStream stream that keeps control messages (`ctl.*`) so a gateway started later learns past revocations. */
 export const CONTROL_STREAM = 'parley-control';
-/** @default 7 days: the longest user-token lifetime a tenant may set; older revocations cover only expired tokens. */
-export const DEFAULT_CONTROL_RETENTION_SECONDS = 7 * 24 * 3600;
 const CONTROL_STREAM_MAX_BYTES = 64 * 1024 * 1024;
 
 /**

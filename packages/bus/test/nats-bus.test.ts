@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParleyError } from '@parley/protocol';
 import { freePort, startNats, startNatsCluster, waitForNatsSubscriptions, natsSubscriptionCount, type NatsCluster, type NatsProcess } from '@parley/testkit';
-import { createNatsBus, type Bus, type BusMessage, type BusState, type NatsBus, type NatsBusOptions } from '../src/index.ts';
+import type { Bus, BusMessage, BusState } from '../src/index.ts';
+import { createNatsBus, type NatsBus, type NatsBusOptions } from '../src/nats.ts';
 import { runBusContract } from './bus-contract.ts';
 
 /** Fast reconnects keep the fault tests short; production defaults are slower and jittered. */

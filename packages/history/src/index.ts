@@ -1,3 +1,4 @@
+// The history port and the in-memory store. JetStream is `@parley/history/jetstream`; choosing by configuration is `@parley/history/open`.
 export {
   DEFAULT_HISTORY_RETENTION,
   HEADER_HISTORY_SEQ,
@@ -16,6 +17,3 @@ export {
   type StoredMessage,
 } from './history-store.ts';
 export { createMemoryHistoryStore, type MemoryHistoryStoreOptions } from './memory-history-store.ts';
-export { createJetStreamHistoryStore, DEFAULT_REQUEST_TIMEOUT_MS, type JetStreamHistoryStoreOptions } from './jetstream-history-store.ts';
-export { streamName, streamSubject } from './jetstream-streams.ts';
-export { openHistoryStore, type HistoryStoreConfig } from './open-history-store.ts';

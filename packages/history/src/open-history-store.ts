@@ -1,4 +1,5 @@
-import type { Bus, NatsBus } from '@parley/bus';
+import type { Bus } from '@parley/bus';
+import type { NatsBus } from '@parley/bus/nats';
 import type { HistoryStore } from './history-store.ts';
 import { createJetStreamHistoryStore } from './jetstream-history-store.ts';
 import { createMemoryHistoryStore } from './memory-history-store.ts';

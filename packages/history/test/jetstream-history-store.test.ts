@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { createNatsBus, type NatsBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { startNats, type NatsProcess } from '@parley/testkit';
-import { createJetStreamHistoryStore, DEFAULT_HISTORY_RETENTION, streamName } from '../src/index.ts';
+import { DEFAULT_HISTORY_RETENTION } from '../src/index.ts';
+import { createJetStreamHistoryStore, streamName } from '../src/jetstream.ts';
 import { runHistoryContract } from './history-contract.ts';
 
 runHistoryContract('jetstream', async () => {

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryBus, createNatsBus, type NatsBus } from '@parley/bus';
+import { createMemoryBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { startNats, startRedis, type NatsProcess, type ServerProcess } from '@parley/testkit';
 import { createMetricsRegistry, parseExposition, registerBusMetrics, registerRedisMetrics, sumSamples } from '../src/index.ts';
 

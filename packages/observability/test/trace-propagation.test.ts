@@ -1,7 +1,8 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNatsBus, createTracedBus, type NatsBus } from '@parley/bus';
+import { createTracedBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { startNats, type NatsProcess, type TestClient } from '@parley/testkit';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway } from '../../../services/gateway/test/support.ts';
 import { initTracing, type Tracing } from '../src/index.ts';

@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import { cpus } from 'node:os';
 import { startRedis } from '@parley/testkit';
-import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS, type PresenceConnection } from '@parley/presence-store';
+import type { PresenceConnection } from '@parley/presence-store';
+import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS } from '@parley/presence-store/redis';
 import { Redis } from 'ioredis';
 
 const USERS = 5000;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type ServerProcess } from '@parley/testkit';
-import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceConnection, type PresenceStore } from '../src/index.ts';
+import { createMemoryPresenceStore, type PresenceConnection, type PresenceStore } from '../src/index.ts';
+import { createRedisPresenceStore } from '../src/redis.ts';
 import { testRedisClient } from './support.ts';
 
 const USERS = 5000;

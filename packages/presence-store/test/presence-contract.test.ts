@@ -1,5 +1,6 @@
 import { startRedis } from '@parley/testkit';
-import { createMemoryPresenceStore, createRedisPresenceStore } from '../src/index.ts';
+import { createMemoryPresenceStore } from '../src/index.ts';
+import { createRedisPresenceStore } from '../src/redis.ts';
 import { presenceContract } from './presence-contract.ts';
 import { startRedisClusterNode, testRedisClient } from './support.ts';
 

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { ParleyError } from '@parley/protocol';
 import { startRedis, type ServerProcess } from '@parley/testkit';
-import { createRedisPresenceStore, type PresenceConnection, type PresenceStore } from '../src/index.ts';
+import type { PresenceConnection, PresenceStore } from '../src/index.ts';
+import { createRedisPresenceStore } from '../src/redis.ts';
 import { eventually, testRedisClient } from './support.ts';
 
 const isUnavailable = (e: unknown) => e instanceof ParleyError && e.code === 'presence_unavailable';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { freePort, waitForPort } from '@parley/testkit';
-import { createPresenceRedisClient, PRESENCE_REDIS_OPTIONS } from '../src/index.ts';
+import { createPresenceRedisClient, PRESENCE_REDIS_OPTIONS } from '../src/redis.ts';
 
 /** A presence-grade client (fail fast) on a test Redis. */
 export function testRedisClient(url: string): Redis {

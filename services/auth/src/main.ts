@@ -1,5 +1,7 @@
 import { serve } from '@hono/node-server';
-import { createTracedBus, ensureControlStream, openBus } from '@parley/bus';
+import { createTracedBus } from '@parley/bus';
+import { ensureControlStream } from '@parley/bus/nats';
+import { openBus } from '@parley/bus/open';
 import { createKvEndpointStateStore, createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';

@@ -1,7 +1,9 @@
-import { createTracedBus, openBus, readControlLog } from '@parley/bus';
-import { openHistoryStore } from '@parley/history';
+import { createTracedBus } from '@parley/bus';
+import { readControlLog } from '@parley/bus/nats';
+import { openBus } from '@parley/bus/open';
+import { openHistoryStore } from '@parley/history/open';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
-import { openPresenceStore } from '@parley/presence-store';
+import { openPresenceStore } from '@parley/presence-store/open';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';

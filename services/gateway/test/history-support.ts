@@ -1,5 +1,7 @@
-import { createMemoryBus, createNatsBus, type NatsBus } from '@parley/bus';
-import { createJetStreamHistoryStore, createMemoryHistoryStore, type HistoryStore } from '@parley/history';
+import { createMemoryBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
+import { createMemoryHistoryStore, type HistoryStore } from '@parley/history';
+import { createJetStreamHistoryStore } from '@parley/history/jetstream';
 import { startNats, type NatsProcess, type TestClient, type TestClientFrame } from '@parley/testkit';
 import { startTestGateway, type TestGateway, type TestKeys } from './support.ts';
 import type { GatewayOptions } from '../src/index.ts';

@@ -1,7 +1,8 @@
 import { serve } from '@hono/node-server';
-import { createNatsBus, createTracedBus } from '@parley/bus';
+import { createTracedBus } from '@parley/bus';
+import { createNatsBus } from '@parley/bus/nats';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics, startMetricsServer } from '@parley/observability';
-import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store';
+import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store/redis';
 import { createClientAddressResolver } from '@parley/config';
 import { createPresenceApp, socketClientIp } from './app.ts';
 import { readPresenceConfig } from './config.ts';

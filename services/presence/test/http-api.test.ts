@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS, type PresenceConnection, type PresenceStore } from '@parley/presence-store';
+import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
+import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS } from '@parley/presence-store/redis';
 import { startRedis, type ServerProcess } from '@parley/testkit';
 import { buildApp, get, startFakeAuth, type FakeAuth } from './support.ts';
 

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createNatsBus, type NatsBus } from '@parley/bus';
-import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS } from '@parley/presence-store';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
+import { createRedisPresenceStore, PRESENCE_REDIS_OPTIONS } from '@parley/presence-store/redis';
 import { freePort, startNats, startRedis, waitForPort, type NatsProcess, type ServerProcess } from '@parley/testkit';
 import { eventually, startFakeAuth, type FakeAuth } from './support.ts';
 

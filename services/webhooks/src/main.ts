@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { openBus } from '@parley/bus';
+import { openBus } from '@parley/bus/open';
 import { createLogger, createMetricsRegistry, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { jetstream } from '@nats-io/jetstream';
 import { subjects } from '@parley/protocol';

@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_CONTROL_RETENTION_SECONDS, type Bus, type BusMessage } from '@parley/bus';
+import type { Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
-import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
-import { CLOSE_CODES, ParleyError, controlMessageSchema, encodeServerFrame, subjects, type ServerFrame } from '@parley/protocol';
+import type { PresenceStore } from '@parley/presence-store';
+import { CLOSE_CODES, ParleyError, encodeServerFrame, subjects, type ServerFrame } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import { createHistoryFeeds } from './history-feeds.ts';
@@ -10,7 +9,12 @@ import { createExpiryWheel } from './expiry-wheel.ts';
 import { createHub, type Fanout } from './hub.ts';
 import { DEFAULT_FLOOD_CLOSE_AFTER, DEFAULT_VIOLATIONS_CLOSE_AFTER, effectiveLimits, type TenantLimits } from './limits.ts';
 import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, createRevocationList } from './revocations.ts';
-import { Session, type ClientSocket } from './session.ts';
+import type { ClientSocket } from './client-socket.ts';
+import { createControlOperations } from './control-operations.ts';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS, startPresenceHeartbeat } from './presence-heartbeat.ts';
+import { Session } from './session.ts';
+import { SessionRegistry } from './session-registry.ts';
+import { startStallDetector } from './stall-detector.ts';
 import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 import { PublishDedupe } from './publish-dedupe.ts';
@@ -41,34 +45,20 @@ export interface GatewayCoreDeps {
   logger: Logger;
 }
 
-export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
-/**
- * Presence entries per heartbeat round trip: preparing one chunk holds the event loop for well
- * under a millisecond (1,000 held it for several, the whole of Parley's p99 gap to a bare bridge
- * in small rooms), and Redis runs one short script per room of it.
- */
-export const HEARTBEAT_CHUNK = 250;
 /**
  * How long `close` waits for the cleanups of closed sessions (presence entries removed, leaves
  * announced) before it returns and the bus and stores are closed under them.
  */
 export const CLEANUP_WAIT_MS = 5_000;
 
-/** How often the gateway checks that its event loop kept running. */
-const STALL_CHECK_MS = 250;
-/** A gap this much longer than expected is a stall (a long GC pause, SIGSTOP, a stopped VM). */
-const STALL_MIN_MS = 1_000;
-
 /**
- * The gateway's domain: sessions by connection and by user, interest-based bus subscriptions,
- * presence heartbeats, control messages (kick, disconnect, revoke) and draining.
+ * The gateway's domain: admits and opens sessions, and puts together what serves them: the
+ * session registry, interest-based bus subscriptions (the hub), history feeds, control
+ * operations, presence heartbeats, the stall detector, and draining.
  */
 export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOptions) {
   const { bus, presence, metrics, logger } = deps;
-  const sessions = new Set<Session>();
-  /** A user's sessions on this gateway: most users have one, kept without a Set. */
-  const byUser = new Map<string, Session | Set<Session>>();
-  const perTenant = new Map<string, number>();
+  const sessions = new SessionRegistry();
   const revocations = createRevocationList(options.maxRevocationsPerTenant ?? DEFAULT_MAX_REVOCATIONS_PER_TENANT, () => metrics.revocationsEvicted.inc());
   const hub = createHub(
     bus,
@@ -84,11 +74,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       ...(options.userSubscriptionsPerTenant !== undefined && { userSubscriptionsPerTenant: options.userSubscriptionsPerTenant }),
       // A direct message goes to the user's sessions from here: a uWebSockets.js topic per user
       // would cost native memory on every connection for the few messages most users get.
-      deliverToUser(subject, data) {
-        const found = byUser.get(subject);
-        if (found instanceof Set) for (const s of found) s.deliver(data);
-        else found?.deliver(data);
-      },
+      deliverToUser: (subject, data) => sessions.deliverOnSubject(subject, data),
     },
   );
   const expiry = createExpiryWheel<Session>((session) => session.expire());
@@ -99,10 +85,6 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     let limits = limitsByClaim.get(token.limits);
     if (!limits) limitsByClaim.set(token.limits, (limits = effectiveLimits(token.limits, options.maxPayloadBytes)));
     return limits;
-  };
-  const sessionsOf = (ns: string, user: string): Iterable<Session> => {
-    const found = byUser.get(userKey(ns, user));
-    return found === undefined ? [] : found instanceof Set ? found : [found];
   };
   const feeds = deps.history
     ? createHistoryFeeds(deps.history, deps.fanout, {
@@ -120,8 +102,6 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
   /** Cleanups of closed sessions still running. */
   const cleanups = new Set<Promise<void>>();
 
-  /** Sessions are found by their user's direct-message subject (what a direct message arrives on). */
-  const userKey = (ns: string, user: string) => subjects.user(ns, user);
   const updateGauges = () => {
     metrics.rooms.set(hub.roomCount());
     metrics.busSubscriptions.set(bus.subscriptionCount());
@@ -147,112 +127,21 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     violationsCloseAfter: options.violationsCloseAfter ?? DEFAULT_VIOLATIONS_CLOSE_AFTER,
     onRoomsChanged: updateGauges,
     isRevoked: (token: VerifiedToken) => revocations.isRevoked(token),
-    checkStall: () => checkStall(),
+    checkStall: () => stallDetector.check(),
     dedupe: new PublishDedupe({ duplicate: (ns) => metrics.publishDuplicates.inc({ tenant: ns }), evicted: (ns) => metrics.publishDedupeEvicted.inc({ tenant: ns }) }),
   };
 
-  const onControl = (message: BusMessage) => {
-    const ns = message.subject.slice('ctl.'.length);
-    let parsed;
-    try {
-      parsed = controlMessageSchema.safeParse(JSON.parse(new TextDecoder().decode(message.data)));
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed?.success) {
-      logger.warn({ subject: message.subject }, 'ignored a malformed control message');
-      return;
-    }
-    const control = parsed.data;
-    if (control.op === 'revoke-token') {
-      revocations.revokeToken(ns, control.jti, control.exp);
-      metrics.revocations.set(revocations.size());
-      for (const s of sessions) if (s.ns === ns && s.token.claims.jti === control.jti) s.close('token_revoked', 'token revoked');
-      return;
-    }
-    if (control.op === 'revoke') {
-      revocations.revokeUser(ns, control.user, control.before, DEFAULT_CONTROL_RETENTION_SECONDS);
-      metrics.revocations.set(revocations.size());
-    }
-    for (const s of sessionsOf(ns, control.user)) {
-      if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
-      else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');
-      else if (control.op === 'kick' && s.rooms.has(control.room)) {
-        void s.leaveRoom(control.room, true);
-        s.error('forbidden', undefined, control.room, 'removed from the room by a moderator');
-      }
-    }
-  };
+  const onControl = createControlOperations({ sessions, revocations, metrics, logger });
   const controlSubscription = bus.subscribe(subjects.allControl(), onControl);
-
-  const heartbeatMs = options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS;
-  let heartbeatRunning = false;
-  let stopped = false;
-  /**
-   * Refreshes every local presence entry, in chunks sent one after another and spread over the
-   * first half of the interval: a pass sent at once holds the event loop (and Redis) for
-   * milliseconds per thousand connections, and one batch for all of them would hold tens of
-   * megabytes at once on a busy gateway, which the heap then keeps. A pass still running when the
-   * next is due (Redis slow) is not doubled.
-   */
-  const heartbeat = async () => {
-    if (heartbeatRunning) return;
-    heartbeatRunning = true;
-    try {
-      let total = 0;
-      for (const s of sessions) total += s.rooms.size;
-      const chunks = Math.ceil(total / HEARTBEAT_CHUNK);
-      const pauseMs = chunks > 1 ? Math.floor(heartbeatMs / 2 / chunks) : 0;
-      let chunk: PresenceConnection[] = [];
-      const send = async () => {
-        const entries = chunk;
-        chunk = [];
-        try {
-          const rejoins = await presence.heartbeat(entries);
-          if (rejoins.length > 0) {
-            metrics.presenceRejoins.inc(rejoins.length);
-            logger.warn({ rejoins: rejoins.length }, 'presence entries had expired and were swept (this gateway stalled past the TTL); announcing those joins again');
-          }
-          for (const r of rejoins) {
-            const session = [...sessionsOf(r.ns, r.user)].find((s) => s.rooms.has(r.room));
-            if (session) await session.announceRejoin(r.room, { room: r.firstForRoom === true, tenant: r.firstForTenant === true });
-          }
-        } catch (error) {
-          metrics.presenceErrors.inc({ op: 'heartbeat' });
-          logger.warn({ err: error }, 'presence heartbeat failed');
-        }
-        if (pauseMs > 0) await sleep(pauseMs);
-      };
-      for (const s of sessions) {
-        if (stopped) return;
-        const info = s.token.claims.info;
-        for (const room of s.rooms) chunk.push({ ns: s.ns, room, user: s.user, conn: s.conn, gateway: options.gatewayId, ...(info && { info }) });
-        if (chunk.length >= HEARTBEAT_CHUNK) await send();
-      }
-      if (chunk.length > 0 && !stopped) await send();
-    } finally {
-      heartbeatRunning = false;
-    }
-  };
-  const heartbeatTimer = setInterval(() => void heartbeat(), heartbeatMs);
-  heartbeatTimer.unref();
-
-  // A stalled process (a long GC pause, SIGSTOP, a stopped VM) receives at once what clients
-  // sent meanwhile. The check runs on a timer and, because a process stopped in its poll reads
-  // sockets before its timers when it resumes, also before any frame is refused as over the rate
-  // (`checkStall`): the credit is granted before that backlog is rate limited.
-  let lastTick = performance.now();
-  const checkStall = () => {
-    const now = performance.now();
-    const stalledMs = now - lastTick - STALL_CHECK_MS;
-    lastTick = now;
-    if (stalledMs < STALL_MIN_MS) return;
-    metrics.stalls.inc();
-    logger.warn({ stalledMs: Math.round(stalledMs), sessions: sessions.size }, 'this gateway was stalled; clients\' messages sent meanwhile are not rate limited as a burst');
-    for (const s of sessions) s.creditStall(stalledMs);
-  };
-  const stallTimer = setInterval(checkStall, STALL_CHECK_MS);
-  stallTimer.unref();
+  const heartbeat = startPresenceHeartbeat({
+    sessions,
+    presence,
+    gatewayId: options.gatewayId,
+    intervalMs: options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS,
+    metrics,
+    logger,
+  });
+  const stallDetector = startStallDetector({ sessions, metrics, logger });
 
   return {
     hub,
@@ -271,7 +160,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       if (revocations.isRevoked(token)) throw new ParleyError('token_revoked');
       if (origin !== undefined && token.origins.length > 0 && !token.origins.includes(origin)) throw new ParleyError('origin_not_allowed');
       const limits = limitsOf(token);
-      if ((perTenant.get(token.claims.ns) ?? 0) >= limits.maxConnections) throw new ParleyError('too_many_connections');
+      if (sessions.connectionsOf(token.claims.ns) >= limits.maxConnections) throw new ParleyError('too_many_connections');
     },
     /**
      * Opens a session for an upgraded socket with an admitted token. The session is registered at
@@ -280,12 +169,6 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     open(socket: ClientSocket, token: VerifiedToken): { session: Session; opened: Promise<void> } {
       const session = new Session(socket, token, sessionDeps);
       sessions.add(session);
-      const key = userKey(session.ns, session.user);
-      const others = byUser.get(key);
-      if (others === undefined) byUser.set(key, session);
-      else if (others instanceof Set) others.add(session);
-      else byUser.set(key, new Set([others, session]));
-      perTenant.set(session.ns, (perTenant.get(session.ns) ?? 0) + 1);
       metrics.connections.inc({ tenant: session.ns });
       metrics.connectionsOpened.inc({ tenant: session.ns });
       const opened = session.open();
@@ -294,17 +177,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     },
     /** Forgets a session whose socket closed; presence leaves are announced. */
     async closed(session: Session, reason: string) {
-      if (!sessions.delete(session)) return;
-      const key = userKey(session.ns, session.user);
-      const others = byUser.get(key);
-      if (others === session) byUser.delete(key);
-      else if (others instanceof Set) {
-        others.delete(session);
-        if (others.size === 1) byUser.set(key, others.values().next().value!);
-      }
-      const left = (perTenant.get(session.ns) ?? 1) - 1;
-      if (left === 0) perTenant.delete(session.ns);
-      else perTenant.set(session.ns, left);
+      if (!sessions.remove(session)) return;
       metrics.connections.dec({ tenant: session.ns });
       metrics.connectionsClosed.inc({ reason });
       const cleaned = session.closedByTransport();
@@ -319,7 +192,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     sessionCount() {
       return sessions.size;
     },
-    heartbeat,
+    heartbeat: heartbeat.beat,
     /** Applies a control message from elsewhere than the live subscription (the control log at start). */
     applyControl: onControl,
     /**
@@ -345,9 +218,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
         await Promise.race([Promise.allSettled([...cleanups]), waited]);
         clearTimeout(timer);
       }
-      clearInterval(heartbeatTimer);
-      clearInterval(stallTimer);
-      stopped = true;
+      heartbeat.stop();
+      stallDetector.stop();
       expiry.close();
       controlSubscription.unsubscribe();
       feeds?.close();

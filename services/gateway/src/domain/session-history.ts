@@ -4,7 +4,7 @@ import { ParleyError, encodeRoomMessageFrame, newId, type CLOSE_CODES, type Erro
 import type { GatewayMetrics } from '../metrics.ts';
 import { RoomCatchUp } from './history-catch-up.ts';
 import type { FeedLease, HistoryFeeds } from './history-feeds.ts';
-import type { ClientSocket } from './session.ts';
+import type { ClientSocket } from './client-socket.ts';
 import type { VerifiedToken } from './token-verifier.ts';
 
 /** How many messages a `history` request returns when it gives no `limit`. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNatsBus, type NatsBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { parseExposition, sumSamples } from '@parley/observability';
 import { startNats, type ServerProcess, type TestClient } from '@parley/testkit';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';

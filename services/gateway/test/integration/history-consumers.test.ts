@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { streamName } from '@parley/history';
+import { streamName } from '@parley/history/jetstream';
 import type { TestClient } from '@parley/testkit';
 import { createTestKeys, join, mintToken, type TestKeys } from '../support.ts';
 import { startHistoryBackend, until, type HistoryBackend } from '../history-support.ts';

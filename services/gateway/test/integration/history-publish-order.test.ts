@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNatsBus, type NatsBus } from '@parley/bus';
-import { createJetStreamHistoryStore, type HistoryStore } from '@parley/history';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
+import type { HistoryStore } from '@parley/history';
+import { createJetStreamHistoryStore } from '@parley/history/jetstream';
 import { startNats, type NatsProcess, type TestClient, type TestClientFrame } from '@parley/testkit';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
 import { until } from '../history-support.ts';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { createNatsBus, type NatsBus } from '@parley/bus';
-import { createJetStreamHistoryStore, streamName, type HistoryStore } from '@parley/history';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
+import type { HistoryStore } from '@parley/history';
+import { createJetStreamHistoryStore, streamName } from '@parley/history/jetstream';
 import { startNatsCluster, type NatsCluster, type TestClient } from '@parley/testkit';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
 import { until } from '../history-support.ts';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPresenceRedisClient, createRedisPresenceStore, type PresenceConnection, type PresenceStore } from '@parley/presence-store';
+import type { PresenceConnection, PresenceStore } from '@parley/presence-store';
+import { createPresenceRedisClient, createRedisPresenceStore } from '@parley/presence-store/redis';
 import { startRedis, type ServerProcess, type TestClient } from '@parley/testkit';
-import { HEARTBEAT_CHUNK } from '../../src/domain/gateway-core.ts';
+import { HEARTBEAT_CHUNK } from '../../src/domain/presence-heartbeat.ts';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway } from '../support.ts';
 
 const HEARTBEAT_MS = 600;

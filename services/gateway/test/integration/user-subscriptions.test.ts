@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNatsBus, type NatsBus } from '@parley/bus';
+import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { subjects } from '@parley/protocol';
 import { startNats, type ServerProcess } from '@parley/testkit';
 import { createHub } from '../../src/domain/hub.ts';

@@ -1,0 +1,1 @@
+export { openBus, type BusConfig } from './open-bus.ts';

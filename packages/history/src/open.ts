@@ -1,0 +1,1 @@
+export { openHistoryStore, type HistoryStoreConfig } from './open-history-store.ts';

@@ -1,0 +1,1 @@
+export { openPresenceStore, type PresenceStoreConfig } from './open-presence-store.ts';
