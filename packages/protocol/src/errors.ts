@@ -16,6 +16,7 @@ export const ERRORS = {
   token_invalid: { message: 'token is missing, malformed, or its signature does not verify', temporary: false, http: 401 },
   token_expired: { message: 'token has expired', temporary: false, http: 401 },
   token_revoked: { message: 'token has been revoked', temporary: false, http: 401 },
+  ticket_invalid: { message: 'the connection ticket is unknown, spent or expired; exchange a token for a new one', temporary: false, http: 401 },
   auth_unavailable: { message: 'the keys to verify tokens are unavailable (auth unreachable); retry shortly', temporary: true, http: 503 },
   namespace_mismatch: { message: 'token belongs to another namespace', temporary: false, http: 403 },
   forbidden: { message: 'the token does not grant this action', temporary: false, http: 403 },

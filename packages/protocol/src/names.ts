@@ -52,5 +52,7 @@ export const subjects = {
   /** A room's lifecycle (members joined and left, occupied, vacated) for tenant backends (webhooks); no client subscribes. */
   roomEvents: (ns: string, room: string) => `events.${ns}.${subjectToken(room)}`,
   control: (ns: string) => `ctl.${ns}`,
+  /** Frames for this gateway's SSE connections, sent with HTTP to another gateway (`POST /v1/sse/{connection}` behind a load balancer). */
+  gatewayInbox: (gatewayId: string) => `gw.${subjectToken(gatewayId)}.sse`,
   allControl: () => 'ctl.*',
 } as const;

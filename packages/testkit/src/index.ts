@@ -6,3 +6,4 @@ export * from './redis-cluster.ts';
 export * from './ws-client.ts';
 export * from './http-from.ts';
 export * from './openapi-fuzz.ts';
+export * from './sse-client.ts';

@@ -11,7 +11,11 @@ import { createGatewayMetrics } from './metrics.ts';
 import { serveWithFetch, type FetchHandler } from './transport/http-bridge.ts';
 import uws, { type us_listen_socket } from './transport/uws.ts';
 import { createFanout, type CompressionMode } from './transport/compression.ts';
+import { attachSseRoutes, createSseTopics } from './transport/sse-server.ts';
 import { attachWebSocketRoute } from './transport/ws-server.ts';
+import { createConnectionLifecycle } from './domain/connection.ts';
+import { createMemoryTicketStore, type TicketStore } from './domain/connection-tickets.ts';
+import { combineFanouts } from './domain/fanout.ts';
 
 export interface GatewayDeps {
   bus: Bus;
@@ -26,6 +30,8 @@ export interface GatewayDeps {
   tokenKeys?: Pick<JwksKeyGetter, 'health' | 'ageSeconds' | 'failures'>;
   logger: Logger;
   registry: Registry;
+  /** Where SSE connection tickets live until used: shared by every gateway (Redis) in a cluster. @default one process's memory */
+  tickets?: TicketStore;
   /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
   fallback?: FetchHandler;
 }
@@ -56,6 +62,12 @@ export interface GatewayOptions {
   metricsPort?: number;
   /** @default 10000 (`PARLEY_MAX_REVOCATIONS_PER_TENANT`): revoked users (and token ids) remembered per tenant. */
   maxRevocationsPerTenant?: number;
+  /** @default true: the SSE transport (`/v1/sse`) for clients whose network breaks WebSockets (`PARLEY_SSE`). */
+  sse?: boolean;
+  /** @default TICKET_TTL_MS (30 s): how long an SSE ticket may wait to be used. */
+  sseTicketTtlMs?: number;
+  /** @default SSE_RESUME_GRACE_MS (30 s): how long a lost SSE stream may be resumed with Last-Event-ID. */
+  sseResumeGraceMs?: number;
 }
 
 export const DEFAULT_GATEWAY_PORT = 8080;
@@ -83,8 +95,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const compression = options.compression ?? 'off';
   const metrics = createGatewayMetrics(registry);
   const app = uws.App();
+  const sse = options.sse ?? true;
+  const sseTopics = createSseTopics();
   const core = createGatewayCore(
-    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: createFanout(app, compression) },
+    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: combineFanouts(sse ? [createFanout(app, compression), sseTopics] : [createFanout(app, compression)]) },
     {
       gatewayId: options.gatewayId,
       maxPayloadBytes,
@@ -143,11 +157,23 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     return { ok: true };
   };
 
-  attachWebSocketRoute(
-    app,
-    { core, verifyToken: deps.verifyToken, metrics, logger },
-    { path: '/v1/ws', maxPayloadBytes, maxBackpressureBytes: options.maxBackpressureBytes ?? 1024 * 1024, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 60, compression },
-  );
+  const lifecycle = createConnectionLifecycle({ core, verifyToken: deps.verifyToken, metrics, logger });
+  const maxBackpressureBytes = options.maxBackpressureBytes ?? 1024 * 1024;
+  attachWebSocketRoute(app, { lifecycle, metrics }, { path: '/v1/ws', maxPayloadBytes, maxBackpressureBytes, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 60, compression });
+  const sseRoutes = sse
+    ? attachSseRoutes(
+        app,
+        { lifecycle, verifyToken: deps.verifyToken, tickets: deps.tickets ?? createMemoryTicketStore(), topics: sseTopics, bus, metrics, logger },
+        {
+          path: '/v1/sse',
+          gatewayId: options.gatewayId,
+          maxPayloadBytes,
+          maxBackpressureBytes,
+          ...(options.sseTicketTtlMs !== undefined && { ticketTtlMs: options.sseTicketTtlMs }),
+          ...(options.sseResumeGraceMs !== undefined && { resumeGraceMs: options.sseResumeGraceMs }),
+        },
+      )
+    : undefined;
 
   const json = (status: number, body: unknown): Response => Response.json(body, { status });
   const routes: FetchHandler = async (request) => {
@@ -206,6 +232,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       offState();
       if (listenSocket) uws.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
+      sseRoutes?.close();
       await core.close();
       await metricsServer?.close();
       app.close();

@@ -4,6 +4,7 @@ import { openBus } from '@parley/bus/open';
 import { openHistoryStore } from '@parley/history/open';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { openPresenceStore } from '@parley/presence-store/open';
+import { createRedisTicketStore } from './adapters/redis-ticket-store.ts';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
 import { createTokenVerifier } from './domain/token-verifier.ts';
@@ -48,8 +49,8 @@ const keys = createJwksKeyGetter(config.jwksUrl, {
 // Not awaited: the gateway starts (and says it is not ready) while auth is down; the fetch is retried.
 void keys.refresh();
 const gateway = createGateway(
-  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
-  { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, compression: config.wsCompression, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
+  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, ...(redis && { tickets: createRedisTicketStore(redis) }), verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
+  { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, compression: config.wsCompression, sse: config.sse, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
 if (natsBus) {
   // Revocations made before this gateway started (kept by the control stream when NATS has JetStream).

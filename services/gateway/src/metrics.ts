@@ -8,14 +8,22 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export function createGatewayMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    connections: new Gauge({ name: 'parley_gateway_connections', help: 'Open WebSocket connections', labelNames: ['tenant'], registers }),
-    connectionsOpened: new Counter({ name: 'parley_gateway_connections_opened_total', help: 'Accepted WebSocket connections', labelNames: ['tenant'], registers }),
+    connections: new Gauge({ name: 'parley_gateway_connections', help: 'Open client connections (WebSocket and SSE)', labelNames: ['tenant'], registers }),
+    connectionsOpened: new Counter({ name: 'parley_gateway_connections_opened_total', help: 'Accepted client connections (WebSocket and SSE)', labelNames: ['tenant'], registers }),
     compressedConnections: new Counter({
       name: 'parley_gateway_compressed_connections_total',
       help: 'WebSocket connections that negotiated permessage-deflate (PARLEY_WS_COMPRESSION)',
       registers,
     }),
-    connectionsClosed: new Counter({ name: 'parley_gateway_connections_closed_total', help: 'Closed WebSocket connections by reason', labelNames: ['reason'], registers }),
+    sseConnections: new Gauge({ name: 'parley_gateway_sse_connections', help: 'SSE connections held by this gateway, their streams attached or waiting to be resumed', registers }),
+    sseTickets: new Counter({
+      name: 'parley_gateway_sse_tickets_total',
+      help: 'SSE connection tickets by result: issued, redeemed, ticket_invalid (unknown, spent or expired), token_in_url, or the error code of a refused token',
+      labelNames: ['result'],
+      registers,
+    }),
+    sseResumes: new Counter({ name: 'parley_gateway_sse_resumes_total', help: 'SSE streams reopened with Last-Event-ID: resumed, or refused (closed, elsewhere, or too far behind)', labelNames: ['result'], registers }),
+    connectionsClosed: new Counter({ name: 'parley_gateway_connections_closed_total', help: 'Closed client connections (WebSocket and SSE) by reason', labelNames: ['reason'], registers }),
     connectionsRefused: new Counter({ name: 'parley_gateway_connections_refused_total', help: 'Connections refused at the handshake, by error code', labelNames: ['code'], registers }),
     framesIn: new HotCounter({ name: 'parley_gateway_frames_received_total', help: 'Frames received from clients, by type', labelNames: ['type'], registers }),
     bytesIn: new Counter({ name: 'parley_gateway_received_bytes_total', help: 'Bytes received from clients in frames', registers }),

@@ -5,8 +5,9 @@ import type { HistoryStore } from '@parley/history';
 import { createLogger, createMetricsRegistry } from '@parley/observability';
 import { createMemoryPresenceStore, type PresenceStore } from '@parley/presence-store';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants } from '@parley/protocol';
-import { connectClient, type TestClient } from '@parley/testkit';
+import { connectClient, SseTestClient, type TestClient } from '@parley/testkit';
 import { createGateway, createTokenVerifier, type Gateway, type GatewayOptions } from '../src/index.ts';
+import type { TicketStore } from '../src/domain/connection-tickets.ts';
 
 export interface TestKeys {
   kid: string;
@@ -73,18 +74,18 @@ export interface TestGateway {
 /** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
 export async function startTestGateway(
   keys: TestKeys | TestKeys[],
-  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; verificationGate?: () => Promise<void> } = {},
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; tickets?: TicketStore; verificationGate?: () => Promise<void> } = {},
 ): Promise<TestGateway> {
   const bus = options.bus ?? createMemoryBus();
   const presence = options.presence ?? createMemoryPresenceStore();
-  const { bus: _bus, presence: _presence, history, verificationGate, ...gatewayOptions } = options;
+  const { bus: _bus, presence: _presence, history, tickets, verificationGate, ...gatewayOptions } = options;
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
   const verify = createTokenVerifier(jwks);
   // `verificationGate`: every verification waits for it first (a slow key fetch, made to order).
   const verifyToken: typeof verify = verificationGate ? async (token) => (await verificationGate(), verify(token)) : verify;
   const gateway = createGateway(
-    { bus, presence, ...(history && { history }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
+    { bus, presence, ...(history && { history }), ...(tickets && { tickets }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
     { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...gatewayOptions },
   );
   await gateway.listen();
@@ -94,6 +95,31 @@ export async function startTestGateway(
 /** Connects with a token and waits for `welcome`. */
 export async function join(url: string, token: string, rooms: string[] = [], options: { origin?: string } = {}): Promise<TestClient> {
   const client = await connectClient(url, { token, ...options });
+  await client.waitFor('welcome');
+  for (const room of rooms) {
+    const reply = await client.request({ type: 'join', room });
+    if (reply.type !== 'joined') throw new Error(`join ${room} failed: ${JSON.stringify(reply)}`);
+  }
+  return client;
+}
+
+export type Transport = 'websocket' | 'sse';
+export const TRANSPORTS: Transport[] = ['websocket', 'sse'];
+
+/** What the protocol tests need of a client, whichever transport it uses. */
+export type ProtocolClient = Pick<TestClient, 'frames' | 'waitFor' | 'request' | 'send' | 'close' | 'closed' | 'all' | 'isClosed' | 'received'>;
+
+/** A client of `gateway` over `transport`; it has received `welcome` (or been refused) once `waitFor('welcome')` resolves. */
+export async function connectVia(transport: Transport, gateway: Pick<TestGateway, 'gateway'>, token: string, options: { origin?: string } = {}): Promise<ProtocolClient> {
+  if (transport === 'websocket') return connectClient(`ws://127.0.0.1:${gateway.gateway.port}/v1/ws`, { token, ...options });
+  const client = new SseTestClient(`http://127.0.0.1:${gateway.gateway.port}`, { token, ...options });
+  await client.opened;
+  return client;
+}
+
+/** Connects over `transport`, waits for `welcome` and joins `rooms`. */
+export async function joinVia(transport: Transport, gateway: Pick<TestGateway, 'gateway'>, token: string, rooms: string[] = []): Promise<ProtocolClient> {
+  const client = await connectVia(transport, gateway, token);
   await client.waitFor('welcome');
   for (const room of rooms) {
     const reply = await client.request({ type: 'join', room });

@@ -2137,7 +2137,7 @@ export interface components {
              * @example unauthorized
              * @enum {string}
              */
-            code: "bad_json" | "bad_frame" | "unknown_type" | "binary_unsupported" | "frame_too_large" | "token_too_large" | "method_not_allowed" | "invalid_room" | "invalid_user" | "token_invalid" | "token_expired" | "token_revoked" | "auth_unavailable" | "namespace_mismatch" | "forbidden" | "origin_not_allowed" | "not_joined" | "already_joined" | "too_many_rooms" | "too_many_connections" | "too_many_revocations" | "too_many_webhooks" | "webhook_url_refused" | "rate_limited" | "unavailable" | "presence_unavailable" | "history_unavailable" | "history_disabled" | "history_gap" | "shutting_down" | "unauthorized" | "not_found" | "conflict" | "internal";
+            code: "bad_json" | "bad_frame" | "unknown_type" | "binary_unsupported" | "frame_too_large" | "token_too_large" | "method_not_allowed" | "invalid_room" | "invalid_user" | "token_invalid" | "token_expired" | "token_revoked" | "ticket_invalid" | "auth_unavailable" | "namespace_mismatch" | "forbidden" | "origin_not_allowed" | "not_joined" | "already_joined" | "too_many_rooms" | "too_many_connections" | "too_many_revocations" | "too_many_webhooks" | "webhook_url_refused" | "rate_limited" | "unavailable" | "presence_unavailable" | "history_unavailable" | "history_disabled" | "history_gap" | "shutting_down" | "unauthorized" | "not_found" | "conflict" | "internal";
             /** @example missing or invalid credentials */
             message: string;
             /** @example false */

@@ -1,7 +1,7 @@
 import { withSeq, type FollowerRepairReason, type HistoryFollower, type HistoryRetention, type HistoryStore } from '@parley/history';
 import type { Logger } from '@parley/observability';
 import { roomMessageTimestamp, subjects } from '@parley/protocol';
-import type { Fanout } from './hub.ts';
+import type { Fanout } from './fanout.ts';
 import { RecentMessages } from './recent-messages.ts';
 
 /** Called with each message a feed delivers, after it was fanned out to the feed's topic. */

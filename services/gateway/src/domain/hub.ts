@@ -1,10 +1,6 @@
 import type { Bus, BusMessage, BusSubscription } from '@parley/bus';
 import { roomMessageTimestamp, subjects } from '@parley/protocol';
-
-/** Native fan-out to local sockets subscribed to a topic (uWebSockets.js `app.publish`). */
-export interface Fanout {
-  publish(topic: string, data: Uint8Array): void;
-}
+import type { Fanout } from './fanout.ts';
 
 export interface HubObserver {
   /** A bus message reached this gateway and was fanned out to its local subscribers. */

@@ -1,4 +1,4 @@
-import type { Fanout } from '../domain/hub.ts';
+import type { Fanout } from '../domain/fanout.ts';
 import type { TemplatedApp } from './uws.ts';
 
 /**

@@ -1,23 +1,11 @@
 import { CLOSE_CODES } from '@parley/protocol';
 import type { ClientSocket } from '../domain/client-socket.ts';
-import type { Session } from '../domain/session.ts';
+import type { ConnectionState } from '../domain/connection.ts';
 import { COMPRESS_MIN_BYTES } from './compression.ts';
 import type { WebSocket } from './uws.ts';
 
-/** Per-socket state, typed; `closed` guards every call that may outlive the socket. */
-export interface SocketData {
-  /** The presented token, verified after the upgrade; cleared once verified. */
-  token: string | undefined;
-  origin: string | undefined;
-  session: Session | undefined;
-  /** True once `welcome` was sent; frames before that are kept in `early`. */
-  ready: boolean;
-  /** Frames that arrived before the token was verified, replayed in order once it is. */
-  early: Array<{ data: ArrayBuffer; isBinary: boolean }> | undefined;
-  earlyBytes: number;
-  refused: boolean;
-  closed: boolean;
-  closeReason: string | undefined;
+/** Per-socket state: the connection's (see domain/connection.ts) and the transport's own. */
+export interface SocketData extends ConnectionState {
   /** permessage-deflate was negotiated: frames of COMPRESS_MIN_BYTES or more are sent compressed. */
   compressed: boolean;
 }

@@ -1,8 +1,5 @@
-import { CLOSE_CODES, ParleyError, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, errorBody, type CloseReason, type ErrorCode } from '@parley/protocol';
-import type { Logger } from '@parley/observability';
-import type { GatewayCore } from '../domain/gateway-core.ts';
-import type { Session } from '../domain/session.ts';
-import type { TokenVerifier, VerifiedToken } from '../domain/token-verifier.ts';
+import { CLOSE_CODES, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@parley/protocol';
+import type { ConnectionLifecycle } from '../domain/connection.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import uws, { type TemplatedApp, type WebSocket } from './uws.ts';
 import { wantsCompression, type CompressionMode } from './compression.ts';
@@ -10,11 +7,6 @@ import { CLOSE_REASONS, UwsClientSocket, type SocketData } from './uws-client-so
 
 /** @default 10000: how long a slow consumer may take to read what is buffered before its 4002 close. */
 export const SLOW_CONSUMER_GRACE_MS = 10_000;
-
-/** @default 16: frames a client may send before its `welcome`; more closes the socket (4103). */
-export const MAX_EARLY_FRAMES = 16;
-/** @default 64 KiB: bytes those frames may hold together (inflated); more closes the socket (4103). */
-export const MAX_EARLY_BYTES = 64 * 1024;
 
 export interface WebSocketRouteOptions {
   path: string;
@@ -24,17 +16,6 @@ export interface WebSocketRouteOptions {
   /** permessage-deflate: never, for tenants whose tokens ask for it (`cmp`), or for every client that offers it. */
   compression: CompressionMode;
 }
-
-const REFUSAL_CLOSE: Partial<Record<ErrorCode, CloseReason>> = {
-  token_expired: 'token_expired',
-  token_revoked: 'token_revoked',
-  origin_not_allowed: 'forbidden',
-  namespace_mismatch: 'forbidden',
-  too_many_connections: 'too_many_connections',
-  auth_unavailable: 'auth_unavailable',
-  shutting_down: 'shutdown',
-};
-
 
 /** Reads the token from `Sec-WebSocket-Protocol: parley.v1, parley.token.<jwt>` or `Authorization: Bearer <jwt>`. */
 export function extractToken(protocols: string, authorization: string): string | undefined {
@@ -47,60 +28,20 @@ export function extractToken(protocols: string, authorization: string): string |
 }
 
 /**
- * The WebSocket route. The upgrade is synchronous; the token is verified right after it, in
- * `open`. (An asynchronous upgrade would need `res.cork(() => res.upgrade(...))`, and in
- * uWebSockets.js 20.57 that cork can close the new socket at random: uWebSockets.js #1108, fixed
- * upstream after this release.) Frames that arrive before verification ends are kept, up to
- * MAX_EARLY_FRAMES, and handled in order after `welcome`. A refused token still gets an open
- * socket, so that browsers, which cannot read an HTTP status, get an `error` frame and a close
- * code that says why.
+ * The WebSocket route. The upgrade is synchronous; the connection's life cycle (domain/connection.ts)
+ * starts right after it, in `open`. (An asynchronous upgrade would need
+ * `res.cork(() => res.upgrade(...))`, and in uWebSockets.js 20.57 that cork can close the new
+ * socket at random: uWebSockets.js #1108, fixed upstream after this release.) A refused token
+ * still gets an open socket, so that browsers, which cannot read an HTTP status, get an `error`
+ * frame and a close code that says why.
  */
 export function attachWebSocketRoute(
   app: TemplatedApp,
-  deps: { core: GatewayCore; verifyToken: TokenVerifier; metrics: GatewayMetrics; logger: Logger },
+  deps: { lifecycle: ConnectionLifecycle; metrics: GatewayMetrics },
   options: WebSocketRouteOptions,
 ) {
-  const { core, verifyToken, metrics, logger } = deps;
-
-  const refuse = (ws: WebSocket<SocketData>, error: unknown) => {
-    const data = ws.getUserData();
-    const code: ErrorCode = error instanceof ParleyError ? error.code : 'internal';
-    if (!(error instanceof ParleyError)) logger.error({ err: error }, 'token verification failed unexpectedly');
-    metrics.connectionsRefused.inc({ code });
-    const close = REFUSAL_CLOSE[code] ?? 'unauthorized';
-    data.refused = true;
-    data.early = undefined;
-    data.closeReason = close;
-    ws.cork(() => {
-      ws.send(JSON.stringify({ type: 'error', ...errorBody(code, error instanceof Error ? error.message : undefined) }));
-      ws.end(CLOSE_CODES[close], code);
-    });
-  };
-
-  const authenticate = async (ws: WebSocket<SocketData>) => {
-    const data = ws.getUserData();
-    const token = data.token;
-    data.token = undefined;
-    try {
-      if (token === undefined) throw new ParleyError('token_invalid', 'no token: send it as the "parley.token.<jwt>" subprotocol');
-      const verified = await verifyToken(token);
-      if (data.closed) return;
-      core.admit(verified, data.origin);
-      data.origin = undefined;
-      if (data.compressed) metrics.compressedConnections.inc();
-      const { session, opened } = core.open(new UwsClientSocket(ws, closeSlowConsumer), verified);
-      data.session = session;
-      await opened;
-      if (data.closed) return;
-      data.ready = true;
-      const early = data.early ?? [];
-      data.early = undefined;
-      // Synchronously, in order, before any later frame's `message` event can run.
-      for (const frame of early) void session.handleMessage(frame.data, frame.isBinary);
-    } catch (error) {
-      if (!data.closed) refuse(ws, error);
-    }
-  };
+  const { lifecycle, metrics } = deps;
+  const countCompressed = () => metrics.compressedConnections.inc();
 
   /**
    * A frame was dropped for backpressure (by a publish, or a send: see UwsClientSocket): the
@@ -142,10 +83,11 @@ export function attachWebSocketRoute(
     sendPingsAutomatically: true,
     upgrade(res, req, context) {
       const protocols = req.getHeader('sec-websocket-protocol');
-      // Every field set here, so that all sockets share one compact object shape.
+      // One literal with every field, so that all sockets share one compact object shape (no property store added later).
       const data: SocketData = {
         token: extractToken(protocols, req.getHeader('authorization')),
         origin: req.getHeader('origin') || undefined,
+        socket: undefined,
         session: undefined,
         ready: false,
         early: undefined,
@@ -163,7 +105,8 @@ export function attachWebSocketRoute(
       res.upgrade(data, req.getHeader('sec-websocket-key'), selected, extensions, context);
     },
     open(ws) {
-      void authenticate(ws);
+      const data = ws.getUserData();
+      void lifecycle.start(data, new UwsClientSocket(ws, closeSlowConsumer), data.compressed ? countCompressed : undefined);
     },
     message(ws, message, isBinary) {
       const data = ws.getUserData();
@@ -171,16 +114,7 @@ export function attachWebSocketRoute(
         void data.session.handleMessage(message, isBinary);
         return;
       }
-      if (data.refused) return;
-      data.early ??= [];
-      data.earlyBytes += message.byteLength;
-      if (data.early.length >= MAX_EARLY_FRAMES || data.earlyBytes > MAX_EARLY_BYTES) {
-        data.closeReason = 'protocol_violation';
-        ws.end(CLOSE_CODES.protocol_violation, 'too many frames before welcome');
-        return;
-      }
-      // The message buffer is only valid during this call: keep a copy.
-      data.early.push({ data: message.slice(0), isBinary });
+      lifecycle.receive(data, message, isBinary);
     },
     dropped: closeSlowConsumer,
     drain(ws) {
@@ -189,9 +123,7 @@ export function attachWebSocketRoute(
     },
     close(ws, code, message) {
       const data = ws.getUserData();
-      data.closed = true;
-      const reason = data.closeReason ?? CLOSE_REASONS.get(code) ?? closeReasonOf(code, message);
-      if (data.session) void core.closed(data.session, reason).catch((error: unknown) => logger.warn({ err: error }, 'session cleanup failed'));
+      lifecycle.closed(data, data.closeReason ?? CLOSE_REASONS.get(code) ?? closeReasonOf(code, message));
     },
   });
 }

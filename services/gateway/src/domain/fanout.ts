@@ -1,0 +1,15 @@
+/**
+ * Fan-out to this gateway's sockets subscribed to a topic (`ClientSocket.subscribe`): the port
+ * each transport implements (uWebSockets.js topics for WebSockets, a map for SSE streams).
+ */
+export interface Fanout {
+  publish(topic: string, data: Uint8Array): void;
+}
+
+/** One fan-out over several transports' (in the order given). */
+export function combineFanouts(fanouts: Fanout[]): Fanout {
+  if (fanouts.length === 1) return fanouts[0]!;
+  const [first, second] = fanouts as [Fanout, Fanout];
+  if (fanouts.length === 2) return { publish: (topic, data) => (first.publish(topic, data), second.publish(topic, data)) };
+  return { publish: (topic, data) => fanouts.forEach((f) => f.publish(topic, data)) };
+}
