@@ -4,9 +4,11 @@ import { ParleyError, isFatalClose } from './errors.ts';
 import { randomId, tokenExpiry } from './ids.ts';
 import { PublishQueue, type OutgoingEntry } from './publish-queue.ts';
 import { Room, type PublishAck, type RoomHost } from './room.ts';
+import { SseSocket } from './sse-socket.ts';
 import type { DirectMessage, ServerFrame, ServerLimits, WebSocketConstructor, WebSocketLike } from './types.ts';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+export type Transport = 'websocket' | 'sse';
 
 export interface StateChange {
   state: ConnectionState;
@@ -27,6 +29,12 @@ export interface ClientOptions {
   getToken: () => string | Promise<string>;
   /** A WebSocket constructor for runtimes without a global one. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Transports, in order of preference (default `['websocket', 'sse']`). An attempt that fails
+   * before its transport opened (a proxy that breaks WebSockets) makes the next one use the other,
+   * at once; the client keeps the one that reached `welcome`.
+   */
+  transports?: ReadonlyArray<Transport>;
   /** Reconnect backoff (full jitter): base 500 ms, cap 30 s by default. */
   reconnect?: BackoffOptions;
   /** Give up a connection attempt without `welcome` after this long (default 10 s). */
@@ -71,7 +79,13 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   private readonly options: ClientOptions;
   private readonly urls: readonly string[];
-  private readonly Socket: WebSocketConstructor;
+  private readonly sockets: Array<[Transport, WebSocketConstructor]>;
+  /** The transport of the next attempt (index into `sockets`), and those tried since the last `welcome`. */
+  private socketIndex = 0;
+  private readonly tried = new Set<Transport>();
+  private opened = false;
+  /** The transport of the current connection. */
+  transport: Transport | undefined;
   private readonly rooms = new Map<string, Room>();
   private readonly queue: PublishQueue;
   private readonly pending = new Map<string, Pending>();
@@ -96,8 +110,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.urls = typeof urls === 'string' ? [urls] : [...(urls ?? [])];
     if (this.urls.length === 0) throw new TypeError('createClient: `url` is required');
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Socket) throw new TypeError('createClient: no global WebSocket; pass `WebSocket`');
-    this.Socket = Socket;
+    const constructors: Record<Transport, WebSocketConstructor | undefined> = { websocket: Socket, sse: SseSocket };
+    this.sockets = (options.transports ?? ['websocket', 'sse']).flatMap((t) => (constructors[t] ? [[t, constructors[t]] as [Transport, WebSocketConstructor]] : []));
+    if (this.sockets.length === 0) throw new TypeError('createClient: no transport: pass `WebSocket`, or allow `sse`');
     this.queue = new PublishQueue(options.maxQueuedPublishes ?? 100);
     const self = this;
     this.roomHost = {
@@ -175,15 +190,20 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
     if (generation !== this.generation || this.stopped) return;
     const url = this.urls[this.urlIndex++ % this.urls.length] as string;
+    const [transport, Socket] = this.sockets[this.socketIndex % this.sockets.length]!;
+    this.tried.add(transport);
+    this.transport = transport;
     let ws: WebSocketLike;
     try {
-      ws = new this.Socket(url, ['parley.v1', 'parley.token.' + token]);
+      ws = new Socket(url, ['parley.v1', 'parley.token.' + token]);
     } catch (error) {
       this.retry(new ParleyError('connect_failed', String((error as Error)?.message ?? error), true));
       return;
     }
     this.ws = ws;
     this.welcomed = false;
+    this.opened = false;
+    ws.onopen = () => (this.opened = true);
     this.socketTimers.push(setTimeout(() => this.lose(ws, 4000, 'no welcome in time'), this.options.connectTimeoutMs ?? 10_000));
     ws.onmessage = (event) => {
       if (this.ws === ws) this.onFrame(ws, String(event.data));
@@ -195,10 +215,17 @@ export class ParleyClient extends Emitter<ClientEvents> {
   /** The socket `ws` is gone (closed by the server, timed out, offline). */
   private lose(ws: WebSocketLike, code: number, reason: string): void {
     if (this.ws !== ws) return;
+    const neverOpened = !this.opened;
     this.dropSocket(1000, reason, true);
     const error = ParleyError.fromClose(code, reason);
     if (isFatalClose(code)) return this.stop(error, reason || error.code);
-    if (!this.stopped) this.retry(error);
+    if (this.stopped) return;
+    if (neverOpened && this.sockets.length > 1) {
+      this.socketIndex++;
+      // The other transport, not yet tried since the last welcome, goes at once.
+      if (!this.tried.has(this.sockets[this.socketIndex % this.sockets.length]![0])) return this.retry(error, 0);
+    }
+    this.retry(error);
   }
 
   /** Forgets the current socket (closing it); in-flight publishes wait to be resent. */
@@ -226,9 +253,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
     for (const room of this.rooms.values()) room.disconnected();
   }
 
-  private retry(error: ParleyError): void {
+  private retry(error: ParleyError, immediately?: 0): void {
     const now = Date.now();
-    let delay = backoffDelay(this.attempt++, this.options.reconnect);
+    let delay = immediately ?? backoffDelay(this.attempt++, this.options.reconnect);
     if (this.serverDelayUntil > 0) delay = Math.max(0, this.serverDelayUntil - now);
     this.serverDelayUntil = 0;
     clearTimeout(this.retryTimer);
@@ -296,6 +323,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.socketTimers = [];
     this.welcomed = true;
     this.attempt = 0;
+    this.tried.clear();
     this.user = frame.user;
     this.conn = frame.conn;
     this.ns = frame.ns;

@@ -6,7 +6,7 @@ let tokens = 0;
 const getToken = vi.fn(async () => fakeToken(Math.floor(Date.now() / 1000) + 3600, ++tokens));
 
 function start(options: Partial<ClientOptions> = {}) {
-  const client = createClient({ url: 'ws://gw/v1/ws', getToken, WebSocket: FakeSocket, pingIntervalMs: 0, ...options });
+  const client = createClient({ url: 'ws://gw/v1/ws', getToken, WebSocket: FakeSocket, pingIntervalMs: 0, transports: ['websocket'], ...options });
   const states: StateChange[] = [];
   client.on('state', (s) => states.push(s));
   return { client, states };
@@ -105,6 +105,48 @@ describe('connection state', () => {
     expect(client.state).toBe('connected');
     await vi.advanceTimersByTimeAsync(10_000);
     expect(client.state).toBe('reconnecting');
+    client.close();
+  });
+});
+
+describe('transports', () => {
+  it('transport - a WebSocket that fails before it opens makes the next attempt use SSE at once; while neither opens they alternate with backoff', async () => {
+    const urls: string[] = [];
+    vi.stubGlobal('fetch', vi.fn(async (url: string) => {
+      urls.push(url);
+      throw new TypeError('fetch failed');
+    }));
+    try {
+      const { client, states } = start({ transports: ['websocket', 'sse'], url: 'wss://gw.example/v1/ws', reconnect: { baseMs: 1000, capMs: 1000 } });
+      await settle();
+      expect(client.transport).toBe('websocket');
+      FakeSocket.last.serverClose(1006, 'proxy refused the upgrade');
+      await settle();
+      // At once, over SSE: the ticket is asked for at the gateway's SSE address.
+      expect(client.transport).toBe('sse');
+      expect(urls).toEqual(['https://gw.example/v1/sse/tickets']);
+      await settle();
+      expect(states.at(-1)).toMatchObject({ state: 'reconnecting' });
+      expect(states.at(-1)!.delayMs).toBeGreaterThanOrEqual(0);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(client.transport).toBe('websocket');
+      FakeSocket.last.welcome();
+      expect(client.connected).toBe(true);
+      client.close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('transport - a WebSocket that opened and then closed is retried as a WebSocket', async () => {
+    const { client } = start({ transports: ['websocket', 'sse'], reconnect: { baseMs: 100, capMs: 100 } });
+    await settle();
+    FakeSocket.last.welcome();
+    FakeSocket.last.serverClose(4000, 'shutdown');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(client.transport).toBe('websocket');
     client.close();
   });
 });

@@ -50,7 +50,7 @@ export class SseTestClient {
   /** Every event of the stream, `connection` and `close` included. */
   readonly events: SseEvent[] = [];
   connection: string | undefined;
-  lastEventId = 0;
+  lastEventId = '';
   ticket: string | undefined;
   /** HTTP statuses of the client's POSTs, in order. */
   readonly postStatuses: number[] = [];
@@ -120,7 +120,7 @@ export class SseTestClient {
 
   private onEvent(event: SseEvent) {
     this.events.push(event);
-    if (event.id !== undefined) this.lastEventId = Number(event.id);
+    if (event.id !== undefined) this.lastEventId = event.id;
     if (event.event === 'connection') {
       this.connection = (JSON.parse(event.data) as { connection: string }).connection;
       this.connected();
@@ -173,7 +173,7 @@ export class SseTestClient {
 
   /** Reopens the stream with `Last-Event-ID`; resolves with the HTTP status (200 when resumed). */
   async resume(lastEventId = this.lastEventId): Promise<number> {
-    const response = await this.attach({ 'last-event-id': String(lastEventId) });
+    const response = await this.attach({ 'last-event-id': lastEventId });
     if (response.status !== 200) await response.arrayBuffer();
     return response.status;
   }

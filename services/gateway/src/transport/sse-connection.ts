@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ClientSocket } from '../domain/client-socket.ts';
 import type { ConnectionState } from '../domain/connection.ts';
 import { newConnectionState } from '../domain/connection.ts';
@@ -33,6 +34,12 @@ const writeQueuedEvents = () => {
 export class SseConnection implements ClientSocket {
   readonly id: string;
   readonly ticket: string;
+  /**
+   * Part of every event id (`<n>.<key>`), so a resume must present it in `Last-Event-ID`: a
+   * header, never in a URL, which browsers' EventSource sends by itself. The ticket alone (in the
+   * stream's URL, which proxies may log) cannot take a stream over.
+   */
+  private readonly resumeKey = randomBytes(16).toString('base64url');
   readonly state: ConnectionState;
   readonly topics = new Set<string>();
   private readonly hooks: SseConnectionHooks;
@@ -71,7 +78,7 @@ export class SseConnection implements ClientSocket {
   send(payload: string | Uint8Array) {
     if (this.closed || this.state.closeReason === 'slow_consumer') return;
     const id = this.nextEventId++;
-    const chunk = Buffer.concat([Buffer.from(`id: ${id}\ndata: `), typeof payload === 'string' ? Buffer.from(payload) : payload, EVENT_END]);
+    const chunk = Buffer.concat([Buffer.from(`id: ${id}.${this.resumeKey}\ndata: `), typeof payload === 'string' ? Buffer.from(payload) : payload, EVENT_END]);
     this.keep(id, chunk);
     if (!this.res) {
       this.detachedBytes += chunk.length;
@@ -162,11 +169,17 @@ export class SseConnection implements ClientSocket {
     if (missed.length > 0) this.write(res, Buffer.concat(missed));
   }
 
-  /** Whether every event after `after` is still kept, and no other stream is attached. */
-  canResumeAfter(after: number): boolean {
-    if (this.ended || this.res !== undefined || after < 0 || after >= this.nextEventId) return false;
+  /**
+   * The event a `Last-Event-ID` names, when it is this connection's and every event after it is
+   * still kept; undefined otherwise. A stream still attached may be taken over: the client's side
+   * of it may be gone (a proxy dropped it) before the gateway notices.
+   */
+  resumePoint(lastEventId: string): number | undefined {
+    const dot = lastEventId.indexOf('.');
+    const after = Number(lastEventId.slice(0, dot));
+    if (this.ended || dot <= 0 || lastEventId.slice(dot + 1) !== this.resumeKey || !Number.isSafeInteger(after) || after < 0 || after >= this.nextEventId) return undefined;
     const oldest = this.replayHead < this.replay.length ? this.replay[this.replayHead]!.id : this.nextEventId;
-    return after >= oldest - 1;
+    return after >= oldest - 1 ? after : undefined;
   }
 
   /** The stream was lost (the client or a proxy closed it): wait for a resume, then give up. */

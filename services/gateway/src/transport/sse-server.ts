@@ -204,10 +204,10 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
 
     if (lastEventId) {
       const connection = byTicket.get(ticket);
-      const after = Number(lastEventId);
-      if (!connection || !Number.isSafeInteger(after) || !connection.canResumeAfter(after)) {
+      const after = connection?.resumePoint(lastEventId);
+      if (!connection || after === undefined) {
         metrics.sseResumes.inc({ result: 'refused' });
-        return replyError(res, origin, 'ticket_invalid', 'this stream cannot be resumed here (closed, resumed elsewhere, or too far behind): open a new connection');
+        return replyError(res, origin, 'ticket_invalid', 'this stream cannot be resumed here (closed, on another gateway, or too far behind): open a new connection');
       }
       metrics.sseResumes.inc({ result: 'resumed' });
       res.onAborted(() => connection.detached(res));

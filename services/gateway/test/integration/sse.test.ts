@@ -104,6 +104,10 @@ describe('SSE transport', () => {
     publishing = false;
     await writing;
     const last = published.at(-1)!;
+    // The ticket alone (it is in the URL) cannot take the stream over: the id's key is needed.
+    const [count] = reader.lastEventId.split('.');
+    expect((await openStream(`${base(gw)}/v1/sse?ticket=${reader.ticket}`, { 'last-event-id': count! })).status).toBe(401);
+    expect((await openStream(`${base(gw)}/v1/sse?ticket=${reader.ticket}`, { 'last-event-id': `${count}.forged` })).status).toBe(401);
     await reader.waitFor((f) => f.type === 'message' && f.seq === last, 10_000);
     const seqs = reader.all('message').map((m) => m.seq as number);
     expect(seqs).toEqual(published);
