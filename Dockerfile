@@ -25,6 +25,7 @@ COPY package.json package-lock.json ./
 COPY loadtest/package.json ./loadtest/package.json
 COPY packages ./packages
 COPY services ./services
+COPY apps ./apps
 COPY deploy/docker/healthcheck.mjs ./deploy/docker/healthcheck.mjs
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 

@@ -65,7 +65,7 @@ async function jetStreamApiRequests(monitorUrl: string | undefined): Promise<Rec
 export const STORM_TENANT = 'storm';
 
 /**
- * The local cluster (packages/cluster: three gateways, auth, presence, NATS with JetStream, Redis
+ * The local cluster (apps/cluster: three gateways, auth, presence, NATS with JetStream, Redis
  * for presence) and a tenant with history, created through the admin API with the product
  * limits lifted (messages/s, connections, rooms: the storm measures capacity, not the limits).
  */

@@ -36,6 +36,8 @@ function sourceFiles(dir: string): string[] {
 const importsOf = (file: string) =>
   [...readFileSync(file, 'utf8').matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/g)].map((m) => (m[1] ?? m[2])!);
 
+/** Where workspaces live: libraries, services, and the launchers that put services together. */
+const TOP_FOLDERS = ['packages', 'services', 'apps'];
 const rules = layoutTable();
 const folderOf = new Map([...rules.keys()].map((folder) => [packageJson(folder).name, folder]));
 
@@ -43,16 +45,15 @@ const folderOf = new Map([...rules.keys()].map((folder) => [packageJson(folder).
 function allowed(cell: string): Set<string> {
   const out = new Set<string>();
   for (const word of cell.split(/[,()\s]+/)) {
-    if (word === 'packages' || word === 'services') for (const folder of rules.keys()) if (folder.startsWith(`${word}/`)) out.add(folder);
-    if (rules.has(`packages/${word}`)) out.add(`packages/${word}`);
-    if (rules.has(`services/${word}`)) out.add(`services/${word}`);
+    if (TOP_FOLDERS.includes(word)) for (const folder of rules.keys()) if (folder.startsWith(`${word}/`)) out.add(folder);
+    for (const top of TOP_FOLDERS) if (rules.has(`${top}/${word}`)) out.add(`${top}/${word}`);
   }
   return out;
 }
 
 describe('layers', () => {
-  it('layers - the Layout table of docs/development.md names every workspace under packages/ and services/', () => {
-    const workspaces = ['packages', 'services'].flatMap((top) => readdirSync(join(root, top)).map((name) => `${top}/${name}`));
+  it('layers - the Layout table of docs/development.md names every workspace under packages/, services/ and apps/', () => {
+    const workspaces = TOP_FOLDERS.flatMap((top) => readdirSync(join(root, top)).map((name) => `${top}/${name}`));
     expect([...rules.keys()].sort()).toEqual(workspaces.sort());
   });
 
@@ -72,6 +73,7 @@ describe('layers', () => {
           if (!target || !may.has(target)) broken.push(`${where}: imports ${name}, which the table does not allow`);
           else if (!declared.has(name)) broken.push(`${where}: imports ${name} without declaring it in package.json dependencies`);
           if (folder.startsWith('services/') && target?.startsWith('services/')) broken.push(`${where}: a service imports another service (${name})`);
+          if (!folder.startsWith('apps/') && target?.startsWith('apps/')) broken.push(`${where}: imports a launcher (${name}); only apps/ may put services together`);
         }
       }
       expect(broken).toEqual([]);

@@ -28,8 +28,8 @@ export async function measureClient(): Promise<{ minified: number; gzipped: numb
   return { minified: Buffer.byteLength(code), gzipped: gzipSync(code, { level: 9 }).byteLength };
 }
 
-/** The file the demo page loads (packages/embedded serves it); a test checks it is current. */
-export const DEMO_BUNDLE = new URL('../../embedded/public/parley-client.js', import.meta.url).pathname;
+/** The file the demo page loads (apps/embedded serves it); a test checks it is current. */
+export const DEMO_BUNDLE = new URL('../../../apps/embedded/public/parley-client.js', import.meta.url).pathname;
 const BANNER = '// @parley/client bundled for the demo page by `npm run bundle:demo -w packages/client`; do not edit.\n';
 
 /** The demo page's copy of the SDK, as it should be. */

@@ -16,7 +16,7 @@ import { ParleyProvider, useConnectionState, usePresence, useRoom } from '../src
  * The hooks in jsdom against the real single-process server (`npm start`'s entry point, in its
  * own process; the demo tenant keeps history).
  */
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../embedded/src/main.ts');
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/embedded/src/main.ts');
 let server: ChildProcess;
 let base: string;
 let dataDir: string;

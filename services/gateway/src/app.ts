@@ -16,6 +16,7 @@ import { attachWebSocketRoute } from './transport/ws-server.ts';
 import { createConnectionLifecycle } from './domain/connection.ts';
 import { createMemoryTicketStore, type TicketStore } from './domain/connection-tickets.ts';
 import { combineFanouts } from './domain/fanout.ts';
+import type { GatewayEvents } from './domain/gateway-events.ts';
 
 export interface GatewayDeps {
   bus: Bus;
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   tokenKeys?: Pick<JwksKeyGetter, 'health' | 'ageSeconds' | 'failures'>;
   logger: Logger;
   registry: Registry;
+  /** Hooks of features that plug in beside the sessions: connected, joined, left, published, closed (domain/gateway-events.ts). */
+  events?: readonly GatewayEvents[];
   /** Where SSE connection tickets live until used: shared by every gateway (Redis) in a cluster. @default one process's memory */
   tickets?: TicketStore;
   /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
@@ -98,7 +101,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const sse = options.sse ?? true;
   const sseTopics = createSseTopics();
   const core = createGatewayCore(
-    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), verifyToken: deps.verifyToken, metrics, logger, fanout: combineFanouts(sse ? [createFanout(app, compression), sseTopics] : [createFanout(app, compression)]) },
+    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), ...(deps.events && { events: deps.events }), verifyToken: deps.verifyToken, metrics, logger, fanout: combineFanouts(sse ? [createFanout(app, compression), sseTopics] : [createFanout(app, compression)]) },
     {
       gatewayId: options.gatewayId,
       maxPayloadBytes,

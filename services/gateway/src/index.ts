@@ -3,3 +3,4 @@ export { createTokenVerifier, type TokenVerifier, type VerifiedToken } from './d
 export { DEFAULT_TENANT_LIMITS, type TenantLimits } from './domain/limits.ts';
 export { installSignalHandlers } from './signals.ts';
 export { remoteAddressOf, type FetchHandler } from './transport/http-bridge.ts';
+export type { ConnectionView, GatewayEvents, PublishedMessage } from './domain/gateway-events.ts';

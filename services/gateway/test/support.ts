@@ -6,7 +6,7 @@ import { createLogger, createMetricsRegistry } from '@parley/observability';
 import { createMemoryPresenceStore, type PresenceStore } from '@parley/presence-store';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants } from '@parley/protocol';
 import { connectClient, SseTestClient, type TestClient } from '@parley/testkit';
-import { createGateway, createTokenVerifier, type Gateway, type GatewayOptions } from '../src/index.ts';
+import { createGateway, createTokenVerifier, type Gateway, type GatewayEvents, type GatewayOptions } from '../src/index.ts';
 import type { TicketStore } from '../src/domain/connection-tickets.ts';
 
 export interface TestKeys {
@@ -74,18 +74,18 @@ export interface TestGateway {
 /** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
 export async function startTestGateway(
   keys: TestKeys | TestKeys[],
-  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; tickets?: TicketStore; verificationGate?: () => Promise<void> } = {},
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; tickets?: TicketStore; events?: GatewayEvents[]; verificationGate?: () => Promise<void> } = {},
 ): Promise<TestGateway> {
   const bus = options.bus ?? createMemoryBus();
   const presence = options.presence ?? createMemoryPresenceStore();
-  const { bus: _bus, presence: _presence, history, tickets, verificationGate, ...gatewayOptions } = options;
+  const { bus: _bus, presence: _presence, history, tickets, events, verificationGate, ...gatewayOptions } = options;
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
   const verify = createTokenVerifier(jwks);
   // `verificationGate`: every verification waits for it first (a slow key fetch, made to order).
   const verifyToken: typeof verify = verificationGate ? async (token) => (await verificationGate(), verify(token)) : verify;
   const gateway = createGateway(
-    { bus, presence, ...(history && { history }), ...(tickets && { tickets }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
+    { bus, presence, ...(history && { history }), ...(tickets && { tickets }), ...(events && { events }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
     { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...gatewayOptions },
   );
   await gateway.listen();

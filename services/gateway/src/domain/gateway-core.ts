@@ -13,6 +13,7 @@ import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, createRevocationList } from './revo
 import type { ClientSocket } from './client-socket.ts';
 import { createControlOperations } from './control-operations.ts';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, startPresenceHeartbeat } from './presence-heartbeat.ts';
+import { combineGatewayEvents, type GatewayEvents } from './gateway-events.ts';
 import { Session } from './session.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { startStallDetector } from './stall-detector.ts';
@@ -44,6 +45,8 @@ export interface GatewayCoreDeps {
   verifyToken: TokenVerifier;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Hooks of features that plug in beside the sessions (see gateway-events.ts). */
+  events?: readonly GatewayEvents[];
 }
 
 /**
@@ -60,6 +63,7 @@ export const CLEANUP_WAIT_MS = 5_000;
 export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOptions) {
   const { bus, presence, metrics, logger } = deps;
   const sessions = new SessionRegistry();
+  const events = combineGatewayEvents(deps.events ?? [], (error, hook) => logger.warn({ err: error, hook }, 'a gateway event hook threw'));
   const revocations = createRevocationList(options.maxRevocationsPerTenant ?? DEFAULT_MAX_REVOCATIONS_PER_TENANT, () => metrics.revocationsEvicted.inc());
   const hub = createHub(
     bus,
@@ -129,6 +133,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     onRoomsChanged: updateGauges,
     isRevoked: (token: VerifiedToken) => revocations.isRevoked(token),
     checkStall: () => stallDetector.check(),
+    events,
     dedupe: new PublishDedupe({ duplicate: (ns) => metrics.publishDuplicates.inc({ tenant: ns }), evicted: (ns) => metrics.publishDedupeEvicted.inc({ tenant: ns }) }),
   };
 
@@ -174,14 +179,15 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       metrics.connectionsOpened.inc({ tenant: session.ns });
       const opened = session.open();
       updateGauges();
-      return { session, opened };
+      const connected = events.connected;
+      return { session, opened: connected ? opened.then(() => connected(session)) : opened };
     },
     /** Forgets a session whose socket closed; presence leaves are announced. */
     async closed(session: Session, reason: string) {
       if (!sessions.remove(session)) return;
       metrics.connections.dec({ tenant: session.ns });
       metrics.connectionsClosed.inc({ reason });
-      const cleaned = session.closedByTransport();
+      const cleaned = session.closedByTransport().then(() => events.closed?.(session, reason));
       updateGauges();
       cleanups.add(cleaned);
       try {

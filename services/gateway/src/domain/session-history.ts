@@ -32,6 +32,8 @@ export interface HistoryHost {
   readonly token: VerifiedToken;
   reply(frame: ServerFrame): void;
   acknowledge(frame: ServerFrame & { type: 'ack' }): void;
+  /** A stored publish was acknowledged (for the gateway's `published` hook). */
+  published(room: string, msgId: string, seq: number): void;
   error(code: ErrorCode, id?: RequestId, room?: string, message?: string): void;
   leaveRoom(room: string, unsubscribe: boolean): Promise<void>;
   close(reason: keyof typeof CLOSE_CODES, message: string): void;
@@ -231,6 +233,7 @@ export class SessionHistory {
     metrics.historyAppends.inc({ tenant: ns, result: 'stored' });
     metrics.published.labels(ns, 'room').inc();
     this.host.acknowledge({ type: 'ack', msgId, seq, ...(id !== undefined && { id }) });
+    this.host.published(room, msgId, seq);
   }
 
   /** Answers a `history` request: the newest `limit` messages, those after `after`, or the newest before `before`. */

@@ -14,6 +14,7 @@ import { TokenBucket } from './token-bucket.ts';
 import { publishMsgId, type PublishDedupe } from './publish-dedupe.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 import type { ClientSocket } from './client-socket.ts';
+import type { GatewayEvents } from './gateway-events.ts';
 
 export interface SessionDeps {
   gatewayId: string;
@@ -38,6 +39,8 @@ export interface SessionDeps {
   dedupe: PublishDedupe;
   /** Grants every session its stall credit now if the process was just stalled (see the gateway core). */
   checkStall(): void;
+  /** The hooks features plug in (see gateway-events.ts); no hook is called when none is set. */
+  events: GatewayEvents;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -223,6 +226,7 @@ export class Session {
       this.socket.subscribe(topics.messages);
       if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
       this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
+      this.deps.events.joined?.(this, room);
     }
     // Even when it left meanwhile: its leave is published after this join, never before.
     if (first.forUser) await this.publishPresenceEvent(room, 'join', first);
@@ -241,7 +245,10 @@ export class Session {
       this.detach(room, true);
       throw error;
     }
-    if (outcome === 'joined') await this.announce(room, 'join');
+    if (outcome === 'joined') {
+      this.deps.events.joined?.(this, room);
+      await this.announce(room, 'join');
+    }
     if (outcome === 'lost') {
       // `joined` already answered the request: the client learns it from an error for the room.
       this.detach(room, true);
@@ -258,6 +265,7 @@ export class Session {
   /** Leaves a room; `unsubscribe` is false when the socket is already gone. */
   async leaveRoom(room: string, unsubscribe: boolean) {
     if (!this.detach(room, unsubscribe)) return;
+    this.deps.events.left?.(this, room);
     await this.announce(room, 'leave');
   }
 
@@ -352,6 +360,7 @@ export class Session {
     }
     this.deps.metrics.published.labels(this.ns, 'room').inc();
     this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+    this.deps.events.published?.(this, { room, msgId, kind: 'room' });
   }
 
   /** Travels with the room's presence events: every gateway with members has that subscription, history or not. */
@@ -362,6 +371,7 @@ export class Session {
     await this.deps.bus.publish(subjects.presence(this.ns, room), new TextEncoder().encode(encodeServerFrame(frame)), { [HEADER_ORIGIN]: this.deps.gatewayId });
     this.deps.metrics.published.labels(this.ns, 'ephemeral').inc();
     this.acknowledge({ type: 'ack', msgId, ...(id !== undefined && { id }) });
+    this.deps.events.published?.(this, { room, msgId, kind: 'ephemeral' });
   }
 
   private async direct(to: string, data: unknown, id: RequestId | undefined) {
@@ -437,6 +447,10 @@ export class Session {
   acknowledge(frame: ServerFrame & { type: 'ack' }) {
     if (this.socket.closed) return;
     this.socket.sendBatched(this.encodeOutgoing(frame));
+  }
+
+  published(room: string, msgId: string, seq: number) {
+    this.deps.events.published?.(this, { room, msgId, seq, kind: 'room' });
   }
 
   private encodeOutgoing(frame: ServerFrame) {

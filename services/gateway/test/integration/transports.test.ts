@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus } from '@parley/bus';
 import { createMemoryHistoryStore } from '@parley/history';
 import { CLOSE_CODES } from '@parley/protocol';
+import type { GatewayEvents } from '../../src/index.ts';
 import { TRANSPORTS, connectVia, createTestKeys, joinVia, mintToken, startTestGateway, type ProtocolClient, type TestGateway, type TestKeys } from '../support.ts';
 
 // The protocol's behaviour, one suite run over both transports: what a client sees must not
@@ -12,6 +13,15 @@ describe.each(TRANSPORTS)('protocol over %s', (transport) => {
   const bus = createMemoryBus();
   const history = createMemoryHistoryStore({ bus });
   const clients: ProtocolClient[] = [];
+  /** Every gateway event, as a feature plugged in through GatewayEvents would see it. */
+  const seen: string[] = [];
+  const recorder: GatewayEvents = {
+    connected: (c) => seen.push(`connected ${c.user}`),
+    joined: (c, room) => seen.push(`joined ${c.user} ${room}`),
+    left: (c, room) => seen.push(`left ${c.user} ${room}`),
+    published: (c, m) => seen.push(`published ${c.user} ${m.room} ${m.kind}${m.seq === undefined ? '' : ' seq'}`),
+    closed: (c, reason) => seen.push(`closed ${c.user} ${reason}`),
+  };
   const connect = async (token: string) => {
     const c = await connectVia(transport, gw, token);
     clients.push(c);
@@ -25,7 +35,7 @@ describe.each(TRANSPORTS)('protocol over %s', (transport) => {
 
   beforeAll(async () => {
     keys = await createTestKeys();
-    gw = await startTestGateway(keys, { bus, history, maxPayloadBytes: 4096 });
+    gw = await startTestGateway(keys, { bus, history, maxPayloadBytes: 4096, events: [recorder, { published: () => { throw new Error('a broken hook'); } }] });
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -103,6 +113,28 @@ describe.each(TRANSPORTS)('protocol over %s', (transport) => {
     expect((await lapsing.closed).code).toBe(CLOSE_CODES.token_expired);
     expect(client.isClosed).toBe(false);
     expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
+  });
+
+  it(`${transport} - gateway event hooks see connect, join, publish, leave and close, in order; a hook that throws harms nothing`, async () => {
+    const hooked = await joined(await mintToken(keys, { sub: `hooked-${transport}`, hist: true }), ['hook-room']);
+    await hooked.request({ type: 'publish', room: 'hook-room', data: 1 });
+    await hooked.request({ type: 'publish', room: 'hook-room', data: 2, ephemeral: true });
+    await hooked.request({ type: 'join', room: 'hook-other' });
+    await hooked.request({ type: 'leave', room: 'hook-room' });
+    await hooked.close();
+    const user = `hooked-${transport}`;
+    const deadline = Date.now() + 5000;
+    while (!seen.some((e) => e.startsWith(`closed ${user}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(seen.filter((e) => e.includes(` ${user}`))).toEqual([
+      `connected ${user}`,
+      `joined ${user} hook-room`,
+      `published ${user} hook-room room seq`,
+      `published ${user} hook-room ephemeral`,
+      `joined ${user} hook-other`,
+      `left ${user} hook-room`,
+      `left ${user} hook-other`,
+      `closed ${user} client`,
+    ]);
   });
 
   it(`${transport} - drain: clients are told to reconnect, then closed with 4000`, async () => {

@@ -7,7 +7,7 @@ import { startEmbedded, type Embedded } from '../../embedded/src/embedded.ts';
 import { createLogger, parseExposition, seriesNames, sumSamples, type Exposition } from '@parley/observability';
 import { subjects } from '@parley/protocol';
 import { connectClient, waitForNatsSubscriptions, type TestClient } from '@parley/testkit';
-import { OTLP_KIND, startOtlpCollector } from '../../observability/test/support/otlp-collector.ts';
+import { OTLP_KIND, startOtlpCollector } from '../../../packages/observability/test/support/otlp-collector.ts';
 import { REPO_ROOT, generateDemoApiKey, startCluster, type Cluster } from '../src/index.ts';
 
 /**

@@ -6,7 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@parley/observability';
 import { startEmbedded, type Embedded } from '../src/embedded.ts';
-import { DEMO_BUNDLE, demoBundle } from '../../client/scripts/bundle.ts';
+import { DEMO_BUNDLE, demoBundle } from '../../../packages/client/scripts/bundle.ts';
 
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
 let parley: Embedded;
