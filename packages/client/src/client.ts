@@ -84,6 +84,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private socketIndex = 0;
   private readonly tried = new Set<Transport>();
   private opened = false;
+  /** Attempts in a row whose transport failed before it opened. */
+  private failedBeforeOpen = 0;
   /** The transport of the current connection. */
   transport: Transport | undefined;
   private readonly rooms = new Map<string, Room>();
@@ -220,11 +222,15 @@ export class ParleyClient extends Emitter<ClientEvents> {
     const error = ParleyError.fromClose(code, reason);
     if (isFatalClose(code)) return this.stop(error, reason || error.code);
     if (this.stopped) return;
-    if (neverOpened && this.sockets.length > 1) {
+    // A transport that failed before opening on every URL in turn (a proxy that refuses
+    // WebSockets, not one dead gateway) gives way to the next; one not yet tried since the last
+    // welcome goes at once.
+    if (neverOpened && this.sockets.length > 1 && ++this.failedBeforeOpen >= this.urls.length) {
+      this.failedBeforeOpen = 0;
       this.socketIndex++;
-      // The other transport, not yet tried since the last welcome, goes at once.
       if (!this.tried.has(this.sockets[this.socketIndex % this.sockets.length]![0])) return this.retry(error, 0);
     }
+    if (!neverOpened) this.failedBeforeOpen = 0;
     this.retry(error);
   }
 
@@ -324,6 +330,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.welcomed = true;
     this.attempt = 0;
     this.tried.clear();
+    this.failedBeforeOpen = 0;
     this.user = frame.user;
     this.conn = frame.conn;
     this.ns = frame.ns;

@@ -139,6 +139,26 @@ describe('transports', () => {
     }
   });
 
+  it('transport - with several URLs, SSE is tried only after the WebSocket failed before opening on each of them (one dead gateway is not a proxy)', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => {
+      throw new TypeError('fetch failed');
+    }));
+    try {
+      const { client } = start({ transports: ['websocket', 'sse'], urls: ['ws://a/v1/ws', 'ws://b/v1/ws'], reconnect: { baseMs: 10, capMs: 10 } });
+      await settle();
+      FakeSocket.last.serverClose(1006, 'connection refused');
+      await vi.advanceTimersByTimeAsync(20);
+      expect(FakeSocket.all.map((s) => s.url)).toEqual(['ws://a/v1/ws', 'ws://b/v1/ws']);
+      expect(client.transport).toBe('websocket');
+      FakeSocket.last.serverClose(1006, 'connection refused');
+      await settle();
+      expect(client.transport).toBe('sse');
+      client.close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('transport - a WebSocket that opened and then closed is retried as a WebSocket', async () => {
     const { client } = start({ transports: ['websocket', 'sse'], reconnect: { baseMs: 100, capMs: 100 } });
     await settle();
