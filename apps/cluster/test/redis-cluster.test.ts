@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestClient } from '@parley/testkit';
+import { SseTestClient, type TestClient } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, type Cluster } from '../src/index.ts';
 
 const TTL_MS = 3000;
@@ -45,5 +45,35 @@ describe('presence on a Redis Cluster', () => {
     bo.send({ type: 'leave', room: 'hall-3' });
     await ann.waitFor((f) => f.type === 'presence.leave' && f.user === 'bo' && f.room === 'hall-3');
     expect(members(await ann.request({ type: 'presence', room: 'hall-3' }))).toEqual(['ann']);
+  });
+
+  it('redis cluster - an SSE ticket from one gateway process opens its stream on the other (tickets in the Redis Cluster, taken once); frames POSTed to the first reach it over NATS', async () => {
+    const [gw0, gw1] = [cluster.gateways[0]!, cluster.gateways[1]!];
+    const token = await mintUserToken(cluster, 'sse-roamer');
+    const tickets = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const res = await fetch(`${gw0.url}/v1/sse/tickets`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { ticket: string }).ticket;
+      }),
+    );
+    // Each ticket (their keys spread over the cluster's masters) opens one stream, on the other gateway, once.
+    for (const ticket of tickets) {
+      const controller = new AbortController();
+      const first = await fetch(`${gw1.url}/v1/sse?ticket=${ticket}`, { signal: controller.signal });
+      expect(first.status).toBe(200);
+      controller.abort();
+      expect((await fetch(`${gw0.url}/v1/sse?ticket=${ticket}`)).status).toBe(401);
+    }
+    const watcher = await user('sse-watcher', 0, ['sse-hall']);
+    const sse = new SseTestClient(gw1.url, { token });
+    await sse.waitFor('welcome');
+    const post = (frame: object) => fetch(`${gw0.url}/v1/sse/connections/${sse.connection}`, { method: 'POST', headers: { authorization: `Bearer ${sse.key}` }, body: JSON.stringify(frame) });
+    expect((await post({ type: 'join', room: 'sse-hall', id: 'j' })).status).toBe(202);
+    expect(await sse.waitFor((f) => f.id === 'j')).toMatchObject({ type: 'joined' });
+    await watcher.waitFor((f) => f.type === 'presence.join' && f.user === 'sse-roamer' && f.room === 'sse-hall');
+    expect(members(await watcher.request({ type: 'presence', room: 'sse-hall' }))).toEqual(['sse-roamer', 'sse-watcher']);
+    await sse.close();
+    await watcher.waitFor((f) => f.type === 'presence.leave' && f.user === 'sse-roamer');
   });
 });

@@ -27,6 +27,7 @@ export class SseSocket implements WebSocketLike {
   private readonly base: string;
   private ticket = '';
   private sendUrl = '';
+  private sendHeaders: Record<string, string> = {};
   private lastEventId = '';
   private stream: AbortController | undefined;
   private outbox: string[] = [];
@@ -49,7 +50,7 @@ export class SseSocket implements WebSocketLike {
     if (this.readyState === CLOSED) return;
     const sendUrl = this.sendUrl;
     this.end(1000, 'closed by the client');
-    if (sendUrl) fetch(sendUrl, { method: 'DELETE' }).catch(() => {});
+    if (sendUrl) fetch(sendUrl, { method: 'DELETE', headers: this.sendHeaders }).catch(() => {});
   }
 
   private async start(token: string) {
@@ -118,7 +119,9 @@ export class SseSocket implements WebSocketLike {
     }
     if (name === 'message') this.onmessage?.({ data });
     else if (name === 'connection') {
-      this.sendUrl = new URL((JSON.parse(data) as { send: string }).send, this.base).href;
+      const { send, key } = JSON.parse(data) as { send: string; key: string };
+      this.sendUrl = new URL(send, this.base).href;
+      this.sendHeaders = { authorization: `Bearer ${key}` };
       this.readyState = OPEN;
       this.onopen?.({});
     } else if (name === 'close') {
@@ -134,7 +137,7 @@ export class SseSocket implements WebSocketLike {
     try {
       while (this.outbox.length > 0 && this.readyState === OPEN) {
         const frames = this.outbox.splice(0, MAX_FRAMES_PER_POST);
-        const response = await fetch(this.sendUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: frames.join('\n') });
+        const response = await fetch(this.sendUrl, { method: 'POST', headers: { ...this.sendHeaders, 'content-type': 'text/plain' }, body: frames.join('\n') });
         if (response.status === 404) this.end(1006, 'the connection is closed');
         else if (!response.ok) this.end(1006, `sending failed with HTTP ${response.status}`);
       }

@@ -50,6 +50,8 @@ export class SseTestClient {
   /** Every event of the stream, `connection` and `close` included. */
   readonly events: SseEvent[] = [];
   connection: string | undefined;
+  /** The connection's send key (from its `connection` event). */
+  key: string | undefined;
   lastEventId = '';
   ticket: string | undefined;
   /** HTTP statuses of the client's POSTs, in order. */
@@ -122,7 +124,7 @@ export class SseTestClient {
     this.events.push(event);
     if (event.id !== undefined) this.lastEventId = event.id;
     if (event.event === 'connection') {
-      this.connection = (JSON.parse(event.data) as { connection: string }).connection;
+      ({ connection: this.connection, key: this.key } = JSON.parse(event.data) as { connection: string; key: string });
       this.connected();
     } else if (event.event === 'close') {
       const info = JSON.parse(event.data) as { code: number; message: string };
@@ -158,7 +160,7 @@ export class SseTestClient {
   sendRaw(data: string | Buffer) {
     this.sending = this.sending.then(async () => {
       await this.hasConnection;
-      const response = await fetch(`${this.base}/v1/sse/connections/${this.connection}`, { method: 'POST', headers: this.headers({ 'content-type': 'text/plain' }), body: data });
+      const response = await fetch(`${this.base}/v1/sse/connections/${this.connection}`, { method: 'POST', headers: this.headers({ 'content-type': 'text/plain', authorization: `Bearer ${this.key}` }), body: data });
       this.postStatuses.push(response.status);
       await response.arrayBuffer();
     });
@@ -217,7 +219,7 @@ export class SseTestClient {
   async close() {
     if (!this.closeInfo && this.connection) {
       await this.sending;
-      await fetch(`${this.base}/v1/sse/connections/${this.connection}`, { method: 'DELETE', headers: this.headers() }).then((r) => r.arrayBuffer(), () => undefined);
+      await fetch(`${this.base}/v1/sse/connections/${this.connection}`, { method: 'DELETE', headers: this.headers({ authorization: `Bearer ${this.key}` }) }).then((r) => r.arrayBuffer(), () => undefined);
     }
     this.dropStream();
     this.finish({ code: 1000, reason: 'closed by the client' });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientSocket } from '../domain/client-socket.ts';
 import type { ConnectionState } from '../domain/connection.ts';
 import { newConnectionState } from '../domain/connection.ts';
@@ -40,6 +40,8 @@ export class SseConnection implements ClientSocket {
    * stream's URL, which proxies may log) cannot take a stream over.
    */
   private readonly resumeKey = randomBytes(16).toString('base64url');
+  /** Required with every POST and the DELETE (`Authorization: Bearer <key>`): the connection's id is in their URLs, the key is not. */
+  readonly sendKey = randomBytes(24).toString('base64url');
   readonly state: ConnectionState;
   readonly topics = new Set<string>();
   private readonly hooks: SseConnectionHooks;
@@ -66,12 +68,18 @@ export class SseConnection implements ClientSocket {
     this.options = options;
   }
 
+  /** Whether `key` is this connection's send key (in constant time). */
+  accepts(key: string | undefined): boolean {
+    if (key === undefined || key.length !== this.sendKey.length) return false;
+    return timingSafeEqual(Buffer.from(key), Buffer.from(this.sendKey));
+  }
+
   get closed() {
     return this.state.closed || this.ended;
   }
 
-  /** The first event of a stream: the connection's id and where its frames go. Not replayed. */
-  announce(connection: { connection: string; send: string }) {
+  /** The first event of a stream: the connection's id, where its frames go and the key they need. Not replayed. */
+  announce(connection: { connection: string; send: string; key: string }) {
     this.res?.write(`event: connection\ndata: ${JSON.stringify(connection)}\n\n`);
   }
 

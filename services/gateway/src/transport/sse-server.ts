@@ -55,8 +55,9 @@ const HEADERS_COMMON: Array<[string, string]> = [
  * 2. `GET {path}?ticket=…` opens the stream: an `event: connection` with the connection's id,
  *    then every server frame as a `message` event with an increasing `id`, and, when the
  *    gateway closes the connection, an `event: close` with the close code and reason.
- * 3. `POST {path}/connections/{id}`: client frames, one JSON frame per line, in order. Any
- *    gateway takes them: one that does not hold the connection passes them on over the bus.
+ * 3. `POST {path}/connections/{id}` with `Authorization: Bearer <key>` (the key came with the
+ *    connection's id): client frames, one JSON frame per line, in order. Any gateway takes them:
+ *    one that does not hold the connection passes them on over the bus.
  * 4. A lost stream is resumed within `resumeGraceMs` by the same `GET` with `Last-Event-ID`
  *    (browsers' EventSource does this by itself): the events after it are sent again.
  * 5. `DELETE {path}/connections/{id}` closes the connection (the client's 1000).
@@ -113,9 +114,9 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
 
   const inbox = bus.subscribe(subjects.gatewayInbox(options.gatewayId), (message) => {
     try {
-      const { connection: id, frames } = JSON.parse(Buffer.from(message.data).toString()) as { connection: string; frames: string };
+      const { connection: id, key, frames } = JSON.parse(Buffer.from(message.data).toString()) as { connection: string; key?: string; frames: string };
       const connection = connections.get(id);
-      if (connection && !connection.state.closed) deliverFrames(connection, Buffer.from(frames, 'base64'));
+      if (connection && !connection.state.closed && connection.accepts(key)) deliverFrames(connection, Buffer.from(frames, 'base64'));
     } catch (error) {
       logger.warn({ err: error }, 'ignored a malformed SSE inbox message');
     }
@@ -248,7 +249,7 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
       res.cork(() => {
         writeStreamHead(res, origin);
         connection.attach(res, 0);
-        connection.announce({ connection: id, send: `${options.path}/connections/${id}` });
+        connection.announce({ connection: id, send: `${options.path}/connections/${id}`, key: connection.sendKey });
       });
       void lifecycle.start(connection.state, connection);
     })();
@@ -262,6 +263,7 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
   app.post(`${options.path}/connections/:id`, (res, req) => {
     const origin = corsOrigin(req);
     const id = req.getParameter(0) ?? '';
+    const key = bearer(req);
     const aborted = { value: false };
     res.onAborted(() => (aborted.value = true));
     readBody(
@@ -271,13 +273,14 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
       (body) => {
         const connection = connections.get(id);
         if (connection && !connection.state.closed) {
+          if (!connection.accepts(key)) return replyError(res, origin, 'not_found', NO_CONNECTION);
           deliverFrames(connection, body);
           return replyAccepted(res, origin);
         }
         if (!id.startsWith(gatewayPrefix) && id.includes('.') && bus.state === 'connected') {
           const gatewayId = Buffer.from(id.slice(0, id.indexOf('.')), 'base64url').toString();
           if (gatewayId) {
-            const message = Buffer.from(JSON.stringify({ connection: id, frames: body.toString('base64') }));
+            const message = Buffer.from(JSON.stringify({ connection: id, key, frames: body.toString('base64') }));
             bus.publish(subjects.gatewayInbox(gatewayId), message).then(
               () => void (aborted.value || replyAccepted(res, origin)),
               () => void (aborted.value || replyError(res, origin, 'unavailable')),
@@ -285,7 +288,7 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
             return;
           }
         }
-        replyError(res, origin, 'not_found', 'no such connection (it was closed): open a new one');
+        replyError(res, origin, 'not_found', NO_CONNECTION);
       },
       aborted,
     );
@@ -294,7 +297,7 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
   app.del(`${options.path}/connections/:id`, (res, req) => {
     const origin = corsOrigin(req);
     const connection = connections.get(req.getParameter(0) ?? '');
-    if (!connection) return replyError(res, origin, 'not_found', 'no such connection on this gateway');
+    if (!connection || !connection.accepts(bearer(req))) return replyError(res, origin, 'not_found', 'no such connection on this gateway');
     connection.closeByClient();
     replyAccepted(res, origin);
   });
@@ -340,6 +343,10 @@ export function createSseTopics(): SseTopics {
     },
   };
 }
+
+/** The connection key of a POST or DELETE (`Authorization: Bearer <key>`). */
+const bearer = (req: HttpRequest) => /^Bearer\s+(\S+)$/i.exec(req.getHeader('authorization'))?.[1];
+const NO_CONNECTION = 'no such connection (closed, or the key is wrong): open a new one';
 
 function* splitLines(body: Buffer): Generator<Buffer> {
   let start = 0;

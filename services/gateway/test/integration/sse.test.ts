@@ -139,6 +139,21 @@ describe('SSE transport', () => {
     expect(late.status).toBe(404);
   });
 
+  it('sse - frames need the connection key: its id (in URLs, which proxies log) is not enough', async () => {
+    const client = new SseTestClient(base(gw), { token: await mintToken(keys, { sub: 'keyholder' }) });
+    closers.push(() => client.close());
+    await client.waitFor('welcome');
+    const url = `${base(gw)}/v1/sse/connections/${client.connection}`;
+    for (const headers of [{}, { authorization: 'Bearer not-the-key' }, { authorization: `Bearer ${client.key}x` }]) {
+      const response = await fetch(url, { method: 'POST', headers, body: '{"type":"ping","id":"forged"}' });
+      expect(response.status).toBe(404);
+      expect((await fetch(url, { method: 'DELETE', headers })).status).toBe(404);
+    }
+    expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
+    expect(client.frames.some((f) => f.id === 'forged')).toBe(false);
+    expect(client.isClosed).toBe(false);
+  });
+
   it('sse - several frames in one POST are handled in order; an oversized body is refused', async () => {
     const client = new SseTestClient(base(gw), { token: await mintToken(keys, { sub: 'batcher' }) });
     closers.push(() => client.close());
@@ -228,7 +243,7 @@ describe('SSE across gateways (real NATS and Redis)', () => {
 
     // onB's connection lives on B; its frames are POSTed to A here, as a load balancer might.
     const post = async (frame: object) => {
-      const response = await fetch(`${base(gwA)}/v1/sse/connections/${onB.connection}`, { method: 'POST', body: JSON.stringify(frame) });
+      const response = await fetch(`${base(gwA)}/v1/sse/connections/${onB.connection}`, { method: 'POST', headers: { authorization: `Bearer ${onB.key}` }, body: JSON.stringify(frame) });
       expect(response.status).toBe(202);
     };
     await post({ type: 'join', room: 'roaming', id: 'j' });
