@@ -84,8 +84,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private socketIndex = 0;
   private readonly tried = new Set<Transport>();
   private opened = false;
-  /** Attempts in a row whose transport failed before it opened. */
-  private failedBeforeOpen = 0;
+  /** Attempts in a row, since the last welcome, whose transport failed before it opened, by transport. */
+  private readonly failedBeforeOpen = new Map<Transport, number>();
   /** The transport of the current connection. */
   transport: Transport | undefined;
   private readonly rooms = new Map<string, Room>();
@@ -192,7 +192,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
     if (generation !== this.generation || this.stopped) return;
     const url = this.urls[this.urlIndex++ % this.urls.length] as string;
-    const [transport, Socket] = this.sockets[this.socketIndex % this.sockets.length]!;
+    const [transport, Socket] = this.sockets[this.socketIndex]!;
     this.tried.add(transport);
     this.transport = transport;
     let ws: WebSocketLike;
@@ -222,15 +222,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     const error = ParleyError.fromClose(code, reason);
     if (isFatalClose(code)) return this.stop(error, reason || error.code);
     if (this.stopped) return;
-    // A transport that failed before opening on every URL in turn (a proxy that refuses
-    // WebSockets, not one dead gateway) gives way to the next; one not yet tried since the last
-    // welcome goes at once.
-    if (neverOpened && this.sockets.length > 1 && ++this.failedBeforeOpen >= this.urls.length) {
-      this.failedBeforeOpen = 0;
-      this.socketIndex++;
-      if (!this.tried.has(this.sockets[this.socketIndex % this.sockets.length]![0])) return this.retry(error, 0);
-    }
-    if (!neverOpened) this.failedBeforeOpen = 0;
+    if (neverOpened && this.nextTransport()) return this.retry(error, 0);
     this.retry(error);
   }
 
@@ -257,6 +249,31 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.queue.unsend();
     this.rejectPending(new ParleyError('disconnected', 'the connection was lost', true));
     for (const room of this.rooms.values()) room.disconnected();
+  }
+
+  /**
+   * After an attempt whose transport failed before it opened: a transport that failed so on
+   * every URL in turn (the preferred one at least twice: one gateway down or restarting is not a
+   * proxy that refuses WebSockets) gives way to the next. When every transport has, the network
+   * or the gateways are down: start over with the preferred one. True when the next attempt
+   * should go at once (a transport not tried since the last welcome).
+   */
+  private nextTransport(): boolean {
+    if (this.sockets.length < 2) return false;
+    const enough = (index: number) => Math.max(this.urls.length, index === 0 ? 2 : 1);
+    const index = this.socketIndex;
+    const [transport] = this.sockets[index]!;
+    const failures = (this.failedBeforeOpen.get(transport) ?? 0) + 1;
+    this.failedBeforeOpen.set(transport, failures);
+    if (failures < enough(index)) return false;
+    const next = this.sockets.findIndex(([t], i) => (this.failedBeforeOpen.get(t) ?? 0) < enough(i));
+    if (next === -1) {
+      this.failedBeforeOpen.clear();
+      this.socketIndex = 0;
+      return false;
+    }
+    this.socketIndex = next;
+    return !this.tried.has(this.sockets[next]![0]);
   }
 
   private retry(error: ParleyError, immediately?: 0): void {
@@ -330,7 +347,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.welcomed = true;
     this.attempt = 0;
     this.tried.clear();
-    this.failedBeforeOpen = 0;
+    this.failedBeforeOpen.clear();
     this.user = frame.user;
     this.conn = frame.conn;
     this.ns = frame.ns;

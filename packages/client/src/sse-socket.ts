@@ -54,9 +54,13 @@ export class SseSocket implements WebSocketLike {
   }
 
   private async start(token: string) {
+    // Aborted by close(), so a socket closed meanwhile opens no stream (and holds no connection).
+    const controller = new AbortController();
+    this.stream = controller;
     try {
-      const response = await fetch(`${this.base}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      const response = await fetch(`${this.base}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
       const body = (await response.json()) as { ticket?: string; code?: string; message?: string };
+      if (this.readyState === CLOSED) return;
       if (!body.ticket) return this.refused(body.code, body.message ?? `HTTP ${response.status}`);
       this.ticket = body.ticket;
       if (!(await this.attach())) this.end(1006, 'the event stream did not open');
@@ -73,6 +77,10 @@ export class SseSocket implements WebSocketLike {
       headers: this.lastEventId ? { 'last-event-id': this.lastEventId } : {},
       signal: controller.signal,
     });
+    if (this.readyState === CLOSED) {
+      controller.abort();
+      return false;
+    }
     if (response.status !== 200 || !response.body) {
       const body = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
       if (!this.lastEventId) this.refused(body.code, body.message ?? `HTTP ${response.status}`);
@@ -117,7 +125,10 @@ export class SseSocket implements WebSocketLike {
       else if (field === 'data') data += data ? '\n' + value : value;
       else if (field === 'id') this.lastEventId = value;
     }
-    if (name === 'message') this.onmessage?.({ data });
+    if (this.readyState === CLOSED) return;
+    if (name === 'message') {
+      if (data) this.onmessage?.({ data });
+    }
     else if (name === 'connection') {
       const { send, key } = JSON.parse(data) as { send: string; key: string };
       this.sendUrl = new URL(send, this.base).href;

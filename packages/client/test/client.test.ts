@@ -110,7 +110,7 @@ describe('connection state', () => {
 });
 
 describe('transports', () => {
-  it('transport - a WebSocket that fails before it opens makes the next attempt use SSE at once; while neither opens they alternate with backoff', async () => {
+  it('transport - a WebSocket that fails twice before it opens makes the next attempt use SSE at once; when SSE fails too, the WebSocket comes first again', async () => {
     const urls: string[] = [];
     vi.stubGlobal('fetch', vi.fn(async (url: string) => {
       urls.push(url);
@@ -120,16 +120,22 @@ describe('transports', () => {
       const { client, states } = start({ transports: ['websocket', 'sse'], url: 'wss://gw.example/v1/ws', reconnect: { baseMs: 1000, capMs: 1000 } });
       await settle();
       expect(client.transport).toBe('websocket');
+      // Once could be a gateway restarting: the WebSocket is tried again, after the backoff.
+      FakeSocket.last.serverClose(1006, 'proxy refused the upgrade');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(urls).toEqual([]);
       FakeSocket.last.serverClose(1006, 'proxy refused the upgrade');
       await settle();
-      // At once, over SSE: the ticket is asked for at the gateway's SSE address.
+      // Twice: at once, over SSE; the ticket is asked for at the gateway's SSE address.
       expect(client.transport).toBe('sse');
       expect(urls).toEqual(['https://gw.example/v1/sse/tickets']);
       await settle();
+      // SSE failed too: not a proxy but the gateway down. Start over with the WebSocket, after the backoff.
       expect(states.at(-1)).toMatchObject({ state: 'reconnecting' });
       expect(states.at(-1)!.delayMs).toBeGreaterThanOrEqual(0);
       await vi.advanceTimersByTimeAsync(1000);
-      expect(FakeSocket.all).toHaveLength(2);
+      expect(FakeSocket.all).toHaveLength(3);
       expect(client.transport).toBe('websocket');
       FakeSocket.last.welcome();
       expect(client.connected).toBe(true);

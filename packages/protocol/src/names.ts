@@ -54,5 +54,7 @@ export const subjects = {
   control: (ns: string) => `ctl.${ns}`,
   /** Frames for this gateway's SSE connections, sent with HTTP to another gateway (`POST /v1/sse/{connection}` behind a load balancer). */
   gatewayInbox: (gatewayId: string) => `gw.${subjectToken(gatewayId)}.sse`,
+  /** The answers to what this gateway passed on to another's inbox (accepted, or no such connection). */
+  gatewayReplies: (gatewayId: string) => `gw.${subjectToken(gatewayId)}.sse-replies`,
   allControl: () => 'ctl.*',
 } as const;

@@ -108,11 +108,12 @@ export function createConnectionLifecycle(deps: { core: GatewayCore; verifyToken
      */
     receive(state: ConnectionState, data: ArrayBuffer, isBinary: boolean) {
       const session = state.session;
+      if (state.closed) return;
       if (state.ready && session) {
         void session.handleMessage(data, isBinary);
         return;
       }
-      if (state.refused || state.closed) return;
+      if (state.refused) return;
       state.early ??= [];
       state.earlyBytes += data.byteLength;
       if (state.early.length >= MAX_EARLY_FRAMES || state.earlyBytes > MAX_EARLY_BYTES) {

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, createRevocationList } from './revo
 import type { ClientSocket } from './client-socket.ts';
 import { createControlOperations } from './control-operations.ts';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, startPresenceHeartbeat } from './presence-heartbeat.ts';
-import { combineGatewayEvents, type GatewayEvents } from './gateway-events.ts';
+import { combineGatewayEvents, type ConnectionView, type GatewayEvents } from './gateway-events.ts';
 import { Session } from './session.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { startStallDetector } from './stall-detector.ts';
@@ -63,7 +63,7 @@ export const CLEANUP_WAIT_MS = 5_000;
 export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOptions) {
   const { bus, presence, metrics, logger } = deps;
   const sessions = new SessionRegistry();
-  const events = combineGatewayEvents(deps.events ?? [], (error, hook) => logger.warn({ err: error, hook }, 'a gateway event hook threw'));
+  const events = orderedEvents(combineGatewayEvents(deps.events ?? [], (error, hook) => logger.warn({ err: error, hook }, 'a gateway event hook threw')));
   const revocations = createRevocationList(options.maxRevocationsPerTenant ?? DEFAULT_MAX_REVOCATIONS_PER_TENANT, () => metrics.revocationsEvicted.inc());
   const hub = createHub(
     bus,
@@ -180,7 +180,8 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       const opened = session.open();
       updateGauges();
       const connected = events.connected;
-      return { session, opened: connected ? opened.then(() => connected(session)) : opened };
+      // Only for a session that got its `welcome`: one closed meanwhile gets neither hook.
+      return { session, opened: connected ? opened.then(() => void (sessions.has(session) && !session.closed && connected(session))) : opened };
     },
     /** Forgets a session whose socket closed; presence leaves are announced. */
     async closed(session: Session, reason: string) {
@@ -237,3 +238,35 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
 }
 
 export type GatewayCore = ReturnType<typeof createGatewayCore>;
+
+/**
+ * The hooks, called so that each connection's story is well formed: `closed` only after
+ * `connected` (a connection closed before its `welcome` gets neither), `left` only after that
+ * room's `joined` (a close during a join gets neither). Tracked only when such hooks are set.
+ */
+function orderedEvents(raw: GatewayEvents): GatewayEvents {
+  const events: GatewayEvents = { ...(raw.published && { published: raw.published }) };
+  if (raw.connected || raw.closed) {
+    const connected = new WeakSet<ConnectionView>();
+    events.connected = (c) => {
+      connected.add(c);
+      raw.connected?.(c);
+    };
+    events.closed = (c, reason) => {
+      if (connected.delete(c)) raw.closed?.(c, reason);
+    };
+  }
+  if (raw.joined || raw.left) {
+    const rooms = new WeakMap<ConnectionView, Set<string>>();
+    events.joined = (c, room) => {
+      let joined = rooms.get(c);
+      if (!joined) rooms.set(c, (joined = new Set()));
+      joined.add(room);
+      raw.joined?.(c, room);
+    };
+    events.left = (c, room) => {
+      if (rooms.get(c)?.delete(room)) raw.left?.(c, room);
+    };
+  }
+  return events;
+}

@@ -45,6 +45,10 @@ export class SessionRegistry {
     return true;
   }
 
+  has(session: Session): boolean {
+    return this.sessions.has(session);
+  }
+
   connectionsOf(ns: string): number {
     return this.perTenant.get(ns) ?? 0;
   }

@@ -22,7 +22,13 @@ export interface SseConnectionHooks {
 /** Connections with events queued this turn, written together once its microtasks have run. */
 const withQueuedEvents: SseConnection[] = [];
 const writeQueuedEvents = () => {
-  for (let i = 0; i < withQueuedEvents.length; i++) withQueuedEvents[i]!.flush();
+  for (let i = 0; i < withQueuedEvents.length; i++) {
+    try {
+      withQueuedEvents[i]!.flush();
+    } catch {
+      // One connection's failed write must not keep the others' events queued.
+    }
+  }
   withQueuedEvents.length = 0;
 };
 
@@ -59,6 +65,8 @@ export class SseConnection implements ClientSocket {
   private detachedBytes = 0;
   private graceTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Responses uWebSockets.js reported aborted: never to be touched again. */
+  private readonly aborted = new WeakSet<HttpResponse>();
 
   constructor(id: string, ticket: string, token: string, origin: string | undefined, hooks: SseConnectionHooks, options: SseConnection['options']) {
     this.id = id;
@@ -192,6 +200,7 @@ export class SseConnection implements ClientSocket {
 
   /** The stream was lost (the client or a proxy closed it): wait for a resume, then give up. */
   detached(res: HttpResponse) {
+    this.aborted.add(res);
     if (this.res !== res) return;
     this.res = undefined;
     this.queued = undefined;
@@ -222,14 +231,23 @@ export class SseConnection implements ClientSocket {
     }
   }
 
-  /** A client that does not read, or whose stream stayed lost while too much was sent: its stream is cut (it reconnects and resumes). */
+  /**
+   * A client that does not read, or whose stream stayed lost while too much was sent: the
+   * connection is closed with 4002 (it reconnects and resumes with `since`). The close event goes
+   * behind what is buffered, on the next turn (not inside the write that found the overflow);
+   * uWebSockets.js drops the socket if the client never reads it.
+   */
   private slowConsumer() {
     if (this.ended) return;
     this.state.closeReason = 'slow_consumer';
     this.hooks.slowConsumer(this);
     const res = this.res;
     this.finish('slow_consumer');
-    res?.close();
+    if (!res) return;
+    setImmediate(() => {
+      if (this.aborted.has(res)) return;
+      res.cork(() => res.end(`event: close\ndata: ${JSON.stringify({ code: 4002, reason: 'slow_consumer', message: 'send buffer overflow: read faster, then reconnect and resume' })}\n\n`));
+    });
   }
 
   private finish(reason: string) {

@@ -16,6 +16,10 @@ export const SSE_HEARTBEAT_MS = 5_000;
 export const SSE_RESUME_GRACE_MS = 30_000;
 /** @default 16: frames one `POST` may carry (one per line), each within the payload limit. */
 export const SSE_MAX_FRAMES_PER_POST = 16;
+/** @default 512 KiB: the largest `POST` body (it may be passed on over NATS, whose messages are at most 1 MiB by default). */
+export const SSE_MAX_POST_BYTES = 512 * 1024;
+/** @default 5 s: how long a gateway waits for the one holding a connection to take what it passed on. */
+const FORWARD_TIMEOUT_MS = 5_000;
 
 export interface SseRouteOptions {
   /** The stream's path; tickets are at `${path}/tickets`, sends at `${path}/connections/{id}`. */
@@ -108,19 +112,67 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
         connection.end(CLOSE_CODES.protocol_violation, `more than ${SSE_MAX_FRAMES_PER_POST} frames in one POST`);
         return;
       }
+      // A frame may close the connection (a flood, violations): the ones after it are not handled.
+      if (connection.closed) return;
       lifecycle.receive(connection.state, line.buffer.slice(line.byteOffset, line.byteOffset + line.byteLength) as ArrayBuffer, false);
     }
   };
 
+  /**
+   * What another gateway passed on (a POST or DELETE that reached it, for a connection held
+   * here): a JSON header line, then the body. The answer goes back to that gateway's replies.
+   */
   const inbox = bus.subscribe(subjects.gatewayInbox(options.gatewayId), (message) => {
+    let status = 404;
+    let header: ForwardHeader | undefined;
     try {
-      const { connection: id, key, frames } = JSON.parse(Buffer.from(message.data).toString()) as { connection: string; key?: string; frames: string };
-      const connection = connections.get(id);
-      if (connection && !connection.state.closed && connection.accepts(key)) deliverFrames(connection, Buffer.from(frames, 'base64'));
+      const data = Buffer.from(message.data);
+      const end = data.indexOf(10);
+      header = JSON.parse(data.subarray(0, end).toString()) as ForwardHeader;
+      const connection = connections.get(header.connection);
+      if (connection && !connection.closed && connection.accepts(header.key)) {
+        if (header.op === 'close') connection.closeByClient();
+        else deliverFrames(connection, data.subarray(end + 1));
+        status = 202;
+      }
     } catch (error) {
       logger.warn({ err: error }, 'ignored a malformed SSE inbox message');
     }
+    if (header?.from && header.reply) {
+      bus.publish(subjects.gatewayReplies(header.from), Buffer.from(JSON.stringify({ reply: header.reply, status }))).catch(() => {});
+    }
   });
+  const waiting = new Map<string, (status: number) => void>();
+  const replies = bus.subscribe(subjects.gatewayReplies(options.gatewayId), (message) => {
+    try {
+      const { reply, status } = JSON.parse(Buffer.from(message.data).toString()) as { reply: string; status: number };
+      waiting.get(reply)?.(status);
+    } catch {
+      // Not ours to answer.
+    }
+  });
+  let forwarded = 0;
+  /** Passes a POST or DELETE on to the gateway holding the connection; resolves with the status it answered (503 without an answer). */
+  const forward = (gatewayId: string, header: Omit<ForwardHeader, 'from' | 'reply'>, body: Buffer | undefined): Promise<number> => {
+    const reply = `${++forwarded}`;
+    const message = Buffer.concat([Buffer.from(JSON.stringify({ ...header, from: options.gatewayId, reply })), Buffer.from('\n'), body ?? Buffer.alloc(0)]);
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => done(503), FORWARD_TIMEOUT_MS);
+      const done = (status: number) => {
+        clearTimeout(timer);
+        waiting.delete(reply);
+        resolve(status);
+      };
+      waiting.set(reply, done);
+      bus.publish(subjects.gatewayInbox(gatewayId), message).catch(() => done(503));
+    });
+  };
+  /** The gateway a connection id names, when it is another one. */
+  const holderOf = (id: string): string | undefined => {
+    if (id.startsWith(gatewayPrefix) || !id.includes('.')) return undefined;
+    const gatewayId = Buffer.from(id.slice(0, id.indexOf('.')), 'base64url').toString();
+    return gatewayId && bus.state === 'connected' ? gatewayId : undefined;
+  };
 
   const corsOrigin = (req: HttpRequest) => req.getHeader('origin') || '*';
   const writeCommon = (res: HttpResponse, origin: string) => {
@@ -194,7 +246,8 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
   app.get(options.path, (res, req) => {
     const origin = corsOrigin(req);
     const query = new URLSearchParams(req.getQuery() ?? '');
-    const lastEventId = req.getHeader('last-event-id') || query.get('lastEventId') || '';
+    // Only from the header: the id carries the connection's resume key, which must stay out of URLs.
+    const lastEventId = req.getHeader('last-event-id');
     const requestOrigin = req.getHeader('origin') || undefined;
     if (query.has('token') || query.has('access_token')) {
       metrics.sseTickets.inc({ result: 'token_in_url' });
@@ -269,26 +322,23 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
     readBody(
       res,
       origin,
-      SSE_MAX_FRAMES_PER_POST * (options.maxPayloadBytes + 1),
+      SSE_MAX_POST_BYTES,
       (body) => {
         const connection = connections.get(id);
-        if (connection && !connection.state.closed) {
+        if (connection && !connection.closed) {
           if (!connection.accepts(key)) return replyError(res, origin, 'not_found', NO_CONNECTION);
           deliverFrames(connection, body);
           return replyAccepted(res, origin);
         }
-        if (!id.startsWith(gatewayPrefix) && id.includes('.') && bus.state === 'connected') {
-          const gatewayId = Buffer.from(id.slice(0, id.indexOf('.')), 'base64url').toString();
-          if (gatewayId) {
-            const message = Buffer.from(JSON.stringify({ connection: id, key, frames: body.toString('base64') }));
-            bus.publish(subjects.gatewayInbox(gatewayId), message).then(
-              () => void (aborted.value || replyAccepted(res, origin)),
-              () => void (aborted.value || replyError(res, origin, 'unavailable')),
-            );
-            return;
-          }
-        }
-        replyError(res, origin, 'not_found', NO_CONNECTION);
+        const holder = holderOf(id);
+        if (!holder) return replyError(res, origin, 'not_found', NO_CONNECTION);
+        // Answered once the holder took the frames: a client's next POST, wherever it lands, comes after.
+        void forward(holder, { op: 'frames', connection: id, key }, body).then((status) => {
+          if (aborted.value) return;
+          if (status === 202) replyAccepted(res, origin);
+          else if (status === 404) replyError(res, origin, 'not_found', NO_CONNECTION);
+          else replyError(res, origin, 'unavailable', 'the gateway holding this connection did not answer; retry, or open a new connection');
+        });
       },
       aborted,
     );
@@ -296,14 +346,28 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
 
   app.del(`${options.path}/connections/:id`, (res, req) => {
     const origin = corsOrigin(req);
-    const connection = connections.get(req.getParameter(0) ?? '');
-    if (!connection || !connection.accepts(bearer(req))) return replyError(res, origin, 'not_found', 'no such connection on this gateway');
-    connection.closeByClient();
-    replyAccepted(res, origin);
+    const id = req.getParameter(0) ?? '';
+    const key = bearer(req);
+    const connection = connections.get(id);
+    if (connection) {
+      if (!connection.accepts(key)) return replyError(res, origin, 'not_found', NO_CONNECTION);
+      connection.closeByClient();
+      replyAccepted(res, origin);
+      return;
+    }
+    const holder = holderOf(id);
+    if (!holder) return replyError(res, origin, 'not_found', NO_CONNECTION);
+    const aborted = { value: false };
+    res.onAborted(() => (aborted.value = true));
+    void forward(holder, { op: 'close', connection: id, key }, undefined).then((status) => {
+      if (aborted.value) return;
+      if (status === 202) replyAccepted(res, origin);
+      else replyError(res, origin, status === 404 ? 'not_found' : 'unavailable', status === 404 ? NO_CONNECTION : undefined);
+    });
   });
 
-  const replyAccepted = (res: HttpResponse, origin: string) =>
-    res.cork(() => {
+  const replyAccepted = (res: HttpResponse, origin: string): void =>
+    void res.cork(() => {
       res.writeStatus('202 Accepted');
       writeCommon(res, origin);
       res.end();
@@ -314,6 +378,8 @@ export function attachSseRoutes(app: TemplatedApp, deps: SseDeps, options: SseRo
     close() {
       clearInterval(heartbeat);
       inbox.unsubscribe();
+      replies.unsubscribe();
+      for (const done of [...waiting.values()]) done(503);
     },
   };
 }
@@ -342,6 +408,15 @@ export function createSseTopics(): SseTopics {
       if (members?.size === 0) topics.delete(topic);
     },
   };
+}
+
+interface ForwardHeader {
+  op: 'frames' | 'close';
+  connection: string;
+  key: string | undefined;
+  /** The gateway that passed it on, and its id for the answer. */
+  from: string;
+  reply: string;
 }
 
 /** The connection key of a POST or DELETE (`Authorization: Bearer <key>`). */

@@ -17,7 +17,13 @@ export const CLOSE_REASONS = new Map<number, string>(Object.entries(CLOSE_CODES)
 const socketsWithQueuedFrames: UwsClientSocket[] = [];
 const writeQueuedFrames = () => {
   // Index loop: a socket queued while this runs (not expected) is still written.
-  for (let i = 0; i < socketsWithQueuedFrames.length; i++) socketsWithQueuedFrames[i]!.writeQueued();
+  for (let i = 0; i < socketsWithQueuedFrames.length; i++) {
+    try {
+      socketsWithQueuedFrames[i]!.writeQueued();
+    } catch {
+      // One socket's failed write must not keep the others' frames queued.
+    }
+  }
   socketsWithQueuedFrames.length = 0;
 };
 

@@ -232,7 +232,7 @@ describe('SSE across gateways (real NATS and Redis)', () => {
     await Promise.all([nats?.stop(), redis?.stop()]);
   });
 
-  it('sse - a ticket from one gateway opens the stream on another, once; frames POSTed to the first reach the second', async () => {
+  it('sse - a ticket from one gateway opens the stream on another, once; frames and the DELETE sent to the first reach the second, which answers for them', async () => {
     const token = await mintToken(keys, { sub: 'roamer' });
     const ticket = await ticketFor(gwA, token);
     const onB = new SseTestClient(base(gwB), { token });
@@ -251,7 +251,15 @@ describe('SSE across gateways (real NATS and Redis)', () => {
     await post({ type: 'publish', room: 'roaming', data: 'via A', id: 'p' });
     expect(await onB.waitFor((f) => f.id === 'p')).toMatchObject({ type: 'ack' });
     expect(await onB.waitFor('message')).toMatchObject({ data: 'via A' });
-    await onB.close();
+    // A wrong key is refused by the holder, through A as well.
+    const forged = await fetch(`${base(gwA)}/v1/sse/connections/${onB.connection}`, { method: 'POST', headers: { authorization: 'Bearer forged' }, body: '{"type":"ping"}' });
+    expect(forged.status).toBe(404);
+    // A DELETE that lands on A closes the connection on B at once.
+    const closed = await fetch(`${base(gwA)}/v1/sse/connections/${onB.connection}`, { method: 'DELETE', headers: { authorization: `Bearer ${onB.key}` } });
+    expect(closed.status).toBe(202);
+    await onB.closed;
+    const after = await fetch(`${base(gwA)}/v1/sse/connections/${onB.connection}`, { method: 'POST', headers: { authorization: `Bearer ${onB.key}` }, body: '{"type":"ping"}' });
+    expect(after.status).toBe(404);
   });
 
   it('sse - through a proxy that refuses WebSockets, every frame arrives, in order', async () => {
