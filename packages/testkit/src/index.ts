@@ -7,3 +7,5 @@ export * from './ws-client.ts';
 export * from './http-from.ts';
 export * from './openapi-fuzz.ts';
 export * from './sse-client.ts';
+export * from './frame-recorder.ts';
+export * from './refusing-proxy.ts';

@@ -1,4 +1,4 @@
-import type { TestClientFrame } from './ws-client.ts';
+import { FrameRecorder, type TestClientFrame } from './frame-recorder.ts';
 
 /** The close code an SSE client takes from a refused ticket request (the gateway's own close codes for the same refusals). */
 const REFUSAL_CLOSE_CODES: Record<string, number> = { token_expired: 4001, token_revoked: 4102, auth_unavailable: 4005, too_many_connections: 4004 };
@@ -43,8 +43,7 @@ export class SseParser {
  * ticket (`POST /v1/sse/tickets`), reads the stream with fetch, sends each frame with its own
  * `POST`, in order, and can drop its stream and resume it with `Last-Event-ID`.
  */
-export class SseTestClient {
-  readonly frames: TestClientFrame[] = [];
+export class SseTestClient extends FrameRecorder {
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
   /** Every event of the stream, `connection` and `close` included. */
@@ -58,10 +57,7 @@ export class SseTestClient {
   readonly postStatuses: number[] = [];
   private readonly base: string;
   private readonly options: { token?: string; origin?: string; headers?: Record<string, string> };
-  private taken = new Set<TestClientFrame>();
-  private closeInfo: { code: number; reason: string } | undefined;
   private resolveClosed!: (info: { code: number; reason: string }) => void;
-  private waiters: Array<() => void> = [];
   private stream: AbortController | undefined;
   private sending: Promise<void> = Promise.resolve();
   private connected!: () => void;
@@ -69,6 +65,7 @@ export class SseTestClient {
 
   /** `base`: the gateway's HTTP origin, such as `http://127.0.0.1:8080`. */
   constructor(base: string, options: { token?: string; origin?: string; headers?: Record<string, string> } = {}) {
+    super();
     this.base = base.replace(/\/$/, '');
     this.options = options;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -85,7 +82,7 @@ export class SseTestClient {
     const response = await fetch(`${this.base}/v1/sse/tickets`, { method: 'POST', headers: this.headers(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) });
     const body = (await response.json()) as { ticket?: string; code?: string; message?: string };
     if (response.status !== 201 || !body.ticket) {
-      this.frames.push({ type: 'error', ...body } as TestClientFrame);
+      this.record({ type: 'error', ...body } as TestClientFrame);
       this.finish({ code: REFUSAL_CLOSE_CODES[body.code ?? ''] ?? 4100, reason: body.code ?? `HTTP ${response.status}` });
       return;
     }
@@ -130,8 +127,7 @@ export class SseTestClient {
       const info = JSON.parse(event.data) as { code: number; message: string };
       this.finish({ code: info.code, reason: info.message });
     } else if (event.event === 'message') {
-      this.frames.push(JSON.parse(event.data) as TestClientFrame);
-      this.notify();
+      this.record(JSON.parse(event.data) as TestClientFrame);
     }
   }
 
@@ -142,17 +138,11 @@ export class SseTestClient {
     this.notify();
   }
 
-  private notify() {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-
-  get isClosed() {
+  override get isClosed() {
     return this.closeInfo !== undefined;
   }
 
-  send(frame: unknown) {
+  override send(frame: unknown) {
     this.sendRaw(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
@@ -180,41 +170,6 @@ export class SseTestClient {
     return response.status;
   }
 
-  async waitFor(match: string | ((f: TestClientFrame) => boolean), timeoutMs = 5000): Promise<TestClientFrame> {
-    const predicate = typeof match === 'string' ? (f: TestClientFrame) => f.type === match : match;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.frames.find((f) => !this.taken.has(f) && predicate(f));
-      if (found) {
-        this.taken.add(found);
-        return found;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0 || this.isClosed) {
-        const closed = this.closeInfo ? `closed with ${this.closeInfo.code} ${this.closeInfo.reason}` : 'open';
-        throw new Error(`no matching frame within ${timeoutMs} ms (${closed}); last frames: ${JSON.stringify(this.frames.slice(-5))}`);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => (clearTimeout(timer), resolve()));
-      });
-    }
-  }
-
-  async request(frame: Record<string, unknown>, timeoutMs = 5000): Promise<TestClientFrame> {
-    const id = `s${++requestCounter}`;
-    this.send({ ...frame, id });
-    return this.waitFor((f) => f.id === id, timeoutMs);
-  }
-
-  get received(): readonly TestClientFrame[] {
-    return this.frames;
-  }
-
-  all(type: string) {
-    return this.frames.filter((f) => f.type === type);
-  }
-
   /** Closes the connection (`DELETE`), as a client does when it is done. */
   async close() {
     if (!this.closeInfo && this.connection) {
@@ -227,4 +182,3 @@ export class SseTestClient {
   }
 }
 
-let requestCounter = 0;

@@ -1,9 +1,8 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ParleyClient, type RoomMessage } from '@parley/client';
 import { createMemoryBus } from '@parley/bus';
 import { createMemoryHistoryStore } from '@parley/history';
+import { startWebSocketRefusingProxy, type RefusingProxy } from '@parley/testkit';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
 
 const FAST = { messagesPerSecond: 1000, burst: 1000 };
@@ -24,7 +23,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
 describe('@parley/client over SSE', () => {
   let keys: TestKeys;
   let gw: TestGateway;
-  let proxy: Server;
+  let proxy: RefusingProxy;
   let proxyUrl: string;
   const bus = createMemoryBus();
   const history = createMemoryHistoryStore({ bus });
@@ -33,22 +32,12 @@ describe('@parley/client over SSE', () => {
   beforeAll(async () => {
     keys = await createTestKeys();
     gw = await startTestGateway(keys, { bus, history });
-    proxy = createServer((req, res) => {
-      const upstream = httpRequest({ host: '127.0.0.1', port: gw.gateway.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
-    });
-    proxy.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n'));
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    proxyUrl = `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/v1/ws`;
+    proxy = await startWebSocketRefusingProxy(gw.gateway.port);
+    proxyUrl = `ws://127.0.0.1:${proxy.port}/v1/ws`;
   });
   afterAll(async () => {
     for (const c of clients) c.close();
-    proxy.closeAllConnections();
-    proxy.close();
+    await proxy.close();
     await gw.gateway.close();
     await history.close();
   });
@@ -108,7 +97,7 @@ describe('@parley/client over SSE', () => {
       await writer.request({ type: 'publish', room: 'sse-breaks', data: i });
       acked.push(i);
       // The proxy drops every connection it carries, twice, mid-traffic.
-      if (i === 100 || i === 200) proxy.closeAllConnections();
+      if (i === 100 || i === 200) proxy.dropAll();
     }
     await until(() => received.length >= acked.length, 'every acknowledged message', 20_000);
     expect(received).toEqual(acked);

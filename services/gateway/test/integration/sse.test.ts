@@ -1,11 +1,9 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus, type Bus } from '@parley/bus';
 import { createNatsBus } from '@parley/bus/nats';
 import { createMemoryHistoryStore } from '@parley/history';
 import { createPresenceRedisClient } from '@parley/presence-store/redis';
-import { SseTestClient, startNats, startRedis, type NatsProcess, type ServerProcess } from '@parley/testkit';
+import { SseTestClient, startNats, startRedis, startWebSocketRefusingProxy, type NatsProcess, type RefusingProxy, type ServerProcess } from '@parley/testkit';
 import { createRedisTicketStore } from '../../src/adapters/redis-ticket-store.ts';
 import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
 
@@ -193,7 +191,7 @@ describe('SSE across gateways (real NATS and Redis)', () => {
   let busB: Bus;
   let gwA: TestGateway;
   let gwB: TestGateway;
-  let proxy: Server;
+  let proxy: RefusingProxy;
   const redisClients: Array<{ quit(): Promise<unknown> }> = [];
 
   beforeAll(async () => {
@@ -208,22 +206,10 @@ describe('SSE across gateways (real NATS and Redis)', () => {
     };
     gwA = await startTestGateway(keys, { bus: busA, tickets: ticketStore() });
     gwB = await startTestGateway(keys, { bus: busB, tickets: ticketStore() });
-    // A proxy that passes HTTP through as it arrives and refuses WebSocket upgrades, like a
-    // corporate proxy that breaks WebSockets.
-    proxy = createServer((req, res) => {
-      const upstream = httpRequest({ host: '127.0.0.1', port: gwA.gateway.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
-    });
-    proxy.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\n\r\n'));
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    proxy = await startWebSocketRefusingProxy(gwA.gateway.port);
   });
   afterAll(async () => {
-    proxy?.closeAllConnections();
-    proxy?.close();
+    await proxy?.close();
     await gwA?.gateway.close();
     await gwB?.gateway.close();
     await Promise.all(redisClients.map((c) => c.quit().catch(() => undefined)));
@@ -263,7 +249,7 @@ describe('SSE across gateways (real NATS and Redis)', () => {
   });
 
   it('sse - through a proxy that refuses WebSockets, every frame arrives, in order', async () => {
-    const viaProxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const viaProxy = proxy.url;
     const refused = await fetch(`${viaProxy}/v1/ws`, { headers: { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(Error);
     const reader = new SseTestClient(viaProxy, { token: await mintToken(keys, { sub: 'behind-proxy' }) });
