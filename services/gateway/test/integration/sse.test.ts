@@ -38,7 +38,8 @@ describe('SSE transport', () => {
 
   beforeAll(async () => {
     keys = await createTestKeys();
-    gw = await startTestGateway(keys, { bus, history, sseTicketTtlMs: 1000, sseResumeGraceMs: 1500 });
+    // Short enough to wait for, long enough for a loaded machine: 3 s.
+    gw = await startTestGateway(keys, { bus, history, sseTicketTtlMs: 3000, sseResumeGraceMs: 3000 });
   });
   afterAll(async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -56,7 +57,7 @@ describe('SSE transport', () => {
     expect(again).toMatchObject({ status: 401, body: { code: 'ticket_invalid' } });
 
     const unused = await ticketFor(gw, token);
-    await new Promise((r) => setTimeout(r, 1200));
+    await new Promise((r) => setTimeout(r, 3500));
     expect(await openStream(`${base(gw)}/v1/sse?ticket=${unused}`)).toMatchObject({ status: 401, body: { code: 'ticket_invalid' } });
   });
 
