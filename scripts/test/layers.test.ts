@@ -111,12 +111,13 @@ describe('layers', () => {
   }
 });
 
-const ADAPTER_SUBPATH = /^@parley\/[a-z-]+\/(nats|redis|jetstream|open)$/;
+const ADAPTER_SUBPATH = /^@parley\/[a-z-]+\/(nats|redis|jetstream|file|open)$/;
 const ADAPTER_LIBRARY = /^(@nats-io\/|ioredis$|uWebSockets\.js$)/;
 const PORT_PACKAGES: Record<string, string[]> = {
   'packages/bus': ['nats', 'open'],
   'packages/presence-store': ['redis', 'open'],
   'packages/history': ['jetstream', 'open'],
+  'packages/moderation': ['redis', 'file', 'open'],
 };
 
 /** The files a module reaches through relative imports, itself included. */

@@ -43,9 +43,9 @@ export interface Cluster {
   nats: NatsProcess;
   /** Every NATS server, when `natsServers` > 1. */
   natsCluster: NatsCluster | undefined;
-  /** Presence's Redis (unless `presenceRedisClusterNodes`): nothing on disk (presence is re-asserted by the gateways' heartbeats). */
+  /** Presence's and moderation's Redis (unless `presenceRedisClusterNodes`): nothing on disk (presence is re-asserted by the gateways' heartbeats; the local cluster never restarts it). */
   redis: ServerProcess;
-  /** Presence's Redis Cluster, when `presenceRedisClusterNodes` was given. */
+  /** Presence's and moderation's Redis Cluster, when `presenceRedisClusterNodes` was given. */
   presenceRedisCluster: RedisCluster | undefined;
   /** Auth's tenant store: a separate Redis with an append-only file in the cluster's data folder. */
   authRedis: ServerProcess;
@@ -111,6 +111,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const metricsLabels: Record<string, string> = options.prometheus ? { PARLEY_METRICS_TENANT_LABELS: 'true' } : {};
   const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...metricsLabels, ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
+  // Moderation state lives in the Redis the gateways use for presence: auth writes it, they enforce it.
+  const moderationRedisUrl = presenceRedisCluster ? presenceRedisCluster.url : redis.url;
 
   const choosePort = options.basePort ? undefined : () => port(0);
   const authPort = await port(10);
@@ -122,7 +124,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     output: out('auth'),
     // The presence service checks API keys with auth on behalf of its clients and passes their
     // addresses in X-Forwarded-For: auth believes that header from presence's address only.
-    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace },
+    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace, PARLEY_MODERATION_REDIS_URL: moderationRedisUrl },
   });
   await auth.start();
   const authUrl = auth.url;

@@ -3,6 +3,7 @@ import { ParleyError, subjects } from '@parley/protocol';
 import { createMemoryBus, createTracedBus } from '@parley/bus';
 import { createLogger, createMetricsRegistry, initTracing, registerBusMetrics, type Logger, type TracingOptions } from '@parley/observability';
 import { createMemoryHistoryStore } from '@parley/history';
+import { createFileModerationStore } from '@parley/moderation/file';
 import { createMemoryPresenceStore } from '@parley/presence-store';
 import { createAuthApp, createFileTenantStore, ensureDemoTenant, loadSigningKeys } from '@parley/auth';
 import { createGateway, createTokenVerifier, remoteAddressOf, type FetchHandler, type Gateway } from '@parley/gateway';
@@ -75,6 +76,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   // Given the bus, it also stores server-side publishes to rooms of tenants with history.
   const history = createMemoryHistoryStore({ bus: memoryBus });
   const store = await createFileTenantStore({ dataDir: options.dataDir });
+  // Bans, mutes, room settings and the audit log, kept in the data directory; auth writes them, the gateway enforces them.
+  const moderation = await createFileModerationStore(options.dataDir);
   const keys = await loadSigningKeys({ dataDir: options.dataDir });
   const demoNamespace = options.demoNamespace ?? 'demo';
   // The demo tenant keeps history, so the demo page shows recent messages and loses none across restarts of a client.
@@ -120,6 +123,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       metrics: registry,
       ...(tracing.tracer && { tracer: tracing.tracer }),
       webhooks: { endpoints: webhookEndpoints, policy: webhookPolicy, states: webhookStates },
+      moderation: { store: moderation, deleteStored: (ns, room, seq) => history.delete(ns, room, seq) },
     },
     {
       ...(options.adminToken && { adminToken: options.adminToken }),
@@ -168,7 +172,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     (await demoRoutes?.(request)) ?? (isPresenceRoute(request) ? presenceApi.app.fetch(request) : auth.app.fetch(request));
 
   const gateway = createGateway(
-    { bus, presence, history, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
+    { bus, presence, history, moderation, verifyToken: createTokenVerifier(getKey), logger: logger.child({ component: 'gateway' }), registry, fallback },
     { gatewayId: 'embedded', host: options.host ?? '0.0.0.0', port: options.port ?? 8080, ...(options.drainMs !== undefined && { drainMs: options.drainMs }),
       ...(options.maxRevocationsPerTenant !== undefined && { maxRevocationsPerTenant: options.maxRevocationsPerTenant }),
       ...(options.wsCompression !== undefined && { compression: options.wsCompression }),
@@ -186,7 +190,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     await stateReporter.stop();
     await gateway.close();
     await Promise.all([auth.close(), presenceApi.close()]);
-    await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close(), webhookEndpoints.close()]);
+    await Promise.allSettled([history.close(), bus.close(), presence.close(), store.close(), webhookEndpoints.close(), moderation.close()]);
     await tracing.shutdown();
   };
   return {

@@ -5,7 +5,7 @@ import { randomId, tokenExpiry } from './ids.ts';
 import { PublishQueue, type OutgoingEntry } from './publish-queue.ts';
 import { Room, type PublishAck, type RoomHost } from './room.ts';
 import { SseSocket } from './sse-socket.ts';
-import type { DirectMessage, ServerFrame, ServerLimits, WebSocketConstructor, WebSocketLike } from './types.ts';
+import { MODERATION_EVENT_TYPES, type DirectMessage, type ServerFrame, type ServerLimits, type WebSocketConstructor, type WebSocketLike } from './types.ts';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 export type Transport = 'websocket' | 'sse';
@@ -124,6 +124,12 @@ export class ParleyClient extends Emitter<ClientEvents> {
       request: (frame) => this.request(frame),
       publish: (room, data, ephemeral) => this.send({ type: 'publish', room, data, ...(ephemeral && { ephemeral }) }, room, ephemeral),
       flush: (room) => this.flush((e) => e.room === room),
+      sendBinary: (bytes) => {
+        if (this.transport === 'sse') throw new ParleyError('binary_unsupported', 'binary frames cannot be sent over SSE', false);
+        const ws = this.ws;
+        if (!ws || !this.welcomed || ws.readyState !== OPEN) throw new ParleyError('disconnected', 'not connected', true);
+        ws.send(bytes);
+      },
     };
     this.detachNetwork = this.watchNetwork();
     if (options.autoConnect !== false) this.connect();
@@ -207,8 +213,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.opened = false;
     ws.onopen = () => (this.opened = true);
     this.socketTimers.push(setTimeout(() => this.lose(ws, 4000, 'no welcome in time'), this.options.connectTimeoutMs ?? 10_000));
+    if ('binaryType' in ws) ws.binaryType = 'arraybuffer';
     ws.onmessage = (event) => {
-      if (this.ws === ws) this.onFrame(ws, String(event.data));
+      if (this.ws !== ws) return;
+      if (typeof event.data === 'string') this.onFrame(ws, event.data);
+      else if (event.data instanceof ArrayBuffer || ArrayBuffer.isView(event.data)) this.onBinary(event.data);
     };
     ws.onclose = (event) => this.lose(ws, event.code, event.reason);
     ws.onerror = () => {}; // a close event follows
@@ -321,24 +330,37 @@ export class ParleyClient extends Emitter<ClientEvents> {
       case 'pong':
         return;
     }
+    if (MODERATION_EVENT_TYPES.has(frame.type)) return this.rooms.get((frame as { room: string }).room)?.handle(frame);
     if (frame.type === 'joined') this.rooms.get(frame.room)?.handle(frame);
     if (frame.type === 'error' && frame.room !== undefined && frame.id === undefined) this.rooms.get(frame.room)?.handle(frame);
     const id = 'id' in frame && frame.id !== undefined ? String(frame.id) : undefined;
     if (id === undefined) {
-      if (frame.type === 'error' && frame.code !== 'history_gap') this.emit('error', new ParleyError(frame.code, frame.message, frame.temporary));
+      if (frame.type === 'error' && frame.code !== 'history_gap') this.emit('error', ParleyError.fromFrame(frame));
       return;
     }
     const entry = this.queue.settle(id);
     if (entry) {
-      if (frame.type === 'error') entry.reject(new ParleyError(frame.code, frame.message, frame.temporary));
+      if (frame.type === 'error') entry.reject(ParleyError.fromFrame(frame));
       else if (frame.type === 'ack') entry.resolve({ msgId: frame.msgId ?? '', ...(frame.seq !== undefined && { seq: frame.seq }) });
       return;
     }
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
-    if (frame.type === 'error') pending.reject(new ParleyError(frame.code, frame.message, frame.temporary));
+    if (frame.type === 'error') pending.reject(ParleyError.fromFrame(frame));
     else pending.resolve(frame);
+  }
+
+  /** A binary frame: `[1] [room length] [room] [sender length] [sender] [payload]` (lengths u16 big-endian). */
+  private onBinary(data: ArrayBuffer | ArrayBufferView): void {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes[0] !== 1 || bytes.length < 5) return;
+    const roomEnd = 3 + ((bytes[1]! << 8) | bytes[2]!);
+    const senderEnd = roomEnd + 2 + ((bytes[roomEnd]! << 8) | bytes[roomEnd + 1]!);
+    if (senderEnd > bytes.length) return;
+    const text = new TextDecoder();
+    const room = text.decode(bytes.subarray(3, roomEnd));
+    this.rooms.get(room)?.handleBinary({ room, from: text.decode(bytes.subarray(roomEnd + 2, senderEnd)), data: bytes.slice(senderEnd) });
   }
 
   private onWelcome(ws: WebSocketLike, frame: ServerFrame & { type: 'welcome' }): void {

@@ -25,13 +25,21 @@ export class ParleyError extends Error {
   readonly temporary: boolean;
   /** The WebSocket close code this error comes from, if any. */
   readonly closeCode: number | undefined;
+  /** When a retry may succeed (`slow_mode`, a timed `muted` or `banned`), in ms from the error. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: string, message: string, temporary: boolean, closeCode?: number) {
+  constructor(code: string, message: string, temporary: boolean, closeCode?: number, retryAfterMs?: number) {
     super(message);
     this.name = 'ParleyError';
     this.code = code;
     this.temporary = temporary;
     this.closeCode = closeCode;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** The error an `error` frame reports. */
+  static fromFrame(frame: { code: string; message: string; temporary: boolean; retryAfterMs?: number }): ParleyError {
+    return new ParleyError(frame.code, frame.message, frame.temporary, undefined, frame.retryAfterMs);
   }
 
   static fromClose(code: number, reason: string): ParleyError {

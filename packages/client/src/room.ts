@@ -1,6 +1,6 @@
 import { Emitter } from './emitter.ts';
 import { ParleyError } from './errors.ts';
-import type { HistoryPage, Member, RoomMessage, ServerFrame, UserInfo } from './types.ts';
+import { MODERATION_EVENT_TYPES, type BinaryMessage, type HistoryPage, type Member, type ModerationEvent, type RoomMessage, type RoomSettings, type ServerFrame, type UserInfo } from './types.ts';
 
 /** What a room needs from its client. */
 export interface RoomHost {
@@ -10,6 +10,8 @@ export interface RoomHost {
   publish(room: string, data: unknown, ephemeral: boolean): Promise<PublishAck>;
   /** Sends the publishes that waited for this room's join. */
   flush(room: string): void;
+  /** Sends a binary frame now (WebSocket only); throws when it cannot. */
+  sendBinary(bytes: Uint8Array): void;
 }
 
 export interface PublishAck {
@@ -41,7 +43,19 @@ export interface RoomEvents {
   missed: { since: number };
   /** A join failed for good (forbidden, invalid room…); the room is no longer joined. */
   error: ParleyError;
+  /** A moderator acted in the room (a ban, a deleted message, new settings…). */
+  moderation: ModerationEvent;
+  /**
+   * The server removed this connection from the room: kicked (`forbidden`), banned (`banned`),
+   * no longer invited (`invite_only`), or a refreshed token lost the grant. It is not rejoined.
+   */
+  removed: ParleyError;
+  /** A binary frame from a member (for users holding `binary` on the room). */
+  binary: BinaryMessage;
 }
+
+/** Errors without a request that mean the server took this connection out of the room. */
+const REMOVALS = new Set(['forbidden', 'banned', 'invite_only']);
 
 const RECENT_IDS = 512;
 const GAP_PAGE = 50;
@@ -118,6 +132,72 @@ export class Room extends Emitter<RoomEvents> {
     return { messages, more, ...(first !== undefined && { first }), ...(last !== undefined && { last }) };
   }
 
+  /** Sends a binary frame to the room's members that hold `binary` (WebSocket only; needs `binary` on the room). */
+  sendBinary(data: Uint8Array): void {
+    const room = new TextEncoder().encode(this.name);
+    const frame = new Uint8Array(3 + room.length + data.length);
+    frame[0] = 1;
+    frame[1] = room.length >> 8;
+    frame[2] = room.length & 0xff;
+    frame.set(room, 3);
+    frame.set(data, 3 + room.length);
+    this.host.sendBinary(frame);
+  }
+
+  /** Moderators: removes `user`'s connections from the room; they may rejoin. */
+  kick(user: string, options: { reason?: string } = {}): Promise<void> {
+    return this.moderate({ type: 'kick', user, ...options });
+  }
+
+  /** Moderators: removes `user` and refuses their joins for `seconds` (absent: until `unban`). */
+  ban(user: string, options: { seconds?: number; reason?: string } = {}): Promise<void> {
+    return this.moderate({ type: 'ban', user, ...options });
+  }
+
+  unban(user: string): Promise<void> {
+    return this.moderate({ type: 'unban', user });
+  }
+
+  /** Moderators: refuses `user`'s messages in the room for `seconds` (absent: until `unmute`). */
+  mute(user: string, options: { seconds?: number; reason?: string } = {}): Promise<void> {
+    return this.moderate({ type: 'mute', user, ...options });
+  }
+
+  unmute(user: string): Promise<void> {
+    return this.moderate({ type: 'unmute', user });
+  }
+
+  /** Moderators: lets `user` join an invite-only room. */
+  invite(user: string): Promise<void> {
+    return this.moderate({ type: 'invite', user });
+  }
+
+  /** Moderators: takes the invitation back (and removes `user` from an invite-only room). */
+  uninvite(user: string): Promise<void> {
+    return this.moderate({ type: 'uninvite', user });
+  }
+
+  /** Moderators: deletes a message (by `seq`: erased from history; by `msgId`: members are told to drop it). */
+  deleteMessage(message: { seq?: number; msgId?: string }, options: { reason?: string } = {}): Promise<void> {
+    return this.moderate({ type: 'delete', ...message, ...options });
+  }
+
+  /** The room's settings; with `changes` (moderators), changes them first. */
+  async settings(changes: Partial<RoomSettings> = {}): Promise<RoomSettings> {
+    const reply = await this.host.request({ type: 'settings', room: this.name, ...changes });
+    if (reply.type !== 'settings') throw new ParleyError('bad_frame', 'unexpected reply', false);
+    return reply.settings;
+  }
+
+  private async moderate(frame: Record<string, unknown>): Promise<void> {
+    await this.host.request({ ...frame, room: this.name });
+  }
+
+  /** @internal A binary frame for this room. */
+  handleBinary(message: BinaryMessage): void {
+    if (this.joined) this.emit('binary', message);
+  }
+
   /** @internal Joining (or rejoining) and not joined yet: its publishes wait. */
   wantsJoin(): boolean {
     return this.wanted && !this.joined;
@@ -149,8 +229,29 @@ export class Room extends Emitter<RoomEvents> {
       case 'error':
         if (frame.code === 'history_gap') this.gapSince = this.lastSeq;
         else if (frame.code === 'history_unavailable' && this.joined) this.droppedByServer();
+        else if (REMOVALS.has(frame.code) && this.joined) this.removedByServer(ParleyError.fromFrame(frame));
         return;
+      default:
+        if (MODERATION_EVENT_TYPES.has(frame.type)) this.onModeration(frame as ModerationEvent);
     }
+  }
+
+  /** Stored events (history tenants) take part in the `seq` order, so a resume does not replay them. */
+  private onModeration(event: ModerationEvent): void {
+    if (!this.joined) return;
+    if (event.seq !== undefined) {
+      if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;
+      this.lastSeq = event.seq;
+    }
+    this.emit('moderation', event);
+  }
+
+  private removedByServer(error: ParleyError): void {
+    this.wanted = false;
+    this.wasJoined = false;
+    this.lastSeq = undefined;
+    this.reset();
+    this.emit('removed', error);
   }
 
   /** @internal The join request was refused. */

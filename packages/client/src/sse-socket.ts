@@ -40,8 +40,9 @@ export class SseSocket implements WebSocketLike {
     void this.start(token);
   }
 
-  send(data: string): void {
-    if (this.readyState !== OPEN) return;
+  /** Text frames only: the client does not hand binary frames to an SSE socket. */
+  send(data: string | ArrayBufferView | ArrayBuffer): void {
+    if (this.readyState !== OPEN || typeof data !== 'string') return;
     this.outbox.push(data);
     void this.post();
   }
@@ -128,8 +129,10 @@ export class SseSocket implements WebSocketLike {
     if (this.readyState === CLOSED) return;
     if (name === 'message') {
       if (data) this.onmessage?.({ data });
-    }
-    else if (name === 'connection') {
+    } else if (name === 'binary') {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      this.onmessage?.({ data: bytes.buffer });
+    } else if (name === 'connection') {
       const { send, key } = JSON.parse(data) as { send: string; key: string };
       this.sendUrl = new URL(send, this.base).href;
       this.sendHeaders = { authorization: `Bearer ${key}` };

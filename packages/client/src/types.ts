@@ -42,6 +42,34 @@ export interface HistoryPage {
   more: boolean;
 }
 
+/** A room's moderation settings (docs/protocol.md, "Moderation"). */
+export interface RoomSettings {
+  /** Only invited users and moderators may join. */
+  inviteOnly: boolean;
+  /** Only moderators may publish. */
+  readOnly: boolean;
+  /** Seconds between two messages of one member (0: off). */
+  slowModeSeconds: number;
+  /** Most users in the room at once (0: no limit). */
+  maxMembers: number;
+}
+
+/** What a moderator did in a room; `by` and `reason` unless the tenant hides moderators; `seq` for tenants with history. */
+export type ModerationEvent =
+  | { type: 'member.kicked' | 'member.banned' | 'member.muted'; room: string; user: string; until?: number; by?: string; reason?: string; seq?: number }
+  | { type: 'member.unbanned' | 'member.unmuted' | 'member.invited' | 'member.uninvited'; room: string; user: string; by?: string; seq?: number }
+  | { type: 'message.deleted'; room: string; deleted: { seq?: number; msgId?: string }; by?: string; reason?: string; seq?: number }
+  | { type: 'room.settings'; room: string; settings: RoomSettings; by?: string; seq?: number };
+
+export const MODERATION_EVENT_TYPES: ReadonlySet<string> = new Set(['member.kicked', 'member.banned', 'member.muted', 'member.unbanned', 'member.unmuted', 'member.invited', 'member.uninvited', 'message.deleted', 'room.settings']);
+
+/** A binary frame from a member (docs/protocol.md, "Binary frames"). */
+export interface BinaryMessage {
+  room: string;
+  from: string;
+  data: Uint8Array;
+}
+
 export interface ServerLimits {
   maxFrameBytes: number;
   messagesPerSecond: number;
@@ -59,7 +87,9 @@ export type ServerFrame =
   | { type: 'presence.join'; room: string; user: string; info?: UserInfo }
   | { type: 'presence.leave'; room: string; user: string }
   | ({ type: 'history'; id?: string | number; room: string } & HistoryPage)
-  | { type: 'error'; id?: string | number; room?: string; code: string; message: string; temporary: boolean }
+  | { type: 'error'; id?: string | number; room?: string; code: string; message: string; temporary: boolean; retryAfterMs?: number }
+  | { type: 'settings'; id?: string | number; room: string; settings: RoomSettings }
+  | ModerationEvent
   | { type: 'reconnect'; reason: string; delayMs: number }
   | { type: 'pong'; id?: string | number };
 
@@ -67,7 +97,8 @@ export type ServerFrame =
 export interface WebSocketLike {
   readonly readyState: number;
   readonly protocol?: string;
-  send(data: string): void;
+  send(data: string | ArrayBufferView | ArrayBuffer): void;
+  binaryType?: string;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;

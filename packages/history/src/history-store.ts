@@ -123,6 +123,11 @@ export interface HistoryStore {
   after(ns: string, room: string, after: number, limit: number): Promise<HistoryPage>;
   /** Whether a client that saw everything of the room up to `since` can resume without a hole. */
   checkResume(ns: string, room: string, since: number): Promise<ResumeCheck>;
+  /**
+   * Removes the room's stored message with this seq (a moderator deleted it): reads and resumes
+   * no longer return it, and it is not a gap. False when the room has no such retained message.
+   */
+  delete(ns: string, room: string, seq: number): Promise<boolean>;
   /** The tenant's last assigned seq (any room); 0 when it has stored nothing. */
   position(ns: string): Promise<number>;
   /**

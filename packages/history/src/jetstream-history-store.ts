@@ -189,6 +189,21 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         return { gap, pending, last };
       });
     },
+    delete(ns, room, seq) {
+      return api(async () => {
+        const manager = await jsm();
+        let stored;
+        try {
+          stored = await manager.streams.getMessage(streamName(ns), { seq });
+        } catch (error) {
+          if (isStreamNotFound(error) || (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound)) return false;
+          throw error;
+        }
+        if (!stored || stored.subject !== subjects.room(ns, room)) return false;
+        // Erased, not only unlinked: the deleted content does not stay on the server's disk.
+        return manager.streams.deleteMessage(streamName(ns), seq, true);
+      });
+    },
     position(ns) {
       return api(async () => {
         try {

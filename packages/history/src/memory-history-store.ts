@@ -146,6 +146,9 @@ export function createMemoryHistoryStore(options: MemoryHistoryStoreOptions = {}
       const pending = roomLog ? log.liveAfter(roomLog, since).length : 0;
       return { gap: since > log.seq || droppedUpTo > since, pending, last: log.seq };
     },
+    async delete(ns, room, seq) {
+      return tenants.get(ns)?.delete(room, seq) ?? false;
+    },
     async position(ns) {
       return tenants.get(ns)?.seq ?? 0;
     },

@@ -82,6 +82,20 @@ export class TenantLog {
     return { seq: entry.seq, duplicate: false };
   }
 
+  /** Removes a moderator-deleted message (not a retention drop: resumes see no gap). False when the room has no live entry with that seq. */
+  delete(roomName: string, seq: number): boolean {
+    const room = this.room(roomName);
+    if (!room) return false;
+    const index = room.entries.findIndex((e, i) => i >= room.head && e.seq === seq);
+    if (index < 0) return false;
+    const [entry] = room.entries.splice(index, 1) as [LogEntry];
+    entry.dead = true;
+    entry.data = EMPTY;
+    this.deadInFifo++;
+    this.bytes -= entry.size;
+    return true;
+  }
+
   /** Applies the age and byte limits, and forgets empty rooms nobody follows. */
   enforce(now: number) {
     const oldest = now - this.retention.maxAgeSeconds * 1000;

@@ -54,6 +54,25 @@ export function runHistoryContract(name: string, start: () => Promise<HistoryHar
       expect(await h.store.position(ns)).toBe(seqs[9]);
     });
 
+    it(`${name} - a deleted message is gone from every read, a resume sees no gap, and only the room's own seq can be deleted`, async () => {
+      const ns = await tenant();
+      const seqs = [];
+      for (let i = 0; i < 5; i++) seqs.push(await append(ns, 'room', i));
+      const other = await append(ns, 'other', 99);
+      expect(await h.store.delete(ns, 'room', other)).toBe(false);
+      expect(await h.store.delete(ns, 'room', (seqs[4] as number) + 1000)).toBe(false);
+      expect(await h.store.delete(ns, 'room', seqs[2] as number)).toBe(true);
+      expect(await h.store.delete(ns, 'room', seqs[2] as number)).toBe(false);
+      expect((await h.store.after(ns, 'room', 0, 100)).messages.map(indexOf)).toEqual([0, 1, 3, 4]);
+      expect((await h.store.latest(ns, 'room', 100)).messages.map(indexOf)).toEqual([0, 1, 3, 4]);
+      expect((await h.store.before(ns, 'room', seqs[4] as number, 100)).messages.map(indexOf)).toEqual([0, 1, 3]);
+      const resume = await h.store.checkResume(ns, 'room', seqs[1] as number);
+      expect(resume.gap).toBe(false);
+      expect(resume.pending).toBe(2);
+      expect((await h.store.after(ns, 'other', 0, 10)).messages.map(indexOf)).toEqual([99]);
+      expect(await h.store.delete(`${ns}-none`, 'room', 1)).toBe(false);
+    });
+
     it(`${name} - an append retried with the same msgId is stored once and answers the first seq`, async () => {
       const ns = await tenant();
       const data = frame('r', 1);

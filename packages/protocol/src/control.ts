@@ -1,12 +1,28 @@
 import { z } from 'zod';
 import { ROOM_PATTERN, MAX_USER_ID_LENGTH } from './names.ts';
-import type { RoomMessage, Sender } from './frames.ts';
+import { roomSettingsSchema, type RoomMessage, type Sender } from './frames.ts';
 
 /**
  * Control messages from the control plane (auth, presence) to every gateway, published as
  * JSON on `subjects.control(ns)`. Gateways act on the connections of that namespace only.
  */
 const user = z.string().min(1).max(MAX_USER_ID_LENGTH);
+/** Until when a ban or mute holds (ms since the epoch); null for ever. */
+const until = z.number().int().nullable();
+
+/** One change to a room's moderation state (bans, mutes, invites, roles, settings). */
+export const moderationChangeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('ban'), user, until }),
+  z.object({ kind: z.literal('unban'), user }),
+  z.object({ kind: z.literal('mute'), user, until }),
+  z.object({ kind: z.literal('unmute'), user }),
+  z.object({ kind: z.literal('invite'), user }),
+  z.object({ kind: z.literal('uninvite'), user }),
+  z.object({ kind: z.literal('role'), user, role: z.enum(['owner', 'moderator']).nullable() }),
+  z.object({ kind: z.literal('settings'), settings: roomSettingsSchema.partial() }),
+]);
+export type ModerationChange = z.infer<typeof moderationChangeSchema>;
+
 export const controlMessageSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('disconnect'), user, reason: z.string().max(200).optional() }),
   z.object({ op: z.literal('kick'), user, room: z.string().regex(ROOM_PATTERN) }),
@@ -14,6 +30,19 @@ export const controlMessageSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('revoke'), user, before: z.number().int() }),
   /** One token, by `jti`; `exp` says how long the gateway must remember it. */
   z.object({ op: z.literal('revoke-token'), jti: z.string().min(1).max(64), exp: z.number().int() }),
+  /**
+   * A room's moderation state changed (a ban, mute, invite, role or setting): gateways reload it.
+   * `remove`: the user's connections leave the room now (kick, ban, uninvite from an invite-only room).
+   */
+  z.object({
+    op: z.literal('moderation'),
+    room: z.string().regex(ROOM_PATTERN),
+    /** What changed, applied at once by gateways holding the room (before the members' event reaches them); they reload it too. */
+    change: moderationChangeSchema.optional(),
+    remove: user.optional(),
+    why: z.enum(['kick', 'ban', 'uninvite']).optional(),
+    reason: z.string().max(200).optional(),
+  }),
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 

@@ -7,7 +7,7 @@ export const ERRORS = {
   bad_json: { message: 'frame is not valid JSON', temporary: false, http: 400 },
   bad_frame: { message: 'frame does not match the protocol', temporary: false, http: 400 },
   unknown_type: { message: 'unknown frame type', temporary: false, http: 400 },
-  binary_unsupported: { message: 'binary frames are not accepted; send JSON text frames', temporary: false, http: 400 },
+  binary_unsupported: { message: 'binary frames need the binary capability on the room and the documented layout; send JSON text frames', temporary: false, http: 400 },
   frame_too_large: { message: 'frame exceeds the maximum size', temporary: false, http: 413 },
   token_too_large: { message: 'the token would be larger than gateways accept', temporary: false, http: 413 },
   method_not_allowed: { message: 'this HTTP method is not allowed', temporary: false, http: 405 },
@@ -21,6 +21,13 @@ export const ERRORS = {
   namespace_mismatch: { message: 'token belongs to another namespace', temporary: false, http: 403 },
   forbidden: { message: 'the token does not grant this action', temporary: false, http: 403 },
   origin_not_allowed: { message: 'the Origin of this connection is not allowed for the tenant', temporary: false, http: 403 },
+  banned: { message: 'a moderator banned this user from the room', temporary: false, http: 403 },
+  muted: { message: 'a moderator muted this user in the room', temporary: false, http: 403 },
+  read_only: { message: 'the room is read-only: only its moderators publish', temporary: false, http: 403 },
+  slow_mode: { message: 'the room is in slow mode: wait before sending again', temporary: true, http: 429 },
+  invite_only: { message: 'the room is invite-only and this user is not invited', temporary: false, http: 403 },
+  room_full: { message: 'the room has its maximum number of members', temporary: true, http: 409 },
+  moderation_unavailable: { message: 'the moderation store is unavailable; retry shortly', temporary: true, http: 503 },
   not_joined: { message: 'the connection has not joined this room', temporary: false, http: 409 },
   already_joined: { message: 'the connection has already joined this room', temporary: false, http: 409 },
   too_many_rooms: { message: 'the connection has joined the maximum number of rooms', temporary: false, http: 429 },
@@ -49,19 +56,23 @@ export interface ErrorBody {
   code: ErrorCode;
   message: string;
   temporary: boolean;
+  /** When a retry may succeed (`slow_mode`, `muted` for a time), in milliseconds from now. */
+  retryAfterMs?: number;
 }
 
-export function errorBody(code: ErrorCode, message?: string): ErrorBody {
+export function errorBody(code: ErrorCode, message?: string, retryAfterMs?: number): ErrorBody {
   const entry = ERRORS[code];
-  return { code, message: message ?? entry.message, temporary: entry.temporary };
+  return { code, message: message ?? entry.message, temporary: entry.temporary, ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 
 /** An internal error carrying a protocol code, thrown by domain code and turned into frames. */
 export class ParleyError extends Error {
   override name = 'ParleyError';
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+  readonly retryAfterMs: number | undefined;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message ?? ERRORS[code].message, options);
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

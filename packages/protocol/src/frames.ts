@@ -52,6 +52,41 @@ export const historyFrame = z.object({
 export const refreshFrame = z.object({ type: z.literal('refresh'), id: requestId, token: z.string().min(1).max(8192) });
 export const pingFrame = z.object({ type: z.literal('ping'), id: requestId });
 
+const member = z.string().min(1).max(MAX_USER_ID_LENGTH);
+const reason = z.string().max(200).optional();
+/** How long a ban or mute lasts; absent: until lifted. At most a year. */
+const duration = z.number().int().min(1).max(365 * 24 * 3600).optional();
+
+export const kickFrame = z.object({ type: z.literal('kick'), id: requestId, room, user: member, reason });
+export const banFrame = z.object({ type: z.literal('ban'), id: requestId, room, user: member, seconds: duration, reason });
+export const unbanFrame = z.object({ type: z.literal('unban'), id: requestId, room, user: member });
+export const muteFrame = z.object({ type: z.literal('mute'), id: requestId, room, user: member, seconds: duration, reason });
+export const unmuteFrame = z.object({ type: z.literal('unmute'), id: requestId, room, user: member });
+export const inviteFrame = z.object({ type: z.literal('invite'), id: requestId, room, user: member });
+export const uninviteFrame = z.object({ type: z.literal('uninvite'), id: requestId, room, user: member });
+/** Deletes a stored message by `seq` (tenants with history), or tells members to drop `msgId` (any tenant). */
+export const deleteFrame = z
+  .object({ type: z.literal('delete'), id: requestId, room, seq: z.number().int().positive().safe().optional(), msgId: z.string().min(1).max(64).optional(), reason })
+  .refine((f) => f.seq !== undefined || f.msgId !== undefined, 'delete needs seq or msgId');
+
+/** The settings of a room a moderator controls; every field optional in a change. */
+export const roomSettingsSchema = z.object({
+  /** Only invited users and moderators may join. */
+  inviteOnly: z.boolean(),
+  /** Only moderators may publish. */
+  readOnly: z.boolean(),
+  /** Seconds between two messages of one member (moderators are exempt); 0 is off. */
+  slowModeSeconds: z.number().int().min(0).max(3600),
+  /** Most users in the room at once (moderators are exempt); 0 is no limit. */
+  maxMembers: z.number().int().min(0).max(1_000_000),
+});
+export type RoomSettings = z.infer<typeof roomSettingsSchema>;
+export const DEFAULT_ROOM_SETTINGS: Readonly<RoomSettings> = { inviteOnly: false, readOnly: false, slowModeSeconds: 0, maxMembers: 0 };
+/** Changes the given settings; with none, answers the current ones. Reading needs only membership-level grants (`subscribe`). */
+export const settingsFrame = z.object({ type: z.literal('settings'), id: requestId, room, ...roomSettingsSchema.partial().shape });
+
+export const MODERATION_FRAME_TYPES = ['kick', 'ban', 'unban', 'mute', 'unmute', 'invite', 'uninvite', 'delete', 'settings'] as const;
+
 export const clientFrameSchema = z.discriminatedUnion('type', [
   joinFrame,
   leaveFrame,
@@ -61,6 +96,15 @@ export const clientFrameSchema = z.discriminatedUnion('type', [
   historyFrame,
   refreshFrame,
   pingFrame,
+  kickFrame,
+  banFrame,
+  unbanFrame,
+  muteFrame,
+  unmuteFrame,
+  inviteFrame,
+  uninviteFrame,
+  deleteFrame,
+  settingsFrame,
 ]);
 
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
@@ -114,6 +158,21 @@ export type ServerFrame =
   | { type: 'history'; id?: RequestId; room: string; messages: RoomMessage[]; first?: number; last?: number; more: boolean }
   | ({ type: 'error'; id?: RequestId; room?: string } & ErrorBody)
   | { type: 'reconnect'; reason: string; delayMs: number }
+  | { type: 'settings'; id?: RequestId; room: string; settings: RoomSettings }
+  | ModerationEvent
   | { type: 'pong'; id?: RequestId };
 
 export type ServerFrameType = ServerFrame['type'];
+
+/** Who acted: a moderator's user id, or `$server` for the tenant's backend; left out when the tenant hides moderators. */
+export type ModerationEvent =
+  | { type: 'member.kicked'; room: string; user: string; by?: string; reason?: string; seq?: number }
+  | { type: 'member.banned'; room: string; user: string; until?: number; by?: string; reason?: string; seq?: number }
+  | { type: 'member.unbanned'; room: string; user: string; by?: string; seq?: number }
+  | { type: 'member.muted'; room: string; user: string; until?: number; by?: string; reason?: string; seq?: number }
+  | { type: 'member.unmuted'; room: string; user: string; by?: string; seq?: number }
+  | { type: 'member.invited'; room: string; user: string; by?: string; seq?: number }
+  | { type: 'member.uninvited'; room: string; user: string; by?: string; seq?: number }
+  | { type: 'message.deleted'; room: string; deleted: { seq?: number; msgId?: string }; by?: string; reason?: string; seq?: number }
+  | { type: 'room.settings'; room: string; settings: RoomSettings; by?: string; seq?: number };
+export type ModerationEventType = ModerationEvent['type'];

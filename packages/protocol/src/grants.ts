@@ -5,7 +5,11 @@ import { z } from 'zod';
  * where `*` matches any run of characters (room names cannot contain `*`), so `game-*` grants
  * every room starting with `game-` and `*` grants every room of the token's namespace.
  */
-export const CAPABILITIES = ['subscribe', 'publish', 'presence', 'history', 'moderate'] as const;
+/**
+ * `moderate` makes the user a moderator of the matching rooms (docs/protocol.md, "Moderation");
+ * `binary` lets the user send binary frames to them and receive the binary frames of others.
+ */
+export const CAPABILITIES = ['subscribe', 'publish', 'presence', 'history', 'moderate', 'binary'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export const ROOM_PATTERN_SYNTAX = /^[\p{L}\p{N}\p{M}_\-:@/#+=~!*]{1,128}$/u;

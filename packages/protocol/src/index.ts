@@ -9,3 +9,4 @@ export * from './control.ts';
 export * from './ids.ts';
 export * from './limits.ts';
 export * from './room-events.ts';
+export * from './binary-frames.ts';

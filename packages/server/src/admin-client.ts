@@ -1,6 +1,7 @@
 import createClient from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths } from './generated/auth-api.ts';
+import { adminModeration, type ParleyModeration } from './moderation.ts';
 import { trimSlash } from './tenant-client.ts';
 import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointPatch, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
@@ -18,7 +19,7 @@ export interface ParleyAdminOptions {
   fetch?: typeof fetch;
 }
 
-/** The operator's API: tenants, their API keys and their webhook endpoints. */
+/** The operator's API: tenants, their API keys, their webhook endpoints and the moderation of their rooms. */
 export interface ParleyAdmin {
   createTenant(request: CreateTenantRequest): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
@@ -36,6 +37,8 @@ export interface ParleyAdmin {
   getWebhook(ns: string, id: string): Promise<WebhookEndpointWithState>;
   updateWebhook(ns: string, id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpoint>;
   deleteWebhook(ns: string, id: string): Promise<void>;
+  /** Moderates the tenant's rooms as its backend would (audited as `$server`). */
+  moderation(ns: string): ParleyModeration;
 }
 
 export function createParleyAdmin(options: ParleyAdminOptions): ParleyAdmin {
@@ -55,5 +58,6 @@ export function createParleyAdmin(options: ParleyAdminOptions): ParleyAdmin {
     getWebhook: async (name, id) => unwrap(await api.GET('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
     updateWebhook: async (name, id, body) => unwrap(await api.PATCH('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } }, body })),
     deleteWebhook: async (name, id) => void unwrap(await api.DELETE('/v1/admin/tenants/{ns}/webhooks/{id}', { params: { path: { ns: name, id } } })),
+    moderation: (name) => adminModeration(api, name),
   };
 }

@@ -2,6 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { unwrap } from './errors.ts';
 import type { components, paths as AuthPaths } from './generated/auth-api.ts';
 import type { paths as PresencePaths } from './generated/presence-api.ts';
+import { tenantModeration, type ParleyModeration } from './moderation.ts';
 import type { CreatedWebhookEndpoint, WebhookEndpoint, WebhookEndpointPatch, WebhookEndpointRequest, WebhookEndpointWithState } from './webhooks.ts';
 
 export type TokenRequest = components['schemas']['TokenRequest'];
@@ -23,8 +24,8 @@ export interface ParleyServerOptions {
   fetch?: typeof fetch;
 }
 
-/** Names are path segments: openapi-fetch percent-encodes them. */
-export interface ParleyServer {
+/** Names are path segments: openapi-fetch percent-encodes them. Moderation (`kick`, `ban`, `mute` …) is in `ParleyModeration`. */
+export interface ParleyServer extends ParleyModeration {
   /** Mints a short-lived user token for one of your users, to hand to their client. */
   mintToken(request: TokenRequest): Promise<TokenResponse>;
   /** The tenant this API key belongs to. */
@@ -33,8 +34,6 @@ export interface ParleyServer {
   publish(room: string, data: unknown): Promise<{ msgId: string }>;
   /** Sends `data` to every connection of one user. */
   direct(user: string, data: unknown): Promise<{ msgId: string }>;
-  /** Removes a user from a room on every gateway. */
-  kick(room: string, user: string): Promise<void>;
   /** Closes every connection of a user (they may reconnect with a valid token). */
   disconnect(user: string, reason?: string): Promise<void>;
   /** Revokes every token of a user issued until now; their connections close. Resolves with the cut-off (unix seconds). */
@@ -66,7 +65,6 @@ export function createParleyServer(options: ParleyServerOptions): ParleyServer {
     whoami: async () => unwrap(await auth.GET('/v1/whoami')),
     publish: async (room, data) => unwrap(await auth.POST('/v1/rooms/{room}/publish', { params: { path: { room } }, body: { data } })),
     direct: async (user, data) => unwrap(await auth.POST('/v1/users/{user}/direct', { params: { path: { user } }, body: { data } })),
-    kick: async (room, user) => void unwrap(await auth.POST('/v1/rooms/{room}/kick', { params: { path: { room } }, body: { user } })),
     disconnect: async (user, reason) =>
       void unwrap(await auth.POST('/v1/users/{user}/disconnect', { params: { path: { user } }, body: reason === undefined ? {} : { reason } })),
     revoke: async (user) => unwrap(await auth.POST('/v1/users/{user}/revoke', { params: { path: { user } } })),
@@ -78,6 +76,7 @@ export function createParleyServer(options: ParleyServerOptions): ParleyServer {
     getWebhook: async (id) => unwrap(await auth.GET('/v1/webhooks/{id}', { params: { path: { id } } })),
     updateWebhook: async (id, body) => unwrap(await auth.PATCH('/v1/webhooks/{id}', { params: { path: { id } }, body })),
     deleteWebhook: async (id) => void unwrap(await auth.DELETE('/v1/webhooks/{id}', { params: { path: { id } } })),
+    ...tenantModeration(auth),
   };
 }
 

@@ -130,4 +130,38 @@ describe('@parley/server against a real single-process Parley', () => {
       await new Promise((r) => receiver.close(r));
     }
   });
+  it('server sdk - moderation: the backend bans, mutes, invites, sets roles and settings, deletes and reads the audit log; the operator does the same for any tenant', async () => {
+    const gina = await connect('gina', ['modroom']);
+    await connect('frank', ['modroom']);
+    // The kick of the earlier test is in the log already.
+    const earlier = (await server.auditLog()).entries.at(-1)!.id;
+    const ban = await server.ban('modroom', 'frank', { seconds: 60, reason: 'spam' });
+    expect(ban).toMatchObject({ action: 'ban', actor: '$server', target: 'frank', reason: 'spam', details: { until: expect.any(Number) } });
+    expect(await gina.waitFor((f) => f.type === 'member.banned')).toMatchObject({ room: 'modroom', user: 'frank', by: '$server', reason: 'spam' });
+
+    await server.mute('modroom', 'hank');
+    await server.invite('modroom', 'ivy');
+    await server.setRole('modroom', 'gina', 'moderator');
+    const { settings } = await server.updateRoomSettings('modroom', { slowModeSeconds: 2 });
+    expect(settings).toEqual({ inviteOnly: false, readOnly: false, slowModeSeconds: 2, maxMembers: 0 });
+    expect(await server.roomModeration('modroom')).toMatchObject({ bans: [{ user: 'frank' }], mutes: [{ user: 'hank', until: null }], invites: ['ivy'], roles: [{ user: 'gina', role: 'moderator' }] });
+    await server.unban('modroom', 'frank');
+    await server.unmute('modroom', 'hank');
+    await server.uninvite('modroom', 'ivy');
+    expect(await server.setRole('modroom', 'gina', null)).toMatchObject({ action: 'role', details: { role: null } });
+    expect(await server.deleteMessage('modroom', { msgId: 'm-1', reason: 'oops' })).toMatchObject({ action: 'delete', details: { msgId: 'm-1' } });
+    await expect(server.deleteMessage('modroom', { seq: 1 })).rejects.toMatchObject({ name: 'ParleyApiError', code: 'history_disabled', status: 404 });
+    await server.kick('modroom', 'gina', 'testing');
+
+    const first = await server.auditLog({ after: earlier, limit: 2 });
+    expect(first.entries.map((e) => e.action)).toEqual(['ban', 'mute']);
+    const rest = await server.auditLog({ after: first.next! });
+    expect(rest.entries.map((e) => e.action)).toEqual(['invite', 'role', 'settings', 'unban', 'unmute', 'uninvite', 'role', 'delete', 'kick']);
+
+    const operator = createParleyAdmin({ url, adminToken: ADMIN }).moderation('sdkco');
+    expect(await operator.mute('modroom', 'jack', { seconds: 30 })).toMatchObject({ action: 'mute', actor: '$server' });
+    expect((await operator.roomModeration('modroom')).mutes).toEqual([{ user: 'jack', until: expect.any(Number) }]);
+    expect((await operator.auditLog({ after: earlier })).entries).toHaveLength(12);
+    await expect(createParleyAdmin({ url, adminToken: ADMIN }).moderation('nobody').auditLog()).rejects.toMatchObject({ code: 'not_found', status: 404 });
+  });
 });

@@ -3,6 +3,9 @@ export interface TestClientFrame {
   [key: string]: unknown;
 }
 
+/** The `type` under which a binary frame is recorded (its bytes in `data`, a Buffer). */
+export const BINARY_FRAME = '$binary';
+
 let requestCounter = 0;
 
 /**

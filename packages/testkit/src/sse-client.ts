@@ -1,4 +1,4 @@
-import { FrameRecorder, type TestClientFrame } from './frame-recorder.ts';
+import { BINARY_FRAME, FrameRecorder, type TestClientFrame } from './frame-recorder.ts';
 
 /** The close code an SSE client takes from a refused ticket request (the gateway's own close codes for the same refusals). */
 const REFUSAL_CLOSE_CODES: Record<string, number> = { token_expired: 4001, token_revoked: 4102, auth_unavailable: 4005, too_many_connections: 4004 };
@@ -128,6 +128,8 @@ export class SseTestClient extends FrameRecorder {
       this.finish({ code: info.code, reason: info.message });
     } else if (event.event === 'message') {
       this.record(JSON.parse(event.data) as TestClientFrame);
+    } else if (event.event === 'binary') {
+      this.record({ type: BINARY_FRAME, data: Buffer.from(event.data, 'base64') });
     }
   }
 

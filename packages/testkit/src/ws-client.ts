@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { FrameRecorder, type TestClientFrame } from './frame-recorder.ts';
+import { BINARY_FRAME, FrameRecorder, type TestClientFrame } from './frame-recorder.ts';
 
 /**
  * A real WebSocket client for tests: it records every frame, and `waitFor` resolves with the
@@ -29,8 +29,8 @@ export class TestClient extends FrameRecorder {
       this.notify();
     });
     this.ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      this.record(JSON.parse(data.toString()) as TestClientFrame);
+      if (isBinary) this.record({ type: BINARY_FRAME, data: Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]) });
+      else this.record(JSON.parse(data.toString()) as TestClientFrame);
     });
   }
 

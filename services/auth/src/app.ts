@@ -13,6 +13,7 @@ import { createAuthMetrics } from './auth-metrics.ts';
 import { socketClientIp } from './client-ip.ts';
 import type { SigningKeys } from './keys/signing-keys.ts';
 import { registerAdminRoutes } from './routes/admin-routes.ts';
+import { registerModerationRoutes, type ModerationRouteDeps } from './routes/moderation-routes.ts';
 import { registerPublicRoutes } from './routes/public-routes.ts';
 import { RetryLaterError, type AuthEnv, type RouteDeps } from './routes/route-context.ts';
 import { registerServerRoutes } from './routes/server-routes.ts';
@@ -43,6 +44,8 @@ export interface AuthAppDeps {
   tracer?: Tracer;
   /** Webhook endpoints (a JetStream bucket, or memory in one process); without it `/v1/webhooks` answers 503. */
   webhooks?: WebhookRouteDeps;
+  /** Rooms' moderation state and the audit log (Redis shared with the gateways, or the embedded file); without it the moderation routes answer 503. */
+  moderation?: ModerationRouteDeps;
 }
 
 export interface AuthAppOptions {
@@ -129,6 +132,8 @@ export function createAuthApp(deps: AuthAppDeps, options: AuthAppOptions = {}): 
   registerServerRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps, deps.webhooks);
   registerAdminRoutes(app, routeDeps);
+  // After the admin routes, so that their request counter wraps the operator's moderation routes too.
+  registerModerationRoutes(app, routeDeps, deps.moderation);
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));

@@ -10,10 +10,12 @@ export interface AuthMetrics {
   apiKeyFailures: Counter;
   /** `parley_auth_admin_requests_total{outcome}`: outcome `ok`, `unauthorized` or an error code. */
   adminRequests: Counter<'outcome'>;
-  /** `parley_auth_server_requests_total{op,outcome}`: publish, direct, disconnect, kick, revoke. */
+  /** `parley_auth_server_requests_total{op,outcome}`: publish, direct, disconnect, kick, revoke, and the moderation operations. */
   serverRequests: Counter<'op' | 'outcome'>;
   /** `parley_auth_revocations_refused_total`: revocations refused with `too_many_revocations`. */
   revocationsRefused: Counter;
+  /** `parley_auth_moderation_actions_total{action}`: moderation actions applied through the server API (ban, mute, kick …). */
+  moderationActions: Counter<'action'>;
 }
 
 /**
@@ -30,5 +32,6 @@ export function createAuthMetrics(registry: Registry): AuthMetrics {
     adminRequests: counter('parley_auth_admin_requests_total', 'Admin API requests, by outcome', ['outcome']),
     serverRequests: counter('parley_auth_server_requests_total', 'Server API requests, by operation and outcome', ['op', 'outcome']),
     revocationsRefused: counter('parley_auth_revocations_refused_total', 'User revocations refused because the tenant held PARLEY_MAX_REVOCATIONS_PER_TENANT live ones', []),
+    moderationActions: counter('parley_auth_moderation_actions_total', 'Moderation actions applied through the server and admin APIs, by action', ['action']),
   };
 }

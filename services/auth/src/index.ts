@@ -1,6 +1,7 @@
 export { createAuthApp, DEFAULT_MAX_BODY_BYTES, MIN_ADMIN_TOKEN_LENGTH } from './app.ts';
 export type { AuthApp, AuthAppDeps, AuthAppOptions } from './app.ts';
 export type { AuthEnv } from './routes/route-context.ts';
+export type { ModerationRouteDeps } from './routes/moderation-routes.ts';
 export { createFileTenantStore, TENANT_STORE_DIR } from './store/file-tenant-store.ts';
 export type { FileTenantStoreOptions } from './store/file-tenant-store.ts';
 export { createRedisTenantStore, DEFAULT_REDIS_KEY_PREFIX } from './store/redis-tenant-store.ts';

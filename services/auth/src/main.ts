@@ -2,6 +2,8 @@ import { serve } from '@hono/node-server';
 import { createTracedBus } from '@parley/bus';
 import { ensureControlStream } from '@parley/bus/nats';
 import { openBus } from '@parley/bus/open';
+import { openHistoryStore } from '@parley/history/open';
+import { openModerationStore } from '@parley/moderation/open';
 import { createKvEndpointStateStore, createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';
@@ -37,6 +39,13 @@ const webhookEndpoints = natsBus
     })
   : undefined;
 const webhookStates = natsBus && webhookEndpoints ? await createKvEndpointStateStore(natsBus.raw).catch(() => undefined) : undefined;
+// Moderation state is shared with the gateways: only a Redis URL makes it so (a store in this
+// process's memory would be one the gateways never read).
+const moderation = config.moderationRedisUrl ? openModerationStore({ redisUrl: config.moderationRedisUrl }) : undefined;
+moderation?.redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'moderation store (Redis) connection error'));
+// Deleting a stored message needs the tenants' history, which is in JetStream when NATS is configured.
+const history = natsBus ? await openHistoryStore({ bus, nats: natsBus, logger }) : undefined;
+if (!moderation) logger.warn('PARLEY_MODERATION_REDIS_URL is not set: the moderation API answers 503 and kicks are not audited');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');
 
@@ -64,6 +73,7 @@ const auth = createAuthApp(
     logger,
     metrics: registry,
     tracer: tracing.tracer,
+    ...(moderation && { moderation: { store: moderation.store, ...(history && { deleteStored: (ns: string, room: string, seq: number) => history.delete(ns, room, seq) }) } }),
     ...(webhookEndpoints && { webhooks: { endpoints: webhookEndpoints, policy: urlPolicyFromEnv(process.env), ...(webhookStates && { states: webhookStates }) } }),
   },
   { ...(config.adminToken !== undefined && { adminToken: config.adminToken }), getClientIp: createClientIpResolver(config.trustedProxies), maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels },
@@ -84,6 +94,8 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await auth.close();
   await new Promise((resolve) => setTimeout(resolve, config.drainMs));
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.allSettled([moderation?.store.close(), history?.close()]);
+  if (moderation?.owned) moderation.redis?.disconnect();
   await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
 };

@@ -38,6 +38,15 @@ const historySchema = z
   })
   .strict();
 
+const moderationSchema = z
+  .object({
+    showModerators: z
+      .boolean()
+      .default(true)
+      .openapi({ description: "Moderation events (member.kicked, member.banned, message.deleted …) name the moderator (`by`) and carry the reason. False: members see only what happened (token claim `mhide`); the audit log keeps both either way." }),
+  })
+  .strict();
+
 /**
  * A tenant's settings, with defaults. Limits travel inside every user token (`lim`, `origins`,
  * `hist`), so a change applies to tokens minted after it, not to live connections.
@@ -57,6 +66,7 @@ export const tenantSettingsSchema = z
       .boolean()
       .default(false)
       .openapi({ description: "WebSocket compression (permessage-deflate) for this tenant's clients, on gateways started with PARLEY_WS_COMPRESSION=tenant. Saves bandwidth on large messages at a CPU cost on the gateway; see docs/benchmarks.md." }),
+    moderation: moderationSchema.default({ showModerators: true }),
     history: historySchema.default({
       enabled: false,
       maxAgeSeconds: DEFAULT_HISTORY_MAX_AGE_SECONDS,
@@ -69,7 +79,7 @@ export const tenantSettingsSchema = z
 
 export type TenantSettings = z.infer<typeof tenantSettingsSchema>;
 
-/** A partial update: only the fields given change; `history` is merged field by field. */
+/** A partial update: only the fields given change; `history` and `moderation` are merged field by field. */
 export const tenantSettingsPatchSchema = z
   .object({
     allowedOrigins: z.array(origin).max(100).optional(),
@@ -80,6 +90,7 @@ export const tenantSettingsPatchSchema = z
     maxRooms: z.number().int().optional(),
     maxTokenTtlSeconds: z.number().int().optional(),
     compression: z.boolean().optional(),
+    moderation: z.object({ showModerators: z.boolean().optional() }).strict().optional(),
     history: z
       .object({
         enabled: z.boolean().optional(),
@@ -105,8 +116,13 @@ export function defaultTenantSettings(): TenantSettings {
  * `bad_frame` naming the offending settings.
  */
 export function applySettingsPatch(base: TenantSettings, patch: TenantSettingsPatch): TenantSettings {
-  const { history, ...rest } = patch;
-  const merged = { ...base, ...stripUndefined(rest), history: { ...base.history, ...stripUndefined(history ?? {}) } };
+  const { history, moderation, ...rest } = patch;
+  const merged = {
+    ...base,
+    ...stripUndefined(rest),
+    history: { ...base.history, ...stripUndefined(history ?? {}) },
+    moderation: { ...base.moderation, ...stripUndefined(moderation ?? {}) },
+  };
   const result = tenantSettingsSchema.safeParse(merged);
   if (result.success) return result.data;
   const detail = result.error.issues
@@ -118,6 +134,11 @@ export function applySettingsPatch(base: TenantSettings, patch: TenantSettingsPa
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Whether moderation events name the moderator; tenants stored before the setting existed have none, and show them. */
+export function showsModerators(settings: TenantSettings): boolean {
+  return settings.moderation?.showModerators !== false;
 }
 
 /** The limits a gateway enforces per connection and tenant, carried in the token claim `lim`. */

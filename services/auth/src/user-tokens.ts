@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants, type UserInfo } from '@parley/protocol';
 import type { SigningKeys } from './keys/signing-keys.ts';
-import { tokenLimits, type TokenLimits } from './settings.ts';
+import { showsModerators, tokenLimits, type TokenLimits } from './settings.ts';
 import type { Tenant } from './store/tenant-store.ts';
 
 export interface MintTokenInput {
@@ -31,13 +31,15 @@ export interface TenantClaims {
   hist: boolean;
   /** Present (true) when the tenant's clients may use WebSocket compression. */
   cmp?: true;
+  /** Present (true) when the tenant hides moderators: the gateway leaves `by` and `reason` out of moderation events. */
+  mhide?: true;
   /** History retention, when history is on (gateways size the tenant's stream from it). */
   hret?: { maxAgeSeconds: number; maxMessagesPerRoom: number; maxBytes: number };
 }
 
 /**
  * Signs a user token with the active key: header `alg` + `kid`; claims `sub, ns, grants, info?,
- * jti, iat, nbf, exp, iss, aud, lim, origins, hist, hret?, cmp?`. The namespace is the tenant's, never the
+ * jti, iat, nbf, exp, iss, aud, lim, origins, hist, hret?, cmp?, mhide?`. The namespace is the tenant's, never the
  * caller's. When the user's tokens were revoked in this very second (`revokedBefore` ≥ now),
  * `iat` is set just after it so the new token is not caught by the revocation ("issued at or
  * before"); `nbf` stays now, so the token works at once.
@@ -62,6 +64,7 @@ export async function mintUserToken(
     origins: [...settings.allowedOrigins],
     hist: settings.history.enabled,
     ...(settings.compression && { cmp: true as const }),
+    ...(!showsModerators(settings) && { mhide: true as const }),
     ...(settings.history.enabled && {
       hret: { maxAgeSeconds: settings.history.maxAgeSeconds, maxMessagesPerRoom: settings.history.maxMessagesPerRoom, maxBytes: settings.history.maxBytes },
     }),

@@ -22,6 +22,7 @@ describe('auth HTTP API', () => {
       maxRooms: 100,
       maxTokenTtlSeconds: 3600,
       compression: false,
+      moderation: { showModerators: true },
       history: { enabled: false, maxAgeSeconds: 86_400, maxMessagesPerRoom: 1000, maxBytes: 64 * 1024 * 1024 },
     });
 

@@ -4,20 +4,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_USAGE, runCli } from '../src/cli/parley-admin.ts';
 import { loadSigningKeys } from '../src/keys/signing-keys.ts';
+import { startRedis, type ServerProcess } from '@parley/testkit';
 import { runAdminCli, startAuthProcess, type AuthProcess } from './process-support.ts';
 import { ADMIN_TOKEN } from './support.ts';
 
 describe('parley-admin CLI (against a real auth process)', () => {
   let dir: string;
   let auth: AuthProcess;
+  let redis: ServerProcess;
   let env: Record<string, string>;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parley-auth-cli-'));
-    auth = await startAuthProcess({ PARLEY_DATA_DIR: dir, PARLEY_ADMIN_TOKEN: ADMIN_TOKEN, PARLEY_AUTH_DEMO_TENANT: 'false' });
+    redis = await startRedis();
+    auth = await startAuthProcess({ PARLEY_DATA_DIR: dir, PARLEY_ADMIN_TOKEN: ADMIN_TOKEN, PARLEY_AUTH_DEMO_TENANT: 'false', PARLEY_MODERATION_REDIS_URL: redis.url });
     env = { PARLEY_AUTH_URL: auth.url, PARLEY_ADMIN_TOKEN: ADMIN_TOKEN };
   });
   afterAll(async () => {
     await auth?.stop('SIGKILL');
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -92,6 +96,66 @@ describe('parley-admin CLI (against a real auth process)', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: parley-admin');
     for (const result of [forged, invalid, help]) expect(result.stdout + result.stderr).not.toContain(ADMIN_TOKEN);
+  });
+
+  it("cli - an operator moderates a tenant's rooms (kept in the moderation Redis) and reads the audit log", async () => {
+    expect((await runAdminCli(['tenants', 'create', 'modco', '--no-show-moderators'], env)).stdout).toMatch(/moderators shown:\s+no/);
+    const ok = async (args: string[]) => {
+      const result = await runAdminCli(args, env);
+      expect(result.stderr, args.join(' ')).toBe('');
+      expect(result.code, args.join(' ')).toBe(0);
+      return result.stdout;
+    };
+    expect(await ok(['rooms', 'ban', 'modco', 'lobby', 'mallory', '--seconds', '3600', '--reason', 'spam'])).toMatch(/^Banned mallory in room lobby of tenant modco for 3600s \(audit entry \S+\)\.$/m);
+    expect(await ok(['rooms', 'mute', 'modco', 'lobby', 'trol'])).toContain('Muted trol in room lobby of tenant modco until lifted');
+    expect(await ok(['rooms', 'invite', 'modco', 'lobby', 'bob'])).toContain('Invited bob');
+    expect(await ok(['rooms', 'role', 'modco', 'lobby', 'carol', 'moderator'])).toContain('carol is moderator of room lobby');
+    expect(await ok(['rooms', 'settings', 'modco', 'lobby', '--invite-only', 'true', '--slow-mode', '10'])).toMatch(/invite only:\s+yes[\s\S]*slow mode:\s+10s/);
+    expect(await ok(['rooms', 'kick', 'modco', 'lobby', 'dave', '--reason', 'off-topic'])).toContain('Kicked dave from room lobby of tenant modco (audit entry');
+    expect(await ok(['rooms', 'delete-message', 'modco', 'lobby', '--msg-id', 'm-1'])).toContain('Deleted message m-1');
+
+    const state = await ok(['rooms', 'moderation', 'modco', 'lobby']);
+    expect(state).toMatch(/bans:\s+mallory \(until \d{4}-/);
+    expect(state).toMatch(/mutes:\s+trol \(until lifted\)/);
+    expect(state).toMatch(/invites:\s+bob$/m);
+    expect(state).toMatch(/roles:\s+carol \(moderator\)/);
+    const json = JSON.parse(await ok(['rooms', 'moderation', 'modco', 'lobby', '--json'])) as { settings: { inviteOnly: boolean }; bans: Array<{ user: string }> };
+    expect(json).toMatchObject({ settings: { inviteOnly: true, readOnly: false, slowModeSeconds: 10 }, bans: [{ user: 'mallory' }] });
+
+    await ok(['rooms', 'unban', 'modco', 'lobby', 'mallory']);
+    await ok(['rooms', 'unmute', 'modco', 'lobby', 'trol']);
+    await ok(['rooms', 'uninvite', 'modco', 'lobby', 'bob']);
+    expect(await ok(['rooms', 'role', 'modco', 'lobby', 'carol', 'none'])).toContain('carol has no role in room lobby');
+    expect(await ok(['rooms', 'moderation', 'modco', 'lobby'])).toMatch(/bans:\s+none\nmutes:\s+none\ninvites:\s+none\nroles:\s+none/);
+
+    const audit = await ok(['audit', 'modco']);
+    expect(audit.split('\n')[0]).toMatch(/^ID\s+TIME\s+ROOM\s+ACTION\s+ACTOR\s+TARGET\s+REASON\s+DETAILS$/);
+    expect(audit.trim().split('\n').slice(1).map((line) => line.split(/\s+/)[3])).toEqual(['ban', 'mute', 'invite', 'role', 'settings', 'kick', 'delete', 'unban', 'unmute', 'uninvite', 'role']);
+    expect(audit).toMatch(/lobby\s+ban\s+\$server\s+mallory\s+spam/);
+    const page = JSON.parse(await ok(['audit', 'modco', '--limit', '2', '--json'])) as { entries: Array<{ id: string; action: string }>; next: string };
+    expect(page.entries.map((e) => e.action)).toEqual(['ban', 'mute']);
+    expect(await ok(['audit', 'modco', '--limit', '2'])).toContain(`More: audit modco --after ${page.next}`);
+    const rest = JSON.parse(await ok(['audit', 'modco', '--after', page.next, '--json'])) as { entries: Array<{ action: string }>; next?: string };
+    expect(rest.entries).toHaveLength(9);
+    expect(rest.next).toBeUndefined();
+
+    const missing = await runAdminCli(['rooms', 'ban', 'ghost', 'lobby', 'x'], env);
+    expect(missing).toMatchObject({ code: 1, stderr: 'error: not_found: tenant ghost does not exist (HTTP 404)\n' });
+    for (const args of [
+      ['rooms', 'role', 'modco', 'lobby', 'bob', 'admin'],
+      ['rooms', 'delete-message', 'modco', 'lobby'],
+      ['rooms', 'delete-message', 'modco', 'lobby', '--seq', '1', '--msg-id', 'x'],
+      ['rooms', 'settings', 'modco', 'lobby'],
+      ['rooms', 'settings', 'modco', 'lobby', '--read-only', 'maybe'],
+      ['rooms', 'ban', 'modco', 'lobby'],
+      ['rooms', 'ban', 'modco', 'lobby', 'x', '--seconds', 'soon'],
+      ['rooms', 'fly', 'modco'],
+      ['audit'],
+    ]) {
+      const stderr: string[] = [];
+      expect(await runCli(args, env, { stdout: () => {}, stderr: (t) => stderr.push(t) }), args.join(' ')).toBe(EXIT_USAGE);
+      expect(stderr.join('')).toContain('parley-admin');
+    }
   });
 
   it('cli - signing-key generate writes a key file the service can load', async () => {

@@ -37,13 +37,13 @@ export interface TestAuth {
   mint(key: string, body: Record<string, unknown>): Promise<Response>;
 }
 
-export async function createTestAuth(options: AuthAppOptions & { store?: TenantStore; keys?: SigningKeys; webhooks?: AuthAppDeps['webhooks'] } = {}): Promise<TestAuth> {
+export async function createTestAuth(options: AuthAppOptions & { store?: TenantStore; keys?: SigningKeys; webhooks?: AuthAppDeps['webhooks']; moderation?: AuthAppDeps['moderation'] } = {}): Promise<TestAuth> {
   const store = options.store ?? createMemoryTenantStore();
   const keys = options.keys ?? (await generateSigningKeys({ kid: 'test-key-1' }));
   const bus = createMemoryBus();
   const logs = captureLogs();
-  const { webhooks, ...appOptions } = options;
-  const auth = createAuthApp({ store, keys, bus, logger: logs.logger, ...(webhooks && { webhooks }) }, { adminToken: ADMIN_TOKEN, ...appOptions });
+  const { webhooks, moderation, ...appOptions } = options;
+  const auth = createAuthApp({ store, keys, bus, logger: logs.logger, ...(webhooks && { webhooks }), ...(moderation && { moderation }) }, { adminToken: ADMIN_TOKEN, ...appOptions });
   const call: TestAuth['call'] = (method, path, o = {}) =>
     Promise.resolve(
       auth.app.fetch(

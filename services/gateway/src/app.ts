@@ -1,6 +1,7 @@
 import type { Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
 import type { PresenceStore } from '@parley/presence-store';
+import type { ModerationStore } from '@parley/moderation';
 import type { JwksKeyGetter } from '@parley/tokens';
 import { Counter, Gauge } from 'prom-client';
 import { renderMetrics, startMetricsServer, type Logger, type MetricsServer, type Registry } from '@parley/observability';
@@ -33,6 +34,8 @@ export interface GatewayDeps {
   registry: Registry;
   /** Hooks of features that plug in beside the sessions: connected, joined, left, published, closed (domain/gateway-events.ts). */
   events?: readonly GatewayEvents[];
+  /** Bans, mutes, invites, roles and room settings: shared by every gateway and auth (Redis) in a cluster. @default one process's memory */
+  moderation?: ModerationStore;
   /** Where SSE connection tickets live until used: shared by every gateway (Redis) in a cluster. @default one process's memory */
   tickets?: TicketStore;
   /** Serves every HTTP path the gateway does not own (single-process mode mounts auth, presence and the demo page here). */
@@ -101,7 +104,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const sse = options.sse ?? true;
   const sseTopics = createSseTopics();
   const core = createGatewayCore(
-    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), ...(deps.events && { events: deps.events }), verifyToken: deps.verifyToken, metrics, logger, fanout: combineFanouts(sse ? [createFanout(app, compression), sseTopics] : [createFanout(app, compression)]) },
+    { bus, presence: deps.presence, ...(deps.history && { history: deps.history }), ...(deps.events && { events: deps.events }), ...(deps.moderation && { moderation: deps.moderation }), verifyToken: deps.verifyToken, metrics, logger, fanout: combineFanouts(sse ? [createFanout(app, compression), sseTopics] : [createFanout(app, compression)]) },
     {
       gatewayId: options.gatewayId,
       maxPayloadBytes,

@@ -4,6 +4,7 @@ import { openBus } from '@parley/bus/open';
 import { openHistoryStore } from '@parley/history/open';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { openPresenceStore } from '@parley/presence-store/open';
+import { openModerationStore } from '@parley/moderation/open';
 import { createRedisTicketStore } from './adapters/redis-ticket-store.ts';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
@@ -34,6 +35,8 @@ const { store: presence, redis } = openPresenceStore({
   redisUrl: config.redisUrl,
   ttlMs: config.presenceTtlMs,
 });
+// Moderation lives in the same Redis as presence (auth reaches it through PARLEY_MODERATION_REDIS_URL).
+const { store: moderation } = openModerationStore({ redis });
 registerBusMetrics(registry, bus);
 if (redis) registerRedisMetrics(registry, redis, 'presence');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; this gateway cannot reach others');
@@ -49,7 +52,7 @@ const keys = createJwksKeyGetter(config.jwksUrl, {
 // Not awaited: the gateway starts (and says it is not ready) while auth is down; the fetch is retried.
 void keys.refresh();
 const gateway = createGateway(
-  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, ...(redis && { tickets: createRedisTicketStore(redis) }), verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
+  { bus: createTracedBus(bus, { tracer: tracing.tracer }), presence, history, moderation, ...(redis && { tickets: createRedisTicketStore(redis) }), verifyToken: createTokenVerifier(keys), tokenKeys: keys, logger, registry },
   { gatewayId: config.gatewayId, host: config.host, port: config.port, maxPayloadBytes: config.maxPayloadBytes, compression: config.wsCompression, sse: config.sse, drainMs: config.drainMs, maxRevocationsPerTenant: config.maxRevocationsPerTenant, metricsTenantLabels: config.metricsTenantLabels, ...(config.metricsPort !== undefined && { metricsPort: config.metricsPort }), presenceHeartbeatMs: Math.floor(config.presenceTtlMs / 3) },
 );
 if (natsBus) {

@@ -88,6 +88,19 @@ export function createGatewayMetrics(registry: Registry) {
       registers,
     }),
     revocations: new Gauge({ name: 'parley_gateway_revocations', help: 'Revoked users and token ids remembered (every tenant), until their tokens expire', registers }),
+    moderationActions: new Counter({ name: 'parley_gateway_moderation_actions_total', help: "Moderators' actions applied from their clients, by action (kick, ban, mute, delete, settings, …)", labelNames: ['action'], registers }),
+    moderationRefusals: new Counter({
+      name: 'parley_gateway_moderation_refusals_total',
+      help: 'Joins and publishes refused by a room\'s moderation, by reason: banned, muted, read_only, slow_mode, invite_only, room_full',
+      labelNames: ['reason'],
+      registers,
+    }),
+    moderationStoreErrors: new Counter({
+      name: 'parley_gateway_moderation_store_errors_total',
+      help: 'Moderation state that could not be read from the store; the gateway went on with what it had cached (rooms it had not loaded were open)',
+      registers,
+    }),
+    moderationCachedRooms: new Gauge({ name: 'parley_gateway_moderation_cached_rooms', help: 'Rooms whose moderation state this gateway holds (rooms with local members, and recently used others)', registers }),
     revocationsEvicted: new Counter({
       name: 'parley_gateway_revocations_evicted_total',
       help: 'Revocations forgotten before their tokens expired because their tenant passed PARLEY_MAX_REVOCATIONS_PER_TENANT (0 when auth has the same bound)',

@@ -5,6 +5,7 @@ import { createJetStreamHistoryStore } from '@parley/history/jetstream';
 import { startNats, type NatsProcess, type TestClient, type TestClientFrame } from '@parley/testkit';
 import { startTestGateway, type TestGateway, type TestKeys } from './support.ts';
 import type { GatewayOptions } from '../src/index.ts';
+import type { ModerationStore } from '@parley/moderation';
 
 /**
  * Gateways with history for tests: `jetstream` runs each gateway on its own NATS connection with
@@ -13,7 +14,7 @@ import type { GatewayOptions } from '../src/index.ts';
  */
 export interface HistoryBackend {
   readonly name: 'jetstream' | 'memory';
-  gateway(options?: Partial<GatewayOptions>): Promise<TestGateway & { history: HistoryStore }>;
+  gateway(options?: Partial<GatewayOptions> & { moderation?: ModerationStore }): Promise<TestGateway & { history: HistoryStore }>;
   stop(): Promise<void>;
   /** The NATS server (jetstream only). */
   readonly nats?: NatsProcess;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createMemoryBus, type Bus } from '@parley/bus';
 import type { HistoryStore } from '@parley/history';
+import type { ModerationStore } from '@parley/moderation';
 import { createLogger, createMetricsRegistry } from '@parley/observability';
 import { createMemoryPresenceStore, type PresenceStore } from '@parley/presence-store';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Grants } from '@parley/protocol';
@@ -34,6 +35,8 @@ export interface MintOptions {
   hret?: { maxAgeSeconds?: number; maxMessagesPerRoom?: number; maxBytes?: number };
   /** The tenant's clients may use WebSocket compression (`cmp` claim). */
   cmp?: boolean;
+  /** The tenant hides moderators in moderation events (`mhide` claim). */
+  mhide?: boolean;
   iat?: number;
   jti?: string;
   issuer?: string;
@@ -52,6 +55,7 @@ export function mintToken(keys: TestKeys, o: MintOptions = {}): Promise<string> 
     ...(o.hist !== undefined && { hist: o.hist }),
     ...(o.hret && { hret: o.hret }),
     ...(o.cmp !== undefined && { cmp: o.cmp }),
+    ...(o.mhide !== undefined && { mhide: o.mhide }),
   })
     .setProtectedHeader({ alg: 'ES256', kid: keys.kid })
     .setSubject(o.sub ?? 'alice')
@@ -74,18 +78,18 @@ export interface TestGateway {
 /** A real gateway on a free port with the given bus/presence (memory by default) and test keys. */
 export async function startTestGateway(
   keys: TestKeys | TestKeys[],
-  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; tickets?: TicketStore; events?: GatewayEvents[]; verificationGate?: () => Promise<void> } = {},
+  options: Partial<GatewayOptions> & { bus?: Bus; presence?: PresenceStore; history?: HistoryStore; moderation?: ModerationStore; tickets?: TicketStore; events?: GatewayEvents[]; verificationGate?: () => Promise<void> } = {},
 ): Promise<TestGateway> {
   const bus = options.bus ?? createMemoryBus();
   const presence = options.presence ?? createMemoryPresenceStore();
-  const { bus: _bus, presence: _presence, history, tickets, events, verificationGate, ...gatewayOptions } = options;
+  const { bus: _bus, presence: _presence, history, moderation, tickets, events, verificationGate, ...gatewayOptions } = options;
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const jwks = createLocalJWKSet({ keys: (Array.isArray(keys) ? keys : [keys]).map((k) => k.jwk) });
   const verify = createTokenVerifier(jwks);
   // `verificationGate`: every verification waits for it first (a slow key fetch, made to order).
   const verifyToken: typeof verify = verificationGate ? async (token) => (await verificationGate(), verify(token)) : verify;
   const gateway = createGateway(
-    { bus, presence, ...(history && { history }), ...(tickets && { tickets }), ...(events && { events }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
+    { bus, presence, ...(history && { history }), ...(moderation && { moderation }), ...(tickets && { tickets }), ...(events && { events }), verifyToken, logger: createLogger('gateway', { level: 'silent' }), registry },
     { gatewayId: `gw-${randomUUID().slice(0, 6)}`, host: '127.0.0.1', port: 0, ...gatewayOptions },
   );
   await gateway.listen();

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { readConfig, z } from '@parley/config';
 import { generateSigningKeyJwk, writeSigningKeyFile, type SigningAlgorithm } from '../keys/signing-keys.ts';
-import type { TenantSettings, TenantSettingsPatch } from '../settings.ts';
+import { showsModerators, type TenantSettings, type TenantSettingsPatch } from '../settings.ts';
 import { WEBHOOK_EVENT_TYPES, type EndpointState, type WebhookEndpoint } from '@parley/webhooks';
 import type { Tenant } from '../store/tenant-store.ts';
 import { AdminApiError, createAdminClient, type AdminClient } from './admin-client.ts';
+import { MODERATION_OPTIONS, MODERATION_USAGE, runAuditCommand, runRoomsCommand, type ModerationCommand } from './moderation-commands.ts';
 import { renderFields, renderTable } from './table.ts';
 
 export const EXIT_OK = 0;
@@ -36,6 +37,7 @@ Webhook endpoints
   webhooks delete <ns> <id>          remove an endpoint
   (events: ${WEBHOOK_EVENT_TYPES.join(', ')})
 
+${MODERATION_USAGE}
 Signing keys (local files, no API call)
   signing-key generate <kid> --dir <folder> [--alg ES256|EdDSA]
                                      write <folder>/<kid>.private.jwk.json (mode 0600)
@@ -46,6 +48,8 @@ Settings
   --max-rooms <n>  --max-token-ttl <seconds>
   --history | --no-history  --history-max-age <seconds>  --history-max-messages <n>  --history-max-bytes <n>
   --compression | --no-compression   WebSocket compression (gateways with PARLEY_WS_COMPRESSION=tenant)
+  --show-moderators | --no-show-moderators
+                                     moderation events name the moderator and the reason (default on)
 
 Options
   --json                             print the API's JSON instead of tables
@@ -76,9 +80,11 @@ const OPTIONS = {
   'max-token-ttl': { type: 'string' },
   history: { type: 'boolean' },
   compression: { type: 'boolean' },
+  'show-moderators': { type: 'boolean' },
   'history-max-age': { type: 'string' },
   'history-max-messages': { type: 'string' },
   'history-max-bytes': { type: 'string' },
+  ...MODERATION_OPTIONS,
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>>['values'];
@@ -143,6 +149,17 @@ async function dispatch(positionals: string[], values: Values, client: () => Adm
   };
   const out = (data: unknown, human: () => string) => io.stdout(values.json ? `${JSON.stringify(data, null, 2)}\n` : human());
   const ns = (value: string) => encodeURIComponent(value);
+  const moderation = (words: string[]): ModerationCommand => ({
+    words,
+    values,
+    client,
+    out,
+    usage: (message) => {
+      throw new UsageError(message);
+    },
+  });
+  if (group === 'audit') return runAuditCommand(moderation(positionals.slice(1)));
+  if (group === 'rooms' && (await runRoomsCommand(command, moderation(rest)))) return;
 
   switch (`${group} ${command}`) {
     case 'tenants create': {
@@ -298,6 +315,7 @@ function settingsPatch(values: Values): TenantSettingsPatch {
   set('maxRooms', int('max-rooms'));
   set('maxTokenTtlSeconds', int('max-token-ttl'));
   set('compression', values.compression);
+  if (values['show-moderators'] !== undefined) patch.moderation = { showModerators: values['show-moderators'] };
   const history: NonNullable<TenantSettingsPatch['history']> = {};
   if (values.history !== undefined) history.enabled = values.history;
   const maxAge = int('history-max-age');
@@ -323,6 +341,7 @@ function renderTenant(t: Tenant): string {
     ['max rooms', String(s.maxRooms)],
     ['max token ttl', `${s.maxTokenTtlSeconds}s`],
     ['compression', s.compression ? 'on' : 'off'],
+    ['moderators shown', showsModerators(s) ? 'yes' : 'no (events leave out who acted and why)'],
     ['history', s.history.enabled ? `on (${s.history.maxAgeSeconds}s, ${s.history.maxMessagesPerRoom} messages/room, ${s.history.maxBytes} bytes)` : 'off'],
     ['created', t.createdAt],
     ['updated', t.updatedAt],

@@ -13,14 +13,15 @@ import {
 import { DEFAULT_MAX_REVOCATIONS_PER_TENANT, MAX_TOKEN_TTL_LIMIT_SECONDS } from '../settings.ts';
 import { requireApiKey } from './credentials.ts';
 import type { AuthEnv, RouteDeps } from './route-context.ts';
-import { dataSchema, errorResponses, roomParamSchema, userIdSchema, userParamSchema } from './schemas.ts';
+import { dataSchema, errorResponses, roomParamSchema, userParamSchema } from './schemas.ts';
 
 const acceptedMessage = z.object({ msgId: z.string() }).openapi('AcceptedMessage');
 const accepted = z.object({}).openapi('Accepted');
 const dataBody = z.object({ data: dataSchema }).strict();
 
 /**
- * The server API of a tenant backend: publish to a room, message a user, disconnect, kick, revoke.
+ * The server API of a tenant backend: publish to a room, message a user, disconnect, revoke (kicks
+ * and the rest of moderation are in moderation-routes.ts).
  * The namespace is always the API key's. A 202 means the bus accepted the message (gateways act
  * on it within about a second); a 503 `unavailable` means it was not sent and may be retried.
  */
@@ -32,7 +33,6 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
     deps.metrics.serverRequests.inc({ op, outcome: String(c.res.status) });
   };
   app.use('/v1/rooms/:room/publish', count('publish'));
-  app.use('/v1/rooms/:room/kick', count('kick'));
   app.use('/v1/users/:user/direct', count('direct'));
   app.use('/v1/users/:user/disconnect', count('disconnect'));
   app.use('/v1/users/:user/revoke', count('revoke'));
@@ -123,29 +123,6 @@ export function registerServerRoutes(app: OpenAPIHono<AuthEnv>, deps: RouteDeps)
       const { user } = c.req.valid('param');
       const { reason } = c.req.valid('json');
       await sendControl(c.get('ns'), { op: 'disconnect', user, ...(reason !== undefined && { reason }) });
-      return c.json({}, 202);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      ...common,
-      method: 'post',
-      path: '/v1/rooms/{room}/kick',
-      summary: 'Remove a user from a room',
-      request: {
-        params: roomParamSchema,
-        body: { content: { 'application/json': { schema: z.object({ user: userIdSchema }).strict() } }, required: true },
-      },
-      responses: {
-        202: { description: 'Accepted by the bus', content: { 'application/json': { schema: accepted } } },
-        ...errorResponses(400, 401, 429, 503),
-      },
-    }),
-    async (c) => {
-      const { room } = c.req.valid('param');
-      const { user } = c.req.valid('json');
-      await sendControl(c.get('ns'), { op: 'kick', user, room });
       return c.json({}, 202);
     },
   );

@@ -4,13 +4,15 @@ import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { RevocationList } from './revocations.ts';
 import type { SessionRegistry } from './session-registry.ts';
+import type { RoomModerationGuard } from './room-moderation.ts';
 
 /**
- * Applies the control messages of the tenants' backends (`ctl.<ns>`: revoke a token or a user,
- * disconnect a user, kick a user from a room) to this gateway's sessions and revocation list.
+ * Applies the control messages of the tenants' backends and moderators (`ctl.<ns>`: revoke a token
+ * or a user, disconnect a user, kick a user from a room, a room's moderation changed) to this
+ * gateway's sessions, revocation list and moderation cache.
  */
-export function createControlOperations(deps: { sessions: SessionRegistry; revocations: RevocationList; metrics: GatewayMetrics; logger: Logger }) {
-  const { sessions, revocations, metrics, logger } = deps;
+export function createControlOperations(deps: { sessions: SessionRegistry; revocations: RevocationList; moderation: RoomModerationGuard; metrics: GatewayMetrics; logger: Logger }) {
+  const { sessions, revocations, moderation, metrics, logger } = deps;
   const decoder = new TextDecoder();
   return (message: BusMessage) => {
     const ns = message.subject.slice('ctl.'.length);
@@ -29,6 +31,16 @@ export function createControlOperations(deps: { sessions: SessionRegistry; revoc
       revocations.revokeToken(ns, control.jti, control.exp);
       metrics.revocations.set(revocations.size());
       for (const s of sessions) if (s.ns === ns && s.token.claims.jti === control.jti) s.close('token_revoked', 'token revoked');
+      return;
+    }
+    if (control.op === 'moderation') {
+      const removed = moderation.changed(ns, control);
+      if (!removed) return;
+      for (const s of sessions.sessionsOf(ns, removed.user)) {
+        if (!s.rooms.has(control.room)) continue;
+        void s.leaveRoom(control.room, true);
+        s.error(removed.code, undefined, control.room, removed.message);
+      }
       return;
     }
     if (control.op === 'revoke') {

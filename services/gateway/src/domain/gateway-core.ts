@@ -20,6 +20,8 @@ import { startStallDetector } from './stall-detector.ts';
 import { DEFAULT_MAX_RESUME_MESSAGES } from './session-history.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 import { PublishDedupe } from './publish-dedupe.ts';
+import { createModerator, createMemoryModerationStore, type ModerationStore } from '@parley/moderation';
+import { createRoomModeration } from './room-moderation.ts';
 
 export interface GatewayCoreOptions {
   gatewayId: string;
@@ -47,6 +49,8 @@ export interface GatewayCoreDeps {
   logger: Logger;
   /** Hooks of features that plug in beside the sessions (see gateway-events.ts). */
   events?: readonly GatewayEvents[];
+  /** Bans, mutes, invites, roles and room settings, shared by every gateway (Redis) in a cluster. @default one process's memory */
+  moderation?: ModerationStore;
 }
 
 /**
@@ -114,7 +118,21 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     if (feeds) metrics.historyFeeds.set(feeds.count());
   };
 
+  const moderationStore = deps.moderation ?? createMemoryModerationStore();
+  const history = deps.history;
+  const moderation = createRoomModeration({
+    store: moderationStore,
+    moderator: createModerator({ store: moderationStore, bus, ...(history && { deleteStored: (ns, room, seq) => history.delete(ns, room, seq) }) }),
+    presence,
+    metrics,
+    logger,
+    hasHistory: history !== undefined,
+  });
+  // Changes made while the bus was away were not heard: reload what is cached once it is back.
+  const stopWatchingBus = bus.onStateChange((state) => state === 'connected' && moderation.reloadAll());
+
   const sessionDeps = {
+    moderation,
     gatewayId: options.gatewayId,
     bus,
     hub,
@@ -137,7 +155,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     dedupe: new PublishDedupe({ duplicate: (ns) => metrics.publishDuplicates.inc({ tenant: ns }), evicted: (ns) => metrics.publishDedupeEvicted.inc({ tenant: ns }) }),
   };
 
-  const onControl = createControlOperations({ sessions, revocations, metrics, logger });
+  const onControl = createControlOperations({ sessions, revocations, moderation, metrics, logger });
   const controlSubscription = bus.subscribe(subjects.allControl(), onControl);
   const heartbeat = startPresenceHeartbeat({
     sessions,
@@ -230,6 +248,7 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
       stallDetector.stop();
       expiry.close();
       controlSubscription.unsubscribe();
+      stopWatchingBus();
       feeds?.close();
     },
     encode: encodeServerFrame,

@@ -98,6 +98,8 @@ export function createHistoryFeeds(
           entry.position = m.seq;
           const bytes = withSeq(m.data, m.seq);
           fanout.publish(topic, bytes);
+          const deleted = deletedSeqOf(m.data);
+          if (deleted !== undefined) recent.remove(deleted);
           const publishedAt = roomMessageTimestamp(m.data);
           recent.push(m.seq, bytes, publishedAt ?? Date.now());
           if (taps.size > 0) for (const tap of [...taps]) tap(m.seq, bytes);
@@ -161,3 +163,17 @@ export function createHistoryFeeds(
 }
 
 export type HistoryFeeds = ReturnType<typeof createHistoryFeeds>;
+
+const DELETED_PREFIX = new TextEncoder().encode('{"type":"message.deleted"');
+
+/** The seq a `message.deleted` tombstone removed from the room's history, read from its stored bytes. */
+function deletedSeqOf(data: Uint8Array): number | undefined {
+  if (data.byteLength < DELETED_PREFIX.length) return undefined;
+  for (let i = 0; i < DELETED_PREFIX.length; i++) if (data[i] !== DELETED_PREFIX[i]) return undefined;
+  try {
+    const seq = (JSON.parse(new TextDecoder().decode(data)) as { deleted?: { seq?: unknown } }).deleted?.seq;
+    return typeof seq === 'number' ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}

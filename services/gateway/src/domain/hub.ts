@@ -1,5 +1,5 @@
 import type { Bus, BusMessage, BusSubscription } from '@parley/bus';
-import { roomMessageTimestamp, subjects } from '@parley/protocol';
+import { isBinaryFrame, roomMessageTimestamp, subjects } from '@parley/protocol';
 import type { Fanout } from './fanout.ts';
 
 export interface HubObserver {
@@ -51,6 +51,9 @@ export interface HubOptions {
   deliverToUser?: (subject: string, data: Uint8Array) => void;
 }
 
+/** The fan-out topic of a room's binary frames (its members holding `binary` subscribe it); not a bus subject. */
+const binaryTopic = (presenceSubject: string) => `${presenceSubject}#binary`;
+
 export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, options: HubOptions = {}) {
   const userSubscriptionsPerTenant = options.userSubscriptionsPerTenant ?? DEFAULT_USER_SUBSCRIPTIONS_PER_TENANT;
   const deliverToUser = options.deliverToUser ?? ((subject: string, data: Uint8Array) => fanout.publish(subject, data));
@@ -60,6 +63,8 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
 
   const forward = (kind: 'room' | 'presence' | 'user') => (message: BusMessage) => {
     if (kind === 'user') deliverToUser(message.subject, message.data);
+    // Binary frames travel with the room's presence events (every gateway with members has that subscription) and go to the members holding `binary`.
+    else if (kind === 'presence' && isBinaryFrame(message.data)) fanout.publish(binaryTopic(message.subject), message.data, true);
     else fanout.publish(message.subject, message.data);
     if (observer.delivered) observer.delivered(kind, message, kind === 'room' ? roomMessageTimestamp(message.data) : undefined);
   };
@@ -114,7 +119,8 @@ export function createHub(bus: Bus, fanout: Fanout, observer: HubObserver = {}, 
   return {
     /** Topics a member socket subscribes to: room messages and the room's presence events. */
     roomTopics(ns: string, room: string) {
-      return { messages: subjects.room(ns, room), presence: subjects.presence(ns, room) };
+      const presence = subjects.presence(ns, room);
+      return { messages: subjects.room(ns, room), presence, binary: binaryTopic(presence) };
     },
     /** A local member joined a room whose messages come straight from the bus (no history). */
     /** Resolves once this gateway receives every message published to the room from now on. */

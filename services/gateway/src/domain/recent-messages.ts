@@ -56,6 +56,17 @@ export class RecentMessages {
     return this.frames.slice(i);
   }
 
+  /** Forgets a message a moderator deleted (resumes must not replay it); nothing when it is not kept. */
+  remove(seq: number) {
+    let i = this.seqs.length - 1;
+    while (i >= this.head && (this.seqs[i] as number) > seq) i--;
+    if (i < this.head || this.seqs[i] !== seq) return;
+    this.bytes -= (this.frames[i] as Uint8Array).byteLength;
+    this.seqs.splice(i, 1);
+    this.times.splice(i, 1);
+    this.frames.splice(i, 1);
+  }
+
   private dropOldest() {
     this.covered = this.seqs[this.head] as number;
     this.bytes -= (this.frames[this.head] as Uint8Array).byteLength;

@@ -248,17 +248,22 @@ export class SessionHistory {
     } catch (error) {
       throw asUnavailable(error);
     }
-    const messages = page.messages.map(toRoomMessage);
+    // Moderation events (bans, deletions, …) are stored in the room's log for resumes; a history page lists messages only.
+    const messages = page.messages.filter(isMessageFrame).map(toRoomMessage);
+    const stored = page.messages;
     this.host.reply({
       type: 'history',
       room,
       messages,
-      ...(messages.length > 0 && { first: messages[0]?.seq, last: messages.at(-1)?.seq }),
+      ...(stored.length > 0 && { first: stored[0]?.seq, last: stored.at(-1)?.seq }),
       more: page.more,
       ...(id !== undefined && { id }),
     });
   }
 }
+
+const MESSAGE_PREFIX = new TextEncoder().encode('{"type":"message"');
+const isMessageFrame = (m: StoredMessage) => MESSAGE_PREFIX.every((byte, i) => m.data[i] === byte);
 
 function toRoomMessage(m: StoredMessage): RoomMessage {
   const { type: _type, ...message } = JSON.parse(decoder.decode(m.data)) as RoomMessage & { type?: string };

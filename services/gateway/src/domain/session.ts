@@ -1,7 +1,7 @@
 import { HEADER_ORIGIN, type Bus } from '@parley/bus';
 import type { PresenceStore } from '@parley/presence-store';
 import {
-  CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientFrame, encodeDirectFrame, encodeRoomEvents, encodeRoomMessageFrame, encodeServerFrame,
+  CLOSE_CODES, ParleyError, PROTOCOL_VERSION, decodeClientBinaryFrame, decodeClientFrame, encodeMemberBinaryFrame, encodeDirectFrame, encodeRoomEvents, encodeRoomMessageFrame, encodeServerFrame,
   errorBody, isUserId, joinEvents, leaveEvents, newId, subjects, type ClientFrame, type ErrorCode, type PresenceTransitions, type RequestId, type ServerFrame
 } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
@@ -15,6 +15,7 @@ import { publishMsgId, type PublishDedupe } from './publish-dedupe.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 import type { ClientSocket } from './client-socket.ts';
 import type { GatewayEvents } from './gateway-events.ts';
+import type { RoomModerationGuard } from './room-moderation.ts';
 
 export interface SessionDeps {
   gatewayId: string;
@@ -41,6 +42,8 @@ export interface SessionDeps {
   checkStall(): void;
   /** The hooks features plug in (see gateway-events.ts); no hook is called when none is set. */
   events: GatewayEvents;
+  /** Bans, mutes, room settings and the moderators' frames (see room-moderation.ts). */
+  moderation: RoomModerationGuard;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -139,10 +142,10 @@ export class Session {
 
   async handleMessage(data: ArrayBuffer, isBinary: boolean): Promise<void> {
     this.deps.metrics.bytesIn.inc(data.byteLength);
-    if (isBinary) return this.violation('binary_unsupported');
     if (data.byteLength > this.limits.maxFrameBytes) {
       return this.violation('frame_too_large', `frame is ${data.byteLength} bytes; the limit is ${this.limits.maxFrameBytes}`);
     }
+    if (isBinary) return this.handleBinary(new Uint8Array(data));
     let text: string;
     try {
       text = decoder.decode(data);
@@ -172,7 +175,7 @@ export class Session {
       // A refused refresh (bad signature, other user, revoked, expired) is a violation: a client
       // cannot make the gateway check signatures over and over for free.
       if (error instanceof ParleyError && frame.type === 'refresh') this.violation(error.code, error.message, frame.id);
-      else if (error instanceof ParleyError) this.error(error.code, frame.id, 'room' in frame ? frame.room : undefined, error.message);
+      else if (error instanceof ParleyError) this.error(error.code, frame.id, 'room' in frame ? frame.room : undefined, error.message, error.retryAfterMs);
       else {
         this.deps.logger.error({ err: error, type: frame.type }, 'frame handling failed');
         this.error('internal', frame.id);
@@ -199,6 +202,49 @@ export class Session {
         return this.reply({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
       case 'history':
         return this.historyQuery(frame.room, frame.after, frame.limit, frame.id, frame.before);
+      case 'kick':
+      case 'ban':
+      case 'unban':
+      case 'mute':
+      case 'unmute':
+      case 'invite':
+      case 'uninvite':
+      case 'delete':
+      case 'settings':
+        return this.deps.moderation.handle(this, frame, (reply) => this.reply(reply));
+    }
+  }
+
+  /**
+   * A binary frame (docs/protocol.md, "Binary frames"): for holders of `binary` on the room, sent
+   * to the room's members that hold it too, under the same rate limit and moderation as a publish.
+   * Anything else is a violation, as binary frames always were.
+   */
+  private async handleBinary(bytes: Uint8Array) {
+    const frame = decodeClientBinaryFrame(bytes);
+    if (!frame || !this.token.grants.allows(frame.room, 'binary')) {
+      this.deps.metrics.framesIn.labels('invalid').inc();
+      return this.violation('binary_unsupported', frame ? 'the token does not grant "binary" on this room' : undefined);
+    }
+    this.deps.metrics.framesIn.labels('binary').inc();
+    if (!this.bucket.take() && !this.takeAfterStallCheck(false)) {
+      this.deps.metrics.rateLimited.inc({ tenant: this.ns });
+      this.error('rate_limited', undefined, frame.room);
+      if (++this.refusedInARow >= this.deps.floodCloseAfter) this.close('rate_limited', 'message rate exceeded persistently');
+      return;
+    }
+    this.refusedInARow = 0;
+    try {
+      const check = this.deps.moderation.checkPublish(this, frame.room);
+      if (check) await check;
+      await this.deps.bus.publish(subjects.presence(this.ns, frame.room), encodeMemberBinaryFrame(frame.room, this.user, frame.payload), { [HEADER_ORIGIN]: this.deps.gatewayId });
+      this.deps.metrics.published.labels(this.ns, 'binary').inc();
+    } catch (error) {
+      if (error instanceof ParleyError) this.error(error.code, undefined, frame.room, error.message, error.retryAfterMs);
+      else {
+        this.deps.logger.error({ err: error }, 'binary frame handling failed');
+        this.error('internal', undefined, frame.room);
+      }
     }
   }
 
@@ -211,6 +257,10 @@ export class Session {
     this.require(room, 'subscribe');
     if (this.rooms.has(room)) throw new ParleyError('already_joined');
     if (this.rooms.size >= this.limits.maxRooms) throw new ParleyError('too_many_rooms', `at most ${this.limits.maxRooms} rooms per connection`);
+    await this.deps.moderation.admitJoin(this, room);
+    if (this.closed) return;
+    if (this.rooms.has(room)) throw new ParleyError('already_joined');
+    this.deps.moderation.hold(this.ns, room);
     const history = this.history;
     if (history) return this.joinHistory(history, room, id, since);
     const topics = this.deps.hub.roomTopics(this.ns, room);
@@ -225,6 +275,7 @@ export class Session {
     if (!this.closed && this.rooms.has(room)) {
       this.socket.subscribe(topics.messages);
       if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
+      if (this.token.grants.allows(room, 'binary')) this.socket.subscribe(topics.binary);
       this.reply({ type: 'joined', room, ...(id !== undefined && { id }) });
       this.deps.events.joined?.(this, room);
     }
@@ -236,7 +287,9 @@ export class Session {
     this.rooms.add(room);
     (this.historyRooms ??= new Set()).add(room);
     this.deps.hub.joinPresence(this.ns, room);
-    if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(this.deps.hub.roomTopics(this.ns, room).presence);
+    const topics = this.deps.hub.roomTopics(this.ns, room);
+    if (this.token.grants.allows(room, 'presence')) this.socket.subscribe(topics.presence);
+    if (this.token.grants.allows(room, 'binary')) this.socket.subscribe(topics.binary);
     this.deps.onRoomsChanged(this);
     let outcome: HistoryJoinOutcome;
     try {
@@ -276,8 +329,10 @@ export class Session {
       const topics = this.deps.hub.roomTopics(this.ns, room);
       this.socket.unsubscribe(topics.messages);
       this.socket.unsubscribe(topics.presence);
+      this.socket.unsubscribe(topics.binary);
       this.deps.onRoomsChanged(this);
     }
+    this.deps.moderation.release(this.ns, room);
     if (this.historyRooms?.delete(room)) {
       this.historySide?.leave(room, unsubscribe);
       this.deps.hub.leavePresence(this.ns, room);
@@ -343,6 +398,8 @@ export class Session {
   /** A publish with a `pid` gets a `msgId` derived from it: the store (history) or `dedupe` drops a repeat. */
   private async publish(room: string, data: unknown, id: RequestId | undefined, pid: string | undefined) {
     this.require(room, 'publish');
+    const check = this.deps.moderation.checkPublish(this, room);
+    if (check) await check;
     const msgId = pid === undefined ? newId() : publishMsgId(this.user, pid);
     const history = this.history;
     if (history) {
@@ -366,6 +423,8 @@ export class Session {
   /** Travels with the room's presence events: every gateway with members has that subscription, history or not. */
   private async publishEphemeral(room: string, data: unknown, id: RequestId | undefined) {
     this.require(room, 'publish');
+    const check = this.deps.moderation.checkPublish(this, room);
+    if (check) await check;
     const msgId = newId();
     const frame: ServerFrame = { type: 'message', room, msgId, from: { user: this.user, conn: this.conn }, data, ts: Date.now(), ephemeral: true };
     await this.deps.bus.publish(subjects.presence(this.ns, room), new TextEncoder().encode(encodeServerFrame(frame)), { [HEADER_ORIGIN]: this.deps.gatewayId });
@@ -460,8 +519,8 @@ export class Session {
     return text;
   }
 
-  error(code: ErrorCode, id?: RequestId, room?: string, message?: string) {
+  error(code: ErrorCode, id?: RequestId, room?: string, message?: string, retryAfterMs?: number) {
     this.deps.metrics.errors.inc({ code });
-    this.reply({ type: 'error', ...errorBody(code, message), ...(id !== undefined && { id }), ...(room !== undefined && { room }) });
+    this.reply({ type: 'error', ...errorBody(code, message, retryAfterMs), ...(id !== undefined && { id }), ...(room !== undefined && { room }) });
   }
 }

@@ -29,12 +29,15 @@ export interface VerifiedToken {
   historyEnabled: boolean;
   /** The tenant's history retention (`hret` claim); defaults apply to missing fields. */
   historyRetention: Partial<HistoryRetention> | undefined;
+  /** Moderation events name the moderator and carry the reason (false: the tenant's `moderation.showModerators` is off, claim `mhide`). */
+  showModerators: boolean;
 }
 
 const extraClaimsSchema = z.object({
   lim: tenantLimitsSchema.partial().optional(),
   origins: z.array(z.string().max(512)).max(100).optional(),
   hist: z.boolean().optional(),
+  mhide: z.boolean().optional(),
   hret: z
     .object({
       maxAgeSeconds: z.number().int().positive(),
@@ -63,12 +66,13 @@ export function createTokenVerifier(getKey: JWTVerifyGetKey, options: { clockTol
     const { claims, payload } = await verifyUserToken(token, getKey, options);
     const extra = extraClaimsSchema.safeParse(payload);
     if (!extra.success) throw new ParleyError('token_invalid', 'token claims do not match the Parley token format');
-    const { lim, origins, hist, hret } = extra.data;
-    const settings = settingsOf(JSON.stringify([lim, origins, hist, hret]), () => ({
+    const { lim, origins, hist, hret, mhide } = extra.data;
+    const settings = settingsOf(JSON.stringify([lim, origins, hist, hret, mhide]), () => ({
       limits: lim,
       origins: origins ? Object.freeze(origins) : NO_ORIGINS,
       historyEnabled: hist ?? false,
       historyRetention: hret,
+      showModerators: mhide !== true,
     }));
     return {
       claims: {

@@ -32,6 +32,6 @@ export function wantsCompression(mode: CompressionMode, token: string | undefine
 
 /** uWebSockets.js's native fan-out; with compression on, large frames go compressed to the members that negotiated it. */
 export function createFanout(app: TemplatedApp, mode: CompressionMode): Fanout {
-  if (mode === 'off') return { publish: (topic, data) => void app.publish(topic, data, false) };
-  return { publish: (topic, data) => void app.publish(topic, data, false, data.byteLength >= COMPRESS_MIN_BYTES) };
+  if (mode === 'off') return { publish: (topic, data, binary = false) => void app.publish(topic, data, binary) };
+  return { publish: (topic, data, binary = false) => void app.publish(topic, data, binary, data.byteLength >= COMPRESS_MIN_BYTES) };
 }

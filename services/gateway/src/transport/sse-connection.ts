@@ -91,10 +91,13 @@ export class SseConnection implements ClientSocket {
     this.res?.write(`event: connection\ndata: ${JSON.stringify(connection)}\n\n`);
   }
 
-  send(payload: string | Uint8Array) {
+  /** `binary`: a binary frame, sent as `event: binary` with the bytes in base64 (SSE carries text). */
+  send(payload: string | Uint8Array, binary = false) {
     if (this.closed || this.state.closeReason === 'slow_consumer') return;
     const id = this.nextEventId++;
-    const chunk = Buffer.concat([Buffer.from(`id: ${id}.${this.resumeKey}\ndata: `), typeof payload === 'string' ? Buffer.from(payload) : payload, EVENT_END]);
+    const chunk = binary
+      ? Buffer.from(`id: ${id}.${this.resumeKey}\nevent: binary\ndata: ${Buffer.from(payload).toString('base64')}\n\n`)
+      : Buffer.concat([Buffer.from(`id: ${id}.${this.resumeKey}\ndata: `), typeof payload === 'string' ? Buffer.from(payload) : payload, EVENT_END]);
     this.keep(id, chunk);
     if (!this.res) {
       this.detachedBytes += chunk.length;
@@ -113,8 +116,8 @@ export class SseConnection implements ClientSocket {
   }
 
   /** A room frame from the fan-out. */
-  deliver(data: Uint8Array) {
-    this.send(data);
+  deliver(data: Uint8Array, binary = false) {
+    this.send(data, binary);
   }
 
   bufferedAmount() {

@@ -393,9 +393,9 @@ export interface SseTopics extends Fanout {
 export function createSseTopics(): SseTopics {
   const topics = new Map<string, Set<SseConnection>>();
   return {
-    publish(topic, data) {
+    publish(topic, data, binary) {
       const members = topics.get(topic);
-      if (members) for (const connection of members) connection.deliver(data);
+      if (members) for (const connection of members) connection.deliver(data, binary);
     },
     subscribe(connection, topic) {
       let members = topics.get(topic);
