@@ -157,3 +157,31 @@ describe('lifecycle', () => {
     expect(await right.request({ type: 'join', room: 'two' })).toMatchObject({ type: 'error', code: 'too_many_rooms' });
   });
 });
+
+describe('lifecycle across a restart', () => {
+  it('lifecycle - a ban, a room setting and the audit log outlive a restart of the process (moderation.json in the data directory)', async () => {
+    const tenant = await call('POST', '/v1/admin/tenants', ADMIN, { ns: 'club' });
+    expect(tenant.status).toBe(201);
+    const key = (await call('POST', '/v1/admin/tenants/club/keys', ADMIN)).body.key as string;
+    const victim = await connect(await mint(key, 'mallory'), ['hall']);
+    expect((await call('POST', '/v1/rooms/hall/bans', key, { user: 'mallory', reason: 'spam' })).status).toBeLessThan(300);
+    expect(await victim.waitFor((f) => f.type === 'error' && f.room === 'hall')).toMatchObject({ code: 'banned' });
+    expect((await call('PATCH', '/v1/rooms/hall/settings', key, { slowModeSeconds: 30 })).status).toBe(200);
+
+    await parley.close();
+    parley = await startEmbedded({ host: '127.0.0.1', port: 0, dataDir, adminToken: ADMIN, logger: createLogger('parley', { level: 'silent' }), drainMs: 0 });
+    base = `http://127.0.0.1:${parley.gateway.port}`;
+    ws = `ws://127.0.0.1:${parley.gateway.port}/v1/ws`;
+
+    const again = await connect(await mint(key, 'mallory'));
+    expect(await again.request({ type: 'join', room: 'hall' })).toMatchObject({ type: 'error', code: 'banned' });
+    const member = await connect(await mint(key, 'bob'), ['hall']);
+    expect(await member.request({ type: 'publish', room: 'hall', data: 1 })).toMatchObject({ type: 'ack' });
+    expect(await member.request({ type: 'publish', room: 'hall', data: 2 })).toMatchObject({ type: 'error', code: 'slow_mode' });
+    const audit = await call('GET', '/v1/moderation/audit', key);
+    expect((audit.body.entries as Array<{ action: string; target?: string }>).map((e) => [e.action, e.target ?? null])).toEqual([
+      ['ban', 'mallory'],
+      ['settings', null],
+    ]);
+  });
+});

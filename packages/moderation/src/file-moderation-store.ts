@@ -19,19 +19,33 @@ export async function createFileModerationStore(dataDir: string, options: { audi
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the moderation state in ${path}: ${(error as Error).message}`);
   }
-  let writing = Promise.resolve();
-  return createMemoryModerationStore({
+  /** The write in progress, and the one that will take every change made meanwhile (one file write for a burst). */
+  let writing: Promise<void> = Promise.resolve();
+  let next: Promise<void> | undefined;
+  const store = createMemoryModerationStore({
     kind: 'file',
     ...(initial && { initial }),
     ...(options.auditEntriesPerTenant !== undefined && { auditEntriesPerTenant: options.auditEntriesPerTenant }),
     ...(options.now && { now: options.now }),
     changed(snapshot) {
-      const text = JSON.stringify(snapshot());
-      writing = writing.then(async () => {
-        await writeFile(`${path}.tmp`, text, { mode: 0o600 });
-        await rename(`${path}.tmp`, path);
-      });
-      return writing;
+      next ??= writing
+        .catch(() => undefined) // a failed write fails its callers; the next write carries their changes too
+        .then(async () => {
+          next = undefined;
+          const text = JSON.stringify(snapshot());
+          await writeFile(`${path}.tmp`, text, { mode: 0o600 });
+          await rename(`${path}.tmp`, path);
+        });
+      writing = next;
+      return next;
     },
   });
+  return {
+    ...store,
+    kind: store.kind,
+    async close() {
+      await writing.catch(() => undefined);
+      await store.close();
+    },
+  };
 }

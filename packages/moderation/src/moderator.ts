@@ -123,6 +123,7 @@ export function createModerator(deps: ModeratorDeps) {
           if (state.settings.inviteOnly) remove = { user: request.user, why: 'uninvite' };
           break;
         case 'delete': {
+          if (request.seq === undefined && context.history) throw new ParleyError('bad_frame', 'tenants with history delete by seq: the stored message is erased (msgId alone would only tell members)');
           if (request.seq !== undefined) {
             if (!context.history) throw new ParleyError('history_disabled', 'this tenant keeps no history: delete by msgId tells members to drop the message');
             if (!deps.deleteStored) throw new ParleyError('history_unavailable', 'no history store here to delete from');
@@ -146,20 +147,26 @@ export function createModerator(deps: ModeratorDeps) {
       }
       if (change) await store.apply(ns, room, change);
 
-      const entry = await store.record(ns, {
-        ts: now(),
-        room,
-        action: request.action,
-        actor: by,
-        ...('user' in request && { target: request.user }),
-        ...('reason' in request && request.reason !== undefined && { reason: request.reason }),
-        ...(details && { details }),
-      });
+      // Once stored, the change is announced even if the audit entry could not be written (the caller still hears of that failure).
+      const recorded = store
+        .record(ns, {
+          ts: now(),
+          room,
+          action: request.action,
+          actor: by,
+          ...('user' in request && { target: request.user }),
+          ...('reason' in request && request.reason !== undefined && { reason: request.reason }),
+          ...(details && { details }),
+        })
+        .then((entry) => ({ entry }), (error: unknown) => ({ error }));
       deps.counted?.(request.action);
       // The control message first: gateways apply the change before the members' event reaches them (one publisher, in order).
       const removal = remove && { remove: remove.user, why: remove.why, ...(remove.reason !== undefined && context.showModerators && { reason: remove.reason }) };
       await publish(subjects.control(ns), encodeControlMessage({ op: 'moderation', room, ...(change && { change }), ...removal }));
       if (event) await publish(subjects.room(ns, room), new TextEncoder().encode(JSON.stringify(event)));
+      const audit = await recorded;
+      if ('error' in audit) throw audit.error;
+      const { entry } = audit;
       return { entry, ...(settings && { settings }) };
     },
   };

@@ -12,7 +12,12 @@ export const DEFAULT_MODERATION_READY_WAIT_MS = 500;
  * (user → until), invites, roles. A tenant's audit log is a stream capped at
  * `auditEntriesPerTenant` entries. Expired bans and mutes are left out when read and removed then.
  */
-export function createRedisModerationStore(redis: Redis | Cluster, options: { auditEntriesPerTenant?: number; now?: () => number; readyWaitMs?: number } = {}): ModerationStore {
+export function createRedisModerationStore(
+  redis: Redis | Cluster,
+  options: { auditEntriesPerTenant?: number; now?: () => number; readyWaitMs?: number; onError?: (error: Error) => void } = {},
+): ModerationStore {
+  // Connection errors surface as failed calls (and through `onError`); without a listener ioredis would print them.
+  redis.on('error', (error: Error) => options.onError?.(error));
   const now = options.now ?? Date.now;
   const maxAudit = options.auditEntriesPerTenant ?? DEFAULT_AUDIT_ENTRIES_PER_TENANT;
   const keys = (ns: string, room: string) => {
@@ -42,6 +47,9 @@ export function createRedisModerationStore(redis: Redis | Cluster, options: { au
     if (!connected) throw new ParleyError('moderation_unavailable', 'the moderation store is not connected');
   };
 
+  /** Deletes a field only if it still holds the value read: a ban renewed since is kept. */
+  const deleteIfUnchanged = (key: string, field: string, value: string) =>
+    redis.eval("if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0", 1, key, field, value).catch(() => undefined);
   const untils = (hash: Record<string, string>, t: number, expired: string[]) => {
     const map = new Map<string, Until>();
     for (const [user, raw] of Object.entries(hash)) {
@@ -78,8 +86,8 @@ export function createRedisModerationStore(redis: Redis | Cluster, options: { au
       state.mutes = untils(mutes, t, expiredMutes);
       state.invites = new Set(invites);
       for (const [user, role] of Object.entries(roles)) if (role === 'owner' || role === 'moderator') state.roles.set(user, role as RoomRole);
-      if (expiredBans.length > 0) redis.hdel(k.bans, ...expiredBans).catch(() => undefined);
-      if (expiredMutes.length > 0) redis.hdel(k.mutes, ...expiredMutes).catch(() => undefined);
+      for (const user of expiredBans) void deleteIfUnchanged(k.bans, user, bans[user]!);
+      for (const user of expiredMutes) void deleteIfUnchanged(k.mutes, user, mutes[user]!);
       return state;
     },
     async apply(ns, room, change) {

@@ -53,7 +53,10 @@ export const refreshFrame = z.object({ type: z.literal('refresh'), id: requestId
 export const pingFrame = z.object({ type: z.literal('ping'), id: requestId });
 
 const member = z.string().min(1).max(MAX_USER_ID_LENGTH);
-const reason = z.string().max(200).optional();
+/** Shown to members and kept in the audit log: no control characters (terminals print the log). */
+// eslint-disable-next-line no-control-regex
+export const moderationReasonSchema = z.string().max(200).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'no control characters');
+const reason = moderationReasonSchema.optional();
 /** How long a ban or mute lasts; absent: until lifted. At most a year. */
 const duration = z.number().int().min(1).max(365 * 24 * 3600).optional();
 

@@ -9,7 +9,7 @@ export const MAX_AUDIT_PAGE = 1000;
 /** Longest ban or mute: a year (as the client frames allow). */
 export const MAX_MODERATION_SECONDS = 365 * 24 * 3600;
 
-const reason = z.string().max(200).optional().openapi({ description: 'Shown to members unless the tenant hides moderators; always kept in the audit log', example: 'spam' });
+const reason = z.string().max(200).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'no control characters').optional().openapi({ description: 'Shown to members unless the tenant hides moderators; always kept in the audit log', example: 'spam' });
 const seconds = z
   .number()
   .int()

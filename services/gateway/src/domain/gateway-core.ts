@@ -127,6 +127,10 @@ export function createGatewayCore(deps: GatewayCoreDeps, options: GatewayCoreOpt
     metrics,
     logger,
     hasHistory: history !== undefined,
+    isLocalMember: (ns, user, room) => {
+      for (const s of sessions.sessionsOf(ns, user)) if (s.rooms.has(room)) return true;
+      return false;
+    },
   });
   // Changes made while the bus was away were not heard: reload what is cached once it is back.
   const stopWatchingBus = bus.onStateChange((state) => state === 'connected' && moderation.reloadAll());

@@ -222,9 +222,9 @@ export class Session {
    */
   private async handleBinary(bytes: Uint8Array) {
     const frame = decodeClientBinaryFrame(bytes);
-    if (!frame || !this.token.grants.allows(frame.room, 'binary')) {
+    if (!frame || !this.token.grants.allows(frame.room, 'binary') || !this.token.grants.allows(frame.room, 'publish')) {
       this.deps.metrics.framesIn.labels('invalid').inc();
-      return this.violation('binary_unsupported', frame ? 'the token does not grant "binary" on this room' : undefined);
+      return this.violation('binary_unsupported', frame ? 'sending binary frames needs "binary" and "publish" on the room' : undefined);
     }
     this.deps.metrics.framesIn.labels('binary').inc();
     if (!this.bucket.take() && !this.takeAfterStallCheck(false)) {
@@ -235,7 +235,7 @@ export class Session {
     }
     this.refusedInARow = 0;
     try {
-      const check = this.deps.moderation.checkPublish(this, frame.room);
+      const check = this.deps.moderation.checkPublish(this, frame.room, 'binary');
       if (check) await check;
       await this.deps.bus.publish(subjects.presence(this.ns, frame.room), encodeMemberBinaryFrame(frame.room, this.user, frame.payload), { [HEADER_ORIGIN]: this.deps.gatewayId });
       this.deps.metrics.published.labels(this.ns, 'binary').inc();
@@ -259,7 +259,10 @@ export class Session {
     if (this.rooms.size >= this.limits.maxRooms) throw new ParleyError('too_many_rooms', `at most ${this.limits.maxRooms} rooms per connection`);
     await this.deps.moderation.admitJoin(this, room);
     if (this.closed) return;
+    // Joins are handled concurrently: what was checked before the wait is checked again.
+    this.require(room, 'subscribe');
     if (this.rooms.has(room)) throw new ParleyError('already_joined');
+    if (this.rooms.size >= this.limits.maxRooms) throw new ParleyError('too_many_rooms', `at most ${this.limits.maxRooms} rooms per connection`);
     this.deps.moderation.hold(this.ns, room);
     const history = this.history;
     if (history) return this.joinHistory(history, room, id, since);
@@ -398,8 +401,17 @@ export class Session {
   /** A publish with a `pid` gets a `msgId` derived from it: the store (history) or `dedupe` drops a repeat. */
   private async publish(room: string, data: unknown, id: RequestId | undefined, pid: string | undefined) {
     this.require(room, 'publish');
-    const check = this.deps.moderation.checkPublish(this, room);
+    const check = this.deps.moderation.checkPublish(this, room, 'message', pid);
     if (check) await check;
+    try {
+      await this.publishChecked(room, data, id, pid);
+    } catch (error) {
+      this.deps.moderation.publishFailed(this, room);
+      throw error;
+    }
+  }
+
+  private async publishChecked(room: string, data: unknown, id: RequestId | undefined, pid: string | undefined) {
     const msgId = pid === undefined ? newId() : publishMsgId(this.user, pid);
     const history = this.history;
     if (history) {
@@ -423,7 +435,7 @@ export class Session {
   /** Travels with the room's presence events: every gateway with members has that subscription, history or not. */
   private async publishEphemeral(room: string, data: unknown, id: RequestId | undefined) {
     this.require(room, 'publish');
-    const check = this.deps.moderation.checkPublish(this, room);
+    const check = this.deps.moderation.checkPublish(this, room, 'ephemeral');
     if (check) await check;
     const msgId = newId();
     const frame: ServerFrame = { type: 'message', room, msgId, from: { user: this.user, conn: this.conn }, data, ts: Date.now(), ephemeral: true };
@@ -447,6 +459,8 @@ export class Session {
     if (after !== undefined && before !== undefined) throw new ParleyError('bad_frame', 'history takes after or before, not both');
     this.require(room, 'history');
     if (!this.token.historyEnabled) throw new ParleyError('history_disabled');
+    const check = this.deps.moderation.checkRead(this, room);
+    if (check) await check;
     const history = this.history;
     if (!history) throw new ParleyError('history_unavailable', 'this gateway runs without a history store');
     await history.query(room, after, limit, id, before);
@@ -454,6 +468,8 @@ export class Session {
 
   private async presenceQuery(room: string, id: RequestId | undefined) {
     this.require(room, 'presence');
+    const check = this.deps.moderation.checkRead(this, room);
+    if (check) await check;
     let members, count;
     try {
       [members, count] = await Promise.all([this.deps.presence.members(this.ns, room), this.deps.presence.count(this.ns, room)]);
@@ -482,9 +498,18 @@ export class Session {
       if (!next.grants.allows(room, 'subscribe')) {
         await this.leaveRoom(room, true);
         this.error('forbidden', undefined, room, 'the refreshed token no longer grants this room; left it');
-      }
+      } else this.resubscribe(room);
     }
     this.reply({ type: 'ack', ...(id !== undefined && { id }) });
+  }
+
+  /** The topics that follow the grants (presence events, binary frames), as the current token says. */
+  private resubscribe(room: string) {
+    const topics = this.deps.hub.roomTopics(this.ns, room);
+    for (const [capability, topic] of [['presence', topics.presence], ['binary', topics.binary]] as const) {
+      if (this.token.grants.allows(room, capability)) this.socket.subscribe(topic);
+      else this.socket.unsubscribe(topic);
+    }
   }
 
   private violation(code: ErrorCode, message?: string, id?: RequestId) {

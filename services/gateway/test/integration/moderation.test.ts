@@ -197,6 +197,71 @@ describe('moderation', () => {
     expect(await target.waitFor('error')).toMatchObject({ code: 'muted', room: 'mod-bin' });
   });
 
+  it('moderation - per-room roles: a room moderator without the grant moderates; it cannot act on the owner, who can act on it', async () => {
+    await moderation.apply('acme', 'club', { kind: 'role', user: 'c-owner', role: 'owner' });
+    await moderation.apply('acme', 'club', { kind: 'role', user: 'c-helper', role: 'moderator' });
+    const owner = await connect('c-owner', ['club']);
+    const helper = await connect('c-helper', ['club']);
+    const member = await connect('c-member', ['club']);
+    expect(await helper.request({ type: 'mute', room: 'club', user: 'c-member', seconds: 60 })).toMatchObject({ type: 'ack' });
+    await expectError(member.request({ type: 'publish', room: 'club', data: 'x' }), 'muted');
+    await expectError(helper.request({ type: 'ban', room: 'club', user: 'c-owner' }), 'forbidden');
+    await expectError(member.request({ type: 'kick', room: 'club', user: 'c-helper' }), 'forbidden');
+    // A grant-made moderator of other rooms is a member here.
+    const elsewhere = await connect('c-grant-mod', ['club'], MODERATOR);
+    await expectError(elsewhere.request({ type: 'unmute', room: 'club', user: 'c-member' }), 'forbidden');
+    expect(await owner.request({ type: 'kick', room: 'club', user: 'c-helper' })).toMatchObject({ type: 'ack' });
+    expect(await helper.waitFor((f) => f.type === 'error' && f.room === 'club')).toMatchObject({ code: 'forbidden' });
+    // Equal ranks do not act on each other.
+    await expectError(owner.request({ type: 'kick', room: 'club', user: 'c-owner' }), 'forbidden');
+  });
+
+  it('moderation - a banned user cannot publish, send typing events or read presence without joining either; nor an uninvited one in an invite-only room', async () => {
+    const mod = await connect('o-mod', ['mod-out'], MODERATOR);
+    const banned = await connect('o-banned', []);
+    const stranger = await connect('o-stranger', []);
+    await mod.request({ type: 'ban', room: 'mod-out', user: 'o-banned' });
+    for (const frame of [
+      { type: 'publish', room: 'mod-out', data: 'from outside' },
+      { type: 'publish', room: 'mod-out', data: 'typing', ephemeral: true },
+      { type: 'presence', room: 'mod-out' },
+    ]) await expectError(banned.request(frame), 'banned');
+    await mod.request({ type: 'settings', room: 'mod-out', inviteOnly: true });
+    await expectError(stranger.request({ type: 'publish', room: 'mod-out', data: 'from outside' }), 'invite_only');
+    await expectError(stranger.request({ type: 'presence', room: 'mod-out' }), 'invite_only');
+    await mod.request({ type: 'invite', room: 'mod-out', user: 'o-stranger' });
+    expect(await stranger.request({ type: 'publish', room: 'mod-out', data: 'invited now' })).toMatchObject({ type: 'ack' });
+    expect(mod.frames.some((f) => f.type === 'message' && f.data === 'from outside')).toBe(false);
+  });
+
+  it('moderation - slow mode counts messages only: a typing event does not use the slot, and a repeat of the same pid passes', async () => {
+    const mod = await connect('t-mod', ['mod-typing'], MODERATOR);
+    const member = await connect('t-member', ['mod-typing']);
+    await mod.request({ type: 'settings', room: 'mod-typing', slowModeSeconds: 60 });
+    await member.waitFor('room.settings');
+    expect(await member.request({ type: 'publish', room: 'mod-typing', data: 'typing', ephemeral: true })).toMatchObject({ type: 'ack' });
+    const first = await member.request({ type: 'publish', room: 'mod-typing', data: 'hello', pid: 'p-1' });
+    expect(first).toMatchObject({ type: 'ack' });
+    expect(await member.request({ type: 'publish', room: 'mod-typing', data: 'hello', pid: 'p-1' })).toMatchObject({ type: 'ack', msgId: first.msgId });
+    await expectError(member.request({ type: 'publish', room: 'mod-typing', data: 'next', pid: 'p-2' }), 'slow_mode');
+    expect(await member.request({ type: 'publish', room: 'mod-typing', data: 'typing', ephemeral: true })).toMatchObject({ type: 'ack' });
+  });
+
+  it('moderation - maximum members lets a member open a second connection; a burst of joins cannot pass maxRooms', async () => {
+    const mod = await connect('g-mod', [], MODERATOR);
+    await mod.request({ type: 'settings', room: 'mod-cap', maxMembers: 1 });
+    await connect('g-1', ['mod-cap']);
+    const secondTab = await connect('g-1', []);
+    expect(await secondTab.request({ type: 'join', room: 'mod-cap' })).toMatchObject({ type: 'joined' });
+    await expectError((await connect('g-2', [])).request({ type: 'join', room: 'mod-cap' }), 'room_full');
+
+    const client = await join(gw.wsUrl, await mintToken(keys, { sub: 'g-burst', grants: MEMBER, lim: { messagesPerSecond: 1000, burst: 1000, maxRooms: 5 } }));
+    clients.push(client);
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => client.request({ type: 'join', room: `burst-${i}` })));
+    expect(replies.filter((r) => r.type === 'joined')).toHaveLength(5);
+    expect(replies.filter((r) => r.type === 'error').every((r) => r.code === 'too_many_rooms')).toBe(true);
+  });
+
   it('moderation - the audit log lists every action of these tests in order', async () => {
     const entries = await moderation.audit('acme', { limit: 1000 });
     expect(entries.map((e) => [e.action, e.room, e.target ?? null])).toEqual([
@@ -213,13 +278,20 @@ describe('moderation', () => {
       ['settings', 'mod-full', null],
       ['kick', 'mod-hide', 'h-member'],
       ['mute', 'mod-bin', 'mb-target'],
+      ['mute', 'club', 'c-member'],
+      ['kick', 'club', 'c-helper'],
+      ['ban', 'mod-out', 'o-banned'],
+      ['settings', 'mod-out', null],
+      ['invite', 'mod-out', 'o-stranger'],
+      ['settings', 'mod-typing', null],
+      ['settings', 'mod-cap', null],
     ]);
     expect(entries[0]).toMatchObject({ actor: 'b-mod', reason: 'spam' });
     expect(entries[0]!.details?.until).toBeGreaterThan(0);
     for (let i = 1; i < entries.length; i++) expect(entries[i]!.ts).toBeGreaterThanOrEqual(entries[i - 1]!.ts);
     const metrics = await gw.registry.metrics();
-    expect(metrics).toMatch(/parley_gateway_moderation_actions_total\{action="ban"[^}]*\} 1\n/);
-    expect(metrics).toMatch(/parley_gateway_moderation_refusals_total\{reason="slow_mode"[^}]*\} 1\n/);
+    expect(metrics).toMatch(/parley_gateway_moderation_actions_total\{action="ban"[^}]*\} 2\n/);
+    expect(metrics).toMatch(/parley_gateway_moderation_refusals_total\{reason="slow_mode"[^}]*\} 2\n/);
   });
 });
 
@@ -263,6 +335,13 @@ describe.each(['memory', 'jetstream'] as const)('moderation with history (%s)', 
       expect(replayed).toEqual(['third']);
     }
     await expectError(mod.request({ type: 'delete', room, seq: seqs[1] }), 'not_found');
-    expect((await store.audit(ns, { limit: 10 })).map((e) => [e.action, e.details])).toEqual([['delete', { seq: seqs[1] }]]);
+    await expectError(mod.request({ type: 'delete', room, msgId: 'only-an-id' }), 'bad_frame');
+
+    // A banned user reads no history of the room, joined or not.
+    await mod.request({ type: 'ban', room, user: 'd-reader', seconds: 60 });
+    const reader = await connect('d-reader', [], MEMBER, gateway.wsUrl, { hist: true, ns });
+    await expectError(reader.request({ type: 'history', room, limit: 10 }), 'banned');
+    expect((await store.audit(ns, { limit: 10 })).map((e) => e.action)).toEqual(['delete', 'ban']);
+    expect((await store.audit(ns, { limit: 10 }))[0]!.details).toEqual({ seq: seqs[1] });
   });
 });
