@@ -46,6 +46,9 @@ const EMPTY_UNTIL: Record<string, string> = {
   parley_auth_admin_requests_total: 'an admin request with a wrong token',
   parley_bus_state_changes_total: 'a bus reconnect (NATS restarted)',
   parley_webhook_attempts_total: 'a webhook delivery (an endpoint registered, then a member joins)',
+  parley_gateway_moderation_actions_total: "a moderator's action from a client (a mute)",
+  parley_gateway_moderation_refusals_total: 'a publish refused by moderation (the muted member)',
+  parley_auth_moderation_actions_total: 'an action through the server API (a ban)',
   parley_webhook_attempt_seconds: 'a webhook delivery (an endpoint registered, then a member joins)',
 };
 
@@ -103,20 +106,20 @@ describe('dashboards against a real Prometheus', () => {
 
   const admin = (path: string, init: RequestInit = {}, token = cluster.adminToken) =>
     fetch(`${cluster.auth.url}/v1/admin${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
-  const mint = async (user: string, apiKey = cluster.demoApiKey) =>
+  const mint = async (user: string, apiKey = cluster.demoApiKey, capabilities = ['subscribe', 'publish', 'presence']) =>
     fetch(`${cluster.auth.url}/v1/tokens`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user, grants: { '*': ['subscribe', 'publish', 'presence'] } }),
+      body: JSON.stringify({ user, grants: { '*': capabilities } }),
     });
-  const token = async (user: string) => {
-    const res = await mint(user);
+  const token = async (user: string, capabilities?: string[]) => {
+    const res = await mint(user, cluster.demoApiKey, capabilities);
     expect(res.status).toBe(200);
     return ((await res.json()) as { token: string }).token;
   };
   const ws = (index: number) => `${cluster.gateways[index]!.url.replace('http', 'ws')}/v1/ws`;
-  const connect = async (user: string, gateway = 0) => {
-    const client = await connectClient(ws(gateway), { token: await token(user) });
+  const connect = async (user: string, gateway = 0, capabilities?: string[]) => {
+    const client = await connectClient(ws(gateway), { token: await token(user, capabilities) });
     clients.push(client);
     await client.waitFor('welcome');
     return client;
@@ -261,6 +264,18 @@ describe('dashboards against a real Prometheus', () => {
     expect((await hooked.request({ type: 'join', room: 'hooked' })).type).toBe('joined');
     await until('a webhook delivered', async () => delivered.length > 0);
     receiver.close();
+
+    // Moderation: a moderator mutes a member from its client, the member's publish is refused, the backend bans through the server API.
+    const moderator = await connect('moderator', g1, ['subscribe', 'publish', 'presence', 'moderate']);
+    expect((await moderator.request({ type: 'mute', room: 'civil', user: 'shouter' })).type).toBe('ack');
+    const shouter = await connect('shouter', g2);
+    expect((await shouter.request({ type: 'publish', room: 'civil', data: 'LOUD' })).code).toBe('muted');
+    const banned = await fetch(`${cluster.auth.url}/v1/rooms/civil/bans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cluster.demoApiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'shouter', reason: 'persistent shouting' }),
+    });
+    expect(banned.status, await banned.clone().text()).toBe(200);
 
     // A bus reconnect: NATS restarted (same port, same JetStream store); every process reconnects.
     await cluster.nats.restart();

@@ -278,6 +278,31 @@ describe('webhooks', () => {
     await receiver.stop();
   });
 
+  it('webhooks - moderation.action: the backend hears every moderator\'s and its own action, in order, with the audit entry', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const endpoint = await server.createWebhook({ url: receiver.url, events: ['moderation.action'], rooms: 'judged-*' });
+    const moderator = await connectUser(cluster.gateways[1]!, await mintUserToken(cluster, 'judge', { grants: { 'judged-*': ['subscribe', 'publish', 'moderate'] } }), ['judged-1']);
+    open.push(moderator);
+    const banned = await server.ban('judged-1', 'heckler', { seconds: 600, reason: 'heckling' });
+    expect(await moderator.request({ type: 'mute', room: 'judged-1', user: 'whisperer', reason: 'too loud' })).toMatchObject({ type: 'ack' });
+    expect(await moderator.request({ type: 'settings', room: 'judged-1', slowModeSeconds: 10 })).toMatchObject({ type: 'settings' });
+    await server.ban('elsewhere', 'heckler');
+    await receiver.until((e) => e.filter((x) => x.type === 'moderation.action').length >= 3, 10_000, 'three moderation actions');
+    await new Promise((r) => setTimeout(r, 300));
+    const actions = receiver.events().filter((e) => e.type === 'moderation.action');
+    expect(actions.map((e) => [e.data.room, e.data.user ?? null, e.data.moderation?.action, e.data.moderation?.actor, e.data.moderation?.reason ?? null])).toEqual([
+      ['judged-1', 'heckler', 'ban', '$server', 'heckling'],
+      ['judged-1', 'whisperer', 'mute', 'judge', 'too loud'],
+      ['judged-1', null, 'settings', 'judge', null],
+    ]);
+    expect(actions[0]!.data.moderation).toMatchObject({ id: banned.id, details: { until: expect.any(Number) } });
+    expect(actions[2]!.data.moderation?.details).toEqual({ slowModeSeconds: 10 });
+    expect(new Webhook(endpoint.secret).verify(receiver.requests[0]!.body, receiver.requests[0]!.headers as Record<string, string>)).toMatchObject({ type: 'moderation.action' });
+    await server.deleteWebhook(endpoint.id);
+    await receiver.stop();
+  });
+
   it('webhooks - an operator manages a tenant\'s endpoints with parley-admin: create, deliver, state, list, disable, enable, delete', async () => {
     const receiver = new Receiver();
     await receiver.start();

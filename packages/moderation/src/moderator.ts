@@ -1,5 +1,5 @@
 import type { Bus } from '@parley/bus';
-import { ParleyError, encodeControlMessage, subjects, type ModerationEvent, type RoomSettings } from '@parley/protocol';
+import { ParleyError, encodeControlMessage, encodeRoomEvents, subjects, type ModerationEvent, type RoomSettings } from '@parley/protocol';
 import type { AuditAction, AuditEntry, ModerationChange, ModerationStore, RoomModeration, RoomRole, Until } from './moderation-store.ts';
 
 /** Who acts: a connected user (a moderator by their token's `moderate` grant or a room role), or the tenant's backend. */
@@ -167,6 +167,12 @@ export function createModerator(deps: ModeratorDeps) {
       const audit = await recorded;
       if ('error' in audit) throw audit.error;
       const { entry } = audit;
+      // The tenant's backend hears of it through webhooks (`moderation.action`), with everything the audit log keeps.
+      const { id, action, actor: actorId, ts, target, reason, details: kept } = entry;
+      await publish(
+        subjects.roomEvents(ns, room),
+        encodeRoomEvents([{ type: 'moderation.action', room, ...(target !== undefined && { user: target }), moderation: { id, action, actor: actorId, ts, ...(reason !== undefined && { reason }), ...(kept && { details: kept }) } }]),
+      );
       return { entry, ...(settings && { settings }) };
     },
   };

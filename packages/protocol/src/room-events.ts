@@ -4,7 +4,7 @@
  * presence sweeper (leaves of dead connections), one message per decision holding its events in
  * order, and read by the webhook dispatchers.
  */
-export const ROOM_EVENT_TYPES = ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated', 'message.published'] as const;
+export const ROOM_EVENT_TYPES = ['room.occupied', 'user.online', 'member.joined', 'member.left', 'user.offline', 'room.vacated', 'message.published', 'moderation.action'] as const;
 export type RoomEventType = (typeof ROOM_EVENT_TYPES)[number];
 
 export interface RoomEvent {
@@ -15,6 +15,21 @@ export interface RoomEvent {
   user?: string;
   /** Set for `message.published`: the message as room members received it. */
   message?: { msgId: string; ts: number; data: unknown };
+  /** Set for `moderation.action`: the audit entry of the action (`user` is its target, if any). */
+  moderation?: ModerationActionEvent;
+}
+
+/** A moderator's or the backend's action as the tenant's backend hears of it (its audit entry). */
+export interface ModerationActionEvent {
+  /** The audit entry's id (`GET /v1/moderation/audit`). */
+  id: string;
+  action: string;
+  /** The moderator's user id, or `$server`. */
+  actor: string;
+  /** When it was applied, ms since the epoch. */
+  ts: number;
+  reason?: string;
+  details?: Record<string, unknown>;
 }
 
 /**
@@ -76,8 +91,9 @@ export function decodeRoomEvents(bytes: Uint8Array): RoomEvent[] | undefined {
   const valid = events.filter(
     (e): e is RoomEvent =>
       typeof e === 'object' && e !== null && (ROOM_EVENT_TYPES as readonly string[]).includes((e as RoomEvent).type) && typeof (e as RoomEvent).room === 'string' &&
-      ((e as RoomEvent).type.startsWith('room.') || typeof (e as RoomEvent).user === 'string') &&
-      ((e as RoomEvent).type !== 'message.published' || (typeof (e as RoomEvent).message?.msgId === 'string' && typeof (e as RoomEvent).message?.ts === 'number')),
+      ((e as RoomEvent).type.startsWith('room.') || (e as RoomEvent).type === 'moderation.action' || typeof (e as RoomEvent).user === 'string') &&
+      ((e as RoomEvent).type !== 'message.published' || (typeof (e as RoomEvent).message?.msgId === 'string' && typeof (e as RoomEvent).message?.ts === 'number')) &&
+      ((e as RoomEvent).type !== 'moderation.action' || (typeof (e as RoomEvent).moderation?.action === 'string' && typeof (e as RoomEvent).moderation?.actor === 'string')),
   );
   return valid.length === events.length ? valid : undefined;
 }

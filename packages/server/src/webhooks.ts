@@ -12,15 +12,23 @@ export type WebhookEndpointPatch = components['schemas']['WebhookEndpointPatch']
 export interface ParleyWebhookEvent {
   /** Also the `webhook-id` header: the same on every retry; use it to ignore repeats. */
   id: string;
-  type: 'room.occupied' | 'user.online' | 'member.joined' | 'member.left' | 'user.offline' | 'room.vacated' | 'message.published';
+  type: 'room.occupied' | 'user.online' | 'member.joined' | 'member.left' | 'user.offline' | 'room.vacated' | 'message.published' | 'moderation.action';
   /** When Parley recorded the event (ISO 8601). */
   time: string;
   tenant: string;
   /**
    * `user` for member, user and message events; for `user.*`, `room` is the room whose join or
    * leave caused it. `message.published` adds the message: `msgId`, `ts` (ms since the epoch) and its `data`.
+   * `moderation.action` adds `moderation`: the action's audit entry (`user` is its target, if any).
    */
-  data: { room: string; user?: string; msgId?: string; ts?: number; data?: unknown };
+  data: {
+    room: string;
+    user?: string;
+    msgId?: string;
+    ts?: number;
+    data?: unknown;
+    moderation?: { id: string; action: string; actor: string; ts: number; reason?: string; details?: Record<string, unknown> };
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { decodeRoomEvents, fromSubjectToken, ROOM_EVENT_TYPES, type RoomEventType } from '@parley/protocol';
+import { decodeRoomEvents, fromSubjectToken, ROOM_EVENT_TYPES, type ModerationActionEvent, type RoomEventType } from '@parley/protocol';
 
 export const WEBHOOK_EVENT_TYPES = ROOM_EVENT_TYPES;
 export type WebhookEventType = RoomEventType;
@@ -14,8 +14,9 @@ export interface WebhookEvent {
   /**
    * `user` for member, user and message events; for `user.*`, `room` is the room whose join or
    * leave caused it. `message.published` adds the message: `msgId`, `ts` (ms) and its `data`.
+   * `moderation.action` adds the action's audit entry (`user`: its target, if any).
    */
-  data: { room: string; user?: string; msgId?: string; ts?: number; data?: unknown };
+  data: { room: string; user?: string; msgId?: string; ts?: number; data?: unknown; moderation?: ModerationActionEvent };
 }
 
 /**
@@ -36,7 +37,12 @@ export function eventsFromMessage(subject: string, payload: Uint8Array, idBase: 
     type: e.type,
     time: recordedAt.toISOString(),
     tenant: ns,
-    data: { room, ...(e.user !== undefined && { user: e.user }), ...(e.message && { msgId: e.message.msgId, ts: e.message.ts, data: e.message.data }) },
+    data: {
+      room,
+      ...(e.user !== undefined && { user: e.user }),
+      ...(e.message && { msgId: e.message.msgId, ts: e.message.ts, data: e.message.data }),
+      ...(e.moderation && { moderation: e.moderation }),
+    },
   }));
 }
 

@@ -4463,7 +4463,7 @@ export interface components {
             ns: string;
             /** @example https://backend.example.com/parley-events */
             url: string;
-            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published" | "moderation.action")[];
             /** @description Room pattern (`*` matches any run of characters); absent: every room */
             rooms?: string;
             /** @description False after an event could not be delivered within the retry period (24 h by default), or when turned off: `PATCH` it back on */
@@ -4479,7 +4479,7 @@ export interface components {
              *       "member.left"
              *     ]
              */
-            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
+            events: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published" | "moderation.action")[];
             /** @example support-* */
             rooms?: string;
             enabled?: boolean;
@@ -4502,7 +4502,7 @@ export interface components {
         };
         WebhookEndpointPatch: {
             url?: string;
-            events?: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published")[];
+            events?: ("room.occupied" | "user.online" | "member.joined" | "member.left" | "user.offline" | "room.vacated" | "message.published" | "moderation.action")[];
             /** @description A room pattern, or null for every room */
             rooms?: string | null;
             /** @description true turns a disabled endpoint back on (events of the time it was off are not sent) */
