@@ -27,7 +27,9 @@ COPY packages ./packages
 COPY services ./services
 COPY apps ./apps
 COPY deploy/docker/healthcheck.mjs ./deploy/docker/healthcheck.mjs
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+# The registry and its certificate authority are the builder's when it passes them as build secrets
+# (scripts/build-images.sh passes the host's npm configuration); without them, npm's defaults.
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm-ca,target=/run/secrets/npm-ca npm ci --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
