@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_FRAME_TYPES, CLOSE_CODES, ERRORS, type ErrorCode } from '@parley/protocol';
+import { CLIENT_FRAME_TYPES, CLOSE_CODES, ERRORS, MODERATION_EVENT_TYPES, type ErrorCode } from '@parley/protocol';
 import { connectClient, type TestClient, type TestClientFrame } from '@parley/testkit';
 import { connectUser, mintUserToken, startCluster, wsUrl, type Cluster } from '../src/index.ts';
 import { createTenant } from './support.ts';
@@ -14,7 +14,7 @@ import { createTenant } from './support.ts';
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const TIME_LIMIT_MS = 25_000;
-const SERVER_FRAME_TYPES = new Set(['welcome', 'joined', 'ack', 'message', 'direct', 'presence', 'presence.join', 'presence.leave', 'history', 'error', 'reconnect', 'pong']);
+const SERVER_FRAME_TYPES = new Set<string>(['welcome', 'joined', 'ack', 'message', 'direct', 'presence', 'presence.join', 'presence.leave', 'history', 'error', 'reconnect', 'pong', 'settings', ...MODERATION_EVENT_TYPES]);
 /** Documented closes: Parley's codes, and the transport's for frames that are not valid UTF-8 text or too large (docs/protocol.md). */
 const CLOSES = new Set<number>([...Object.values(CLOSE_CODES), 1006, 1007, 1009]);
 

@@ -179,3 +179,14 @@ export type ModerationEvent =
   | { type: 'message.deleted'; room: string; deleted: { seq?: number; msgId?: string }; by?: string; reason?: string; seq?: number }
   | { type: 'room.settings'; room: string; settings: RoomSettings; by?: string; seq?: number };
 export type ModerationEventType = ModerationEvent['type'];
+export const MODERATION_EVENT_TYPES = [
+  'member.kicked',
+  'member.banned',
+  'member.unbanned',
+  'member.muted',
+  'member.unmuted',
+  'member.invited',
+  'member.uninvited',
+  'message.deleted',
+  'room.settings',
+] as const satisfies readonly ModerationEventType[];
