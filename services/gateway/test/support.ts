@@ -131,3 +131,12 @@ export async function joinVia(transport: Transport, gateway: Pick<TestGateway, '
   }
   return client;
 }
+
+/** Waits until `check` holds (polled every 20 ms), or throws after `timeoutMs` naming `what`. */
+export async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

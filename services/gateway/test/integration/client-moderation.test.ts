@@ -3,19 +3,11 @@ import { createClient, ParleyError, type BinaryMessage, type ModerationEvent, ty
 import { createMemoryBus } from '@parley/bus';
 import { createMemoryHistoryStore } from '@parley/history';
 import type { Grants } from '@parley/protocol';
-import { createTestKeys, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
+import { createTestKeys, mintToken, startTestGateway, waitUntil, type TestGateway, type TestKeys } from '../support.ts';
 
 const FAST = { messagesPerSecond: 1000, burst: 1000 };
 const MEMBER: Grants = { '*': ['subscribe', 'publish', 'presence', 'history', 'binary'] };
 const MODERATOR: Grants = { '*': ['subscribe', 'publish', 'presence', 'history', 'binary', 'moderate'] };
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** @parley/client as a moderator's and a member's app use it: moderation methods, events, removal, binary frames. */
 describe('@parley/client moderation', () => {
@@ -38,7 +30,7 @@ describe('@parley/client moderation', () => {
   const connect = async (user: string, grants: Grants, transport: Transport = 'websocket') => {
     const c = createClient({ url: `ws://127.0.0.1:${gw.gateway.port}/v1/ws`, transports: [transport], getToken: () => mintToken(keys, { sub: user, grants, hist: true, lim: FAST }) });
     clients.push(c);
-    await until(() => c.connected, `${user} connected`);
+    await waitUntil(() => c.connected, `${user} connected`);
     return c;
   };
 
@@ -56,14 +48,14 @@ describe('@parley/client moderation', () => {
 
       const rude = await member.publish('rude');
       await mod.mute(`member-${transport}`, { seconds: 60, reason: 'language' });
-      await until(() => events.some((e) => e.type === 'member.muted'), 'member.muted');
+      await waitUntil(() => events.some((e) => e.type === 'member.muted'), 'member.muted');
       const refused = await member.publish('again').catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(ParleyError);
       expect((refused as ParleyError).code).toBe('muted');
       expect((refused as ParleyError).retryAfterMs).toBeGreaterThan(55_000);
 
       await mod.deleteMessage({ seq: rude.seq! }, { reason: 'language' });
-      await until(() => events.some((e) => e.type === 'message.deleted'), 'message.deleted');
+      await waitUntil(() => events.some((e) => e.type === 'message.deleted'), 'message.deleted');
       expect(events.find((e) => e.type === 'message.deleted')).toMatchObject({ deleted: { seq: rude.seq }, by: `mod-${transport}`, reason: 'language' });
       expect((await member.history()).messages.map((m) => m.data)).not.toContain('rude');
 
@@ -71,7 +63,7 @@ describe('@parley/client moderation', () => {
       expect(await member.settings()).toMatchObject({ slowModeSeconds: 5, readOnly: false });
 
       await mod.ban(`member-${transport}`, { reason: 'repeated' });
-      await until(() => removed.length > 0, 'removed');
+      await waitUntil(() => removed.length > 0, 'removed');
       expect(removed[0]!.code).toBe('banned');
       expect(member.joined).toBe(false);
       await expect(member.join()).rejects.toMatchObject({ code: 'banned' });
@@ -93,7 +85,7 @@ describe('@parley/client moderation', () => {
     overSse.on('binary', (m) => got.push(m));
     const payload = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff);
     sender.sendBinary(payload);
-    await until(() => got.length === 2, 'two binary deliveries');
+    await waitUntil(() => got.length === 2, 'two binary deliveries');
     for (const m of got) {
       expect(m).toMatchObject({ room: 'sdk-binary', from: 'bin-a' });
       expect(Buffer.from(m.data).equals(Buffer.from(payload))).toBe(true);

@@ -3,17 +3,9 @@ import { createClient, type ParleyClient, type RoomMessage } from '@parley/clien
 import { createMemoryBus } from '@parley/bus';
 import { createMemoryHistoryStore } from '@parley/history';
 import { startWebSocketRefusingProxy, type RefusingProxy } from '@parley/testkit';
-import { createTestKeys, join, mintToken, startTestGateway, type TestGateway, type TestKeys } from '../support.ts';
+import { createTestKeys, join, mintToken, startTestGateway, waitUntil, type TestGateway, type TestKeys } from '../support.ts';
 
 const FAST = { messagesPerSecond: 1000, burst: 1000 };
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * @parley/client behind a proxy that refuses WebSockets, as some corporate proxies do: it falls
@@ -51,7 +43,7 @@ describe('@parley/client over SSE', () => {
   it('client - with WebSockets refused it connects over SSE by itself; directly it uses a WebSocket', async () => {
     const direct = client(() => mintToken(keys, { sub: 'direct' }), gw.wsUrl);
     const proxied = client(() => mintToken(keys, { sub: 'proxied' }));
-    await until(() => direct.connected && proxied.connected, 'both connected');
+    await waitUntil(() => direct.connected && proxied.connected, 'both connected');
     expect(direct.transport).toBe('websocket');
     expect(proxied.transport).toBe('sse');
   });
@@ -63,9 +55,9 @@ describe('@parley/client over SSE', () => {
     room.on('message', (m) => received.push(m));
     await room.join();
     const other = await join(gw.wsUrl, await mintToken(keys, { sub: 'ws-user', hist: true, lim: FAST }), ['sse-chat']);
-    await until(() => room.members.has('ws-user'), 'presence of ws-user');
+    await waitUntil(() => room.members.has('ws-user'), 'presence of ws-user');
     await other.request({ type: 'publish', room: 'sse-chat', data: 'from ws' });
-    await until(() => received.some((m) => m.data === 'from ws'), 'the WebSocket user’s message');
+    await waitUntil(() => received.some((m) => m.data === 'from ws'), 'the WebSocket user’s message');
     const ack = await room.publish('from sse');
     expect(ack.seq).toBeGreaterThan(0);
     expect(await other.waitFor((f) => f.type === 'message' && f.data === 'from sse')).toMatchObject({ from: { user: 'sse-user' } });
@@ -78,7 +70,7 @@ describe('@parley/client over SSE', () => {
 
   it('client - over SSE a short-lived token is refreshed on the live connection', async () => {
     const sse = client(() => mintToken(keys, { sub: 'refreshing', ttlSeconds: 4 }), proxyUrl, { refreshLeadMs: 2000 });
-    await until(() => sse.connected, 'connected');
+    await waitUntil(() => sse.connected, 'connected');
     const conn = sse.conn;
     await new Promise((r) => setTimeout(r, 6000));
     expect(sse.connected).toBe(true);
@@ -110,7 +102,7 @@ describe('@parley/client over SSE', () => {
         expect(await resumed()).toBe(before + drops);
       }
     }
-    await until(() => received.length >= acked.length, 'every acknowledged message', 20_000);
+    await waitUntil(() => received.length >= acked.length, 'every acknowledged message', 20_000);
     expect(received).toEqual(acked);
     expect(reader.connected).toBe(true);
     await writer.close();
