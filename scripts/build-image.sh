@@ -7,7 +7,7 @@
 # the host's Debian archive) with the same Node and npm as `./parley`, from the host's npm
 # registry. npm inside the build uses the host's registry and certificate authority (passed as
 # build secrets). The image is written as an OCI archive (`ctr images import` takes it; so do
-# kind, k3s and `skopeo copy` to a registry). The base image and buildah's storage are cached in
+# kind, k3s and `skopeo copy` to a registry). The base image is cached in buildah's storage in
 # ~/.cache/parley/tools/images; a build after the first takes about half a minute.
 #
 # Runs in ./parley's userland (Node 24, buildah, debootstrap; root): it re-runs itself there.
@@ -92,7 +92,8 @@ buildah_ bud --quiet --isolation chroot --network host --layers=false \
   || { tail -n 30 "$CACHE/bud.log" >&2; die "the image build failed; see $CACHE/bud.log"; }
 rm -f "$out"
 buildah_ push --quiet "$tag" "oci-archive:$out:$tag"
-# Images of earlier builds under the same tag are dangling now: their layers would fill the cache.
+# The archive is the product: vfs storage keeps a full copy of every layer, so only the base stays.
+buildah_ rmi "$tag" >/dev/null 2>&1 || true
 buildah_ rmi --prune >/dev/null 2>&1 || true
 say "wrote $out ($tag, $(du -h "$out" | cut -f1))"
 printf '%s\n' "$out"
