@@ -1,5 +1,5 @@
 import { DEFAULT_CONTROL_RETENTION_SECONDS, type BusMessage } from '@parley/bus';
-import { controlMessageSchema } from '@parley/protocol';
+import { controlMessageSchema, type ErrorCode } from '@parley/protocol';
 import type { Logger } from '@parley/observability';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { RevocationList } from './revocations.ts';
@@ -14,6 +14,14 @@ import type { RoomModerationGuard } from './room-moderation.ts';
 export function createControlOperations(deps: { sessions: SessionRegistry; revocations: RevocationList; moderation: RoomModerationGuard; metrics: GatewayMetrics; logger: Logger }) {
   const { sessions, revocations, moderation, metrics, logger } = deps;
   const decoder = new TextDecoder();
+  /** The user's connections leave the room, each told why with an error for the room. */
+  const removeFromRoom = (ns: string, user: string, room: string, code: ErrorCode, message: string) => {
+    for (const s of sessions.sessionsOf(ns, user)) {
+      if (!s.rooms.has(room)) continue;
+      void s.leaveRoom(room, true);
+      s.error(code, undefined, room, message);
+    }
+  };
   return (message: BusMessage) => {
     const ns = message.subject.slice('ctl.'.length);
     let parsed;
@@ -35,12 +43,11 @@ export function createControlOperations(deps: { sessions: SessionRegistry; revoc
     }
     if (control.op === 'moderation') {
       const removed = moderation.changed(ns, control);
-      if (!removed) return;
-      for (const s of sessions.sessionsOf(ns, removed.user)) {
-        if (!s.rooms.has(control.room)) continue;
-        void s.leaveRoom(control.room, true);
-        s.error(removed.code, undefined, control.room, removed.message);
-      }
+      if (removed) removeFromRoom(ns, removed.user, control.room, removed.code, removed.message);
+      return;
+    }
+    if (control.op === 'kick') {
+      removeFromRoom(ns, control.user, control.room, 'forbidden', 'removed from the room by a moderator');
       return;
     }
     if (control.op === 'revoke') {
@@ -50,10 +57,6 @@ export function createControlOperations(deps: { sessions: SessionRegistry; revoc
     for (const s of sessions.sessionsOf(ns, control.user)) {
       if (control.op === 'disconnect') s.close('disconnected', control.reason ?? 'disconnected by the application');
       else if (control.op === 'revoke' && s.token.claims.iat <= control.before) s.close('token_revoked', 'token revoked');
-      else if (control.op === 'kick' && s.rooms.has(control.room)) {
-        void s.leaveRoom(control.room, true);
-        s.error('forbidden', undefined, control.room, 'removed from the room by a moderator');
-      }
     }
   };
 }
