@@ -25,6 +25,8 @@ for tool in helm kubeconform k6 prometheus; do
   scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
 done
 deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
+echo "[test] tools: Kubernetes v1.34, etcd and CoreDNS for the cluster test (built once from the Go module proxy, about 20 minutes cold)"
+scripts/ensure-kube.sh >/dev/null || { echo "[test] could not build Kubernetes"; failed=$((failed + 1)); echo "failed install kubernetes" >> "$checks"; }
 
 echo "[test] image smoke (the Dockerfile's install and start steps, in a temporary folder)"
 scripts/image-smoke.sh; check_result "image smoke" $?
@@ -53,12 +55,16 @@ if [ $# -gt 0 ]; then
   echo "[test] vitest $*"
   vitest test-results/vitest.json "$@"
 else
-  echo "[test] vitest (everything but the load guard, files in parallel)"
-  vitest test-results/vitest.json --exclude 'loadtest/test/**'
+  echo "[test] vitest (everything but the load guard and the Kubernetes cluster, files in parallel)"
+  vitest test-results/vitest.json --exclude 'loadtest/test/**' --exclude 'deploy/kube/test/**'
   # The throughput, latency and memory guards measure, and the k6 runs (the guard, the dashboards
   # against Prometheus) load the machine: they run alone, one file at a time.
   echo "[test] vitest: the load guard and the dashboards under k6 load, alone"
   vitest test-results/guard.json loadtest/test --no-file-parallelism
+  # A real single-node cluster (scripts/kube.sh) with Parley installed by helm: it takes the
+  # machine's two cores for a few minutes, so it runs alone too.
+  echo "[test] vitest: Parley in a Kubernetes cluster (scripts/kube.sh, helm install), alone"
+  vitest test-results/kube.json deploy/kube/test --no-file-parallelism
 fi
 
 echo "$passed passed, $failed failed"

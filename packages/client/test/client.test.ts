@@ -177,6 +177,23 @@ describe('transports', () => {
   });
 });
 
+describe('refusals at the handshake', () => {
+  it('state - a draining gateway that refuses the connection (shutting_down, then 4000) is retried without an error event', async () => {
+    const { client, states } = start({ reconnect: { baseMs: 100, capMs: 100 } });
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    FakeSocket.last.receive({ type: 'error', code: 'shutting_down', message: 'this gateway is shutting down; reconnect', temporary: true });
+    FakeSocket.last.serverClose(4000, 'shutdown');
+    expect(states.at(-1)).toMatchObject({ state: 'reconnecting', reason: 'shutdown' });
+    await vi.advanceTimersByTimeAsync(200);
+    FakeSocket.last.welcome();
+    expect(client.state).toBe('connected');
+    expect(errors).toEqual([]);
+    client.close();
+  });
+});
+
 describe('browser network events', () => {
   it('network - offline drops the socket and waits; online reconnects at once', async () => {
     const network = new EventTarget();
