@@ -465,6 +465,8 @@ cmd_up() {
     if [ -n "$node" ]; then kill -TERM "$node" 2>/dev/null || true; else kill -KILL "$unshare_pid" 2>/dev/null || true; fi
     wait "$unshare_pid" 2>/dev/null || true
     remove_cgroups
+    # The kernel frees a network namespace (and so the host's end of the link) asynchronously.
+    for _ in $(seq 60); do running_node || break; sleep 0.5; done
   }
   trap 'stop; exit 130' INT
   trap 'stop; exit 143' TERM
