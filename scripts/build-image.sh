@@ -13,7 +13,7 @@
 # Runs in ./parley's userland (Node 24, buildah, debootstrap; root): it re-runs itself there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [ -z "${PARLEY_IN_USERLAND:-}" ]; then exec ./parley scripts/build-image.sh "$@"; fi
+if [ -z "${PARLEY_IN_USERLAND:-}${PARLEY_BUILD_IMAGE_REEXEC:-}" ]; then PARLEY_BUILD_IMAGE_REEXEC=1 exec ./parley scripts/build-image.sh "$@"; fi
 
 say() { printf '[build-image] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/kube.sh [up|down|env]
+# scripts/kube.sh [up | down | env | kubectl …]
 #
 # A real single-node Kubernetes cluster on this machine, for `helm install` of Parley:
 #   up    builds what is missing (once, cached in ~/.cache/parley/tools), starts etcd, the API
@@ -14,8 +14,8 @@
 # The node is a network namespace of its own, joined to the host by a veth pair (the host side
 # 10.213.0.1, the node 10.213.0.2; PARLEY_KUBE_SUBNET moves it; the host routes the Service range
 # 10.96.0.0/16 and the pod range 10.244.0.0/24 to the node): the API server, NodePorts and every
-# iptables rule of kube-proxy and the CNI live there, and all of it vanishes with the node. Containers run in a
-# cgroup of their own (parley-kube) that `down` removes. The kubelet is told that the kernel
+# iptables rule of kube-proxy and the CNI live there, and all of it vanishes with the node.
+# Containers run in a cgroup of their own (parley-kube), removed when the cluster stops. The kubelet is told that the kernel
 # settings it wants are in place (read-only files over /proc/sys in the node's mount namespace),
 # so the host's kernel settings are never changed.
 #
@@ -44,7 +44,7 @@ API_SERVICE_IP=10.96.0.1
 DNS_SERVICE_IP=10.96.0.10
 CGROUP=parley-kube
 IMAGES="$TOOLS_ROOT/images"
-PARLEY_IMAGE=${PARLEY_KUBE_IMAGE:-localhost/parley:dev}
+PARLEY_IMAGE=localhost/parley:dev # deploy/kube/values-local.yaml names it
 DEPS_IMAGE=localhost/parley-deps:trixie
 COREDNS_IMAGE=localhost/coredns:parley
 PAUSE_IMAGE=localhost/pause:parley

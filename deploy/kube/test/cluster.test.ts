@@ -301,7 +301,9 @@ describe('kubernetes', () => {
       }
     })();
     await helm('upgrade', 'parley', CHART_DIR, '-f', VALUES, '--reuse-values', '--set', 'gateway.maxPayloadBytes=60000', '--wait', '--timeout', '5m');
-    await sleep(2000);
+    // The last old pod starts draining as the rollout completes: traffic goes on until both are gone.
+    await kubectl('wait', '--for=delete', `pod/${podA!.metadata.name}`, `pod/${podB!.metadata.name}`, '--timeout=120s');
+    await sleep(1000);
     sampling = false;
     await sampler;
     await traffic.stop();
@@ -324,6 +326,9 @@ describe('kubernetes', () => {
       writeFileSync(file, JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: NAMESPACE } }));
       return kubectl('create', '--raw', `/api/v1/namespaces/${NAMESPACE}/pods/${pod}/eviction`, '-f', file);
     };
+    const disruptionsAllowed = async () =>
+      (JSON.parse(await kubectl('get', 'pdb', 'parley-gateway', '-o', 'json')) as { status: { disruptionsAllowed: number } }).status.disruptionsAllowed;
+    await waitUntil('the PDB to allow one disruption', async () => (await disruptionsAllowed()) === 1, 30_000, 500);
     await eviction(names[0]!);
     await expect(eviction(names[1]!)).rejects.toThrow(/disruption budget/);
     await waitUntil('two ready gateways again', async () => (await readyGateways()).length === 2, 120_000, 1000);
