@@ -335,9 +335,10 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (frame.type === 'error' && frame.room !== undefined && frame.id === undefined) this.rooms.get(frame.room)?.handle(frame);
     const id = 'id' in frame && frame.id !== undefined ? String(frame.id) : undefined;
     if (id === undefined) {
-      // Before `welcome` an error is the gateway refusing the connection: the close that follows
-      // reports it in the `state` event (a draining gateway's `shutting_down` is routine in a deploy).
-      if (frame.type === 'error' && frame.code !== 'history_gap' && this.welcomed) this.emit('error', ParleyError.fromFrame(frame));
+      // A room's errors are its own (a gap, a replay to retry, a removal: its events say so). Before
+      // `welcome` an error is the gateway refusing the connection: the close that follows reports it
+      // in the `state` event (a draining gateway's `shutting_down` is routine in a deploy).
+      if (frame.type === 'error' && frame.room === undefined && this.welcomed) this.emit('error', ParleyError.fromFrame(frame));
       return;
     }
     const entry = this.queue.settle(id);

@@ -194,6 +194,26 @@ describe('refusals at the handshake', () => {
   });
 });
 
+describe('room errors', () => {
+  it('rooms - a replay that failed after joined (history_unavailable) is retried by the room, without an error event', async () => {
+    const { client } = start();
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    FakeSocket.last.welcome();
+    const room = client.room('lobby');
+    const joined = room.join();
+    const join = FakeSocket.last.sent.find((f) => f.type === 'join');
+    FakeSocket.last.receive({ type: 'joined', id: join?.id, room: 'lobby', seq: 7 });
+    await joined;
+    FakeSocket.last.receive({ type: 'error', room: 'lobby', code: 'history_unavailable', message: 'the replay of this room failed after joined', temporary: true });
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(FakeSocket.last.sent.filter((f) => f.type === 'join').at(-1)).toMatchObject({ room: 'lobby', since: 7 });
+    expect(errors).toEqual([]);
+    client.close();
+  });
+});
+
 describe('browser network events', () => {
   it('network - offline drops the socket and waits; online reconnects at once', async () => {
     const network = new EventTarget();
