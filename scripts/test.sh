@@ -25,7 +25,7 @@ for tool in helm kubeconform k6 prometheus; do
   scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
 done
 deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
-echo "[test] tools: Kubernetes v1.34, etcd and CoreDNS for the cluster test (built once from the Go module proxy, about 20 minutes cold)"
+echo "[test] tools: Kubernetes v1.34, etcd and CoreDNS for the cluster test (built once from the Go module proxy, about 7 minutes cold)"
 scripts/ensure-kube.sh >/dev/null || { echo "[test] could not build Kubernetes"; failed=$((failed + 1)); echo "failed install kubernetes" >> "$checks"; }
 
 echo "[test] image smoke (the Dockerfile's install and start steps, in a temporary folder)"

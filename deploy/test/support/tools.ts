@@ -27,7 +27,7 @@ export function ensureTool(tool: 'helm' | 'kubeconform' | 'k6' | 'prometheus' | 
 
 /**
  * Folder of the local Kubernetes cluster's binaries (scripts/ensure-kube.sh: Kubernetes v1.34,
- * etcd, CoreDNS, pause), built once from the Go module proxy: about 20 minutes on a cold machine.
+ * etcd, CoreDNS, pause), built once from the Go module proxy: about 7 minutes on a cold machine.
  */
 export function ensureKube(): string {
   return runScript('scripts/ensure-kube.sh', []);
