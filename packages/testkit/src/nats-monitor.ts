@@ -46,8 +46,12 @@ export async function waitForNatsSubscriptions(
   }
 }
 
-/** Number of routes this server has to other servers of its cluster. */
+/**
+ * Number of other servers of its cluster this server has a route to. Not `num_routes`: NATS 2.10
+ * pools routes (3 connections per peer by default), so that counts connections, and one peer's
+ * pool alone would look like a complete cluster of three.
+ */
 export async function natsRouteCount(monitorUrl: string): Promise<number> {
-  const routez = await fetchJson<{ num_routes?: number }>(`${monitorUrl}/routez`);
-  return routez.num_routes ?? 0;
+  const routez = await fetchJson<{ routes?: Array<{ remote_id?: string }> }>(`${monitorUrl}/routez`);
+  return new Set((routez.routes ?? []).map((route) => route.remote_id)).size;
 }

@@ -71,7 +71,7 @@ describe('testkit nats helpers', () => {
     try {
       expect(cluster.urls).toHaveLength(3);
       const routes = await Promise.all(cluster.servers.map((s) => natsRouteCount(s.monitorUrl as string)));
-      expect(routes.every((r) => r >= 2)).toBe(true);
+      expect(routes).toEqual([2, 2, 2]);
       expect(cluster.serverOf(`127.0.0.1:${cluster.servers[1]?.port}`)).toBe(cluster.servers[1]);
     } finally {
       await cluster.stop();
