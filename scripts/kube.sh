@@ -262,6 +262,7 @@ daemon() { # name, command… — started in the background, logged to $LOGS/nam
   local name=$1; shift
   "$@" >>"$LOGS/$name.log" 2>&1 &
   printf '%s' $! >"$STATE/$name.pid"
+  disown $! # stop_node kills it; bash need not report that
   started_daemons+=("$name")
 }
 
