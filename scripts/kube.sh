@@ -114,6 +114,10 @@ print_env() {
 cmd_up() {
   [ "$(id -u)" = 0 ] || die "the cluster needs root (network namespaces, cgroups, containerd)"
   if running_node; then die "a cluster is already running (scripts/kube.sh down stops it)"; fi
+  local tool
+  for tool in containerd ctr runc buildah iptables ip openssl unshare /usr/lib/cni/bridge; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing here; ./parley's userland has it (PARLEY_RUNTIME=userland ./parley npm run kube)"
+  done
   local bin
   bin=$(bash scripts/ensure-kube.sh)
   ensure_images "$bin"
