@@ -284,6 +284,34 @@ describe('kubernetes', () => {
     await waitUntil('two ready gateways again', async () => (await readyGateways()).length === 2, 90_000, 1000);
   }, 240_000);
 
+  it('kubernetes - a gateway container killed (SIGKILL) under traffic: its clients come back through the Service and resume; nothing acknowledged is lost or repeated; the kubelet restarts it', async () => {
+    const [podA, podB] = await readyGateways();
+    const room = 'crash';
+    const publisher = await clientOn(podB!, 'pub-crash');
+    const onA = watch(await clientOn(podA!, 'sub-crash-a'), room);
+    const onB = watch(await clientOn(podB!, 'sub-crash-b'), room);
+    const pub = watch(publisher, room);
+    await Promise.all([onA.room.join(), onB.room.join(), pub.room.join()]);
+    const traffic = publishUntilStopped(publisher, room, 40);
+    await sleep(1500);
+    const containerId = podB!.status.containerStatuses![0]!.containerID!.replace('containerd://', '');
+    await run('ctr', ['--address', env.PARLEY_KUBE_CONTAINERD!, '--namespace', 'k8s.io', 'tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+    await waitUntil('the publisher back', () => publisher.connected && pub.rejoins.length > 1, 60_000);
+    await sleep(2000);
+    await traffic.stop();
+    expect(traffic.failures).toEqual([]);
+    await waitUntil('every acknowledged message at every subscriber', () => [onA, onB, pub].every((w) => w.received.length >= traffic.acked.size), 30_000);
+    expectExactlyOnce('on the surviving pod', onA.received, traffic.acked);
+    expectExactlyOnce('moved from the killed gateway', onB.received, traffic.acked);
+    expectExactlyOnce('the publisher, moved', pub.received, traffic.acked);
+    for (const moved of [onB, pub]) expect(moved.rejoins.at(-1), 'resumed').toBe(true);
+    expect([...onA.errors, ...onB.errors, ...pub.errors]).toEqual([]);
+    await waitUntil('the killed gateway restarted and ready', async () => {
+      const pod = (await pods('gateway')).find((p) => p.metadata.name === podB!.metadata.name);
+      return pod !== undefined && isReady(pod) && pod.status.containerStatuses![0]!.restartCount === 1;
+    }, 120_000, 1000);
+  }, 240_000);
+
   it('kubernetes - helm upgrade rolls the gateways: each drains (reconnect, then resume), nothing is lost, no client sees an error; the PDB holds', async () => {
     const [podA, podB] = await readyGateways();
     const room = 'rolling';
