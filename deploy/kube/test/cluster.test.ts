@@ -26,6 +26,13 @@ interface Pod {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A promise that must settle within `ms` (a join the server never answers fails here, not at the test's timeout). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -240,8 +247,8 @@ describe('kubernetes', () => {
     expect(podB, 'two ready gateway pods').toBeDefined();
     const alice = watch(await clientOn(podA!, 'alice'), 'lobby');
     const bob = watch(await clientOn(podB!, 'bob'), 'lobby');
-    await alice.room.join();
-    await bob.room.join();
+    await within(alice.room.join(), 30_000, 'alice joins');
+    await within(bob.room.join(), 30_000, 'bob joins');
     await waitUntil('presence of both in both', () => ['alice', 'bob'].every((u) => alice.room.members.has(u) && bob.room.members.has(u)), 15_000);
     const ack = await alice.room.publish('hello from pod A');
     expect(ack.seq).toBeGreaterThan(0);
@@ -263,7 +270,7 @@ describe('kubernetes', () => {
     const onA = watch(await clientOn(podA!, 'sub-a'), room);
     const onB = watch(await clientOn(podB!, 'sub-b'), room);
     const pub = watch(publisher, room);
-    await Promise.all([onA.room.join(), onB.room.join(), pub.room.join()]);
+    await within(Promise.all([onA.room.join(), onB.room.join(), pub.room.join()]), 30_000, 'joins');
     const traffic = publishUntilStopped(publisher, room, 40);
     await sleep(1500);
     await kubectl('delete', 'pod', podB!.metadata.name, '--wait=true', '--timeout=90s');
@@ -291,7 +298,7 @@ describe('kubernetes', () => {
     const onA = watch(await clientOn(podA!, 'sub-crash-a'), room);
     const onB = watch(await clientOn(podB!, 'sub-crash-b'), room);
     const pub = watch(publisher, room);
-    await Promise.all([onA.room.join(), onB.room.join(), pub.room.join()]);
+    await within(Promise.all([onA.room.join(), onB.room.join(), pub.room.join()]), 30_000, 'joins');
     const traffic = publishUntilStopped(publisher, room, 40);
     await sleep(1500);
     const containerId = podB!.status.containerStatuses![0]!.containerID!.replace('containerd://', '');
@@ -318,7 +325,7 @@ describe('kubernetes', () => {
     const publisher = await clientOn(podA!, 'pub-roll');
     const subscribers = [watch(await clientOn(podA!, 'sub-roll-a'), room), watch(await clientOn(podB!, 'sub-roll-b'), room)];
     const pub = watch(publisher, room);
-    await Promise.all([...subscribers, pub].map((w) => w.room.join()));
+    await within(Promise.all([...subscribers, pub].map((w) => w.room.join())), 30_000, 'joins');
     const traffic = publishUntilStopped(publisher, room, 50);
     let minReady = Number.POSITIVE_INFINITY;
     let sampling = true;
