@@ -7,42 +7,44 @@ ensure_images() { # the kube binaries' folder
   local bin=$1
   say "images: Parley from the Dockerfile (scripts/build-image.sh)"
   bash scripts/build-image.sh --tag "$PARLEY_IMAGE" --out "$IMAGES/parley-kube.oci.tar" >/dev/null
-  local base buildah_ container
+  local base
   base="localhost/parley-node-base:$(node -p 'process.versions.node')-trixie" # made by scripts/build-image.sh
   buildah_() { buildah --storage-driver vfs --root "$IMAGES/storage" --runroot "$IMAGES/run" "$@"; }
   exec 8>"$IMAGES/.lock"
   flock 8
-  local stamp
-  stamp=$(cat "$bin/.recipe")
-  if [ ! -f "$IMAGES/kube-system.oci.tar" ] || [ "$(cat "$IMAGES/kube-system.recipe" 2>/dev/null)" != "$stamp" ]; then
+  # An image from one static binary, written as an OCI archive: name, binary, [user].
+  static_image() {
+    local container
+    container=$(buildah_ from scratch)
+    buildah_ copy "$container" "$bin/$2" "/$2" >/dev/null
+    buildah_ config --entrypoint "[\"/$2\"]" ${3:+--user "$3"} "$container"
+    buildah_ commit -q "$container" "$1" >/dev/null
+    buildah_ rm "$container" >/dev/null
+    buildah_ push --quiet "$1" "oci-archive:$IMAGES/$2.oci.tar:$1"
+    buildah_ rmi "$1" >/dev/null
+  }
+  # Each recipe file is written last: an interrupted build is redone.
+  local recipe
+  recipe=$(cat "$bin/.recipe")
+  if [ "$(cat "$IMAGES/kube-system.recipe" 2>/dev/null)" != "$recipe" ]; then
     say "images: the pod sandbox (pause) and CoreDNS, from their static binaries"
-    rm -f "$IMAGES/kube-system.oci.tar"
-    container=$(buildah_ from scratch)
-    buildah_ copy "$container" "$bin/pause" /pause >/dev/null
-    buildah_ config --entrypoint '["/pause"]' --user 65535:65535 "$container"
-    buildah_ commit -q "$container" "$PAUSE_IMAGE" >/dev/null
-    buildah_ rm "$container" >/dev/null
-    container=$(buildah_ from scratch)
-    buildah_ copy "$container" "$bin/coredns" /coredns >/dev/null
-    buildah_ config --entrypoint '["/coredns"]' "$container"
-    buildah_ commit -q "$container" "$COREDNS_IMAGE" >/dev/null
-    buildah_ rm "$container" >/dev/null
-    buildah_ push --quiet "$PAUSE_IMAGE" "oci-archive:$IMAGES/pause.oci.tar:$PAUSE_IMAGE"
-    buildah_ push --quiet "$COREDNS_IMAGE" "oci-archive:$IMAGES/coredns.oci.tar:$COREDNS_IMAGE"
-    buildah_ rmi "$PAUSE_IMAGE" "$COREDNS_IMAGE" >/dev/null
-    printf '%s' "$stamp" >"$IMAGES/kube-system.recipe"
-    touch "$IMAGES/kube-system.oci.tar"
+    rm -f "$IMAGES/kube-system.recipe"
+    static_image "$PAUSE_IMAGE" pause 65535:65535
+    static_image "$COREDNS_IMAGE" coredns
+    printf '%s' "$recipe" >"$IMAGES/kube-system.recipe"
   fi
-  if [ ! -f "$IMAGES/parley-deps.oci.tar" ]; then
-    say "images: NATS and Redis from Debian's packages ($DEPS_IMAGE, once)"
+  recipe="$base $(sha256sum deploy/kube/deps.Containerfile | cut -c1-16)"
+  if [ "$(cat "$IMAGES/parley-deps.recipe" 2>/dev/null)" != "$recipe" ]; then
+    say "images: NATS and Redis from Debian's packages ($DEPS_IMAGE)"
+    rm -f "$IMAGES/parley-deps.recipe"
     buildah_ inspect --type image "$base" >/dev/null 2>&1 || die "the base image $base is missing (scripts/build-image.sh makes it)"
     buildah_ bud --quiet --isolation chroot --network host --layers=false \
       --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit "nproc=$(ulimit -Hu):$(ulimit -Hu)" \
       --build-arg "BASE=$base" -t "$DEPS_IMAGE" -f deploy/kube/deps.Containerfile deploy/kube >&2 \
       || die "building $DEPS_IMAGE failed"
-    buildah_ push --quiet "$DEPS_IMAGE" "oci-archive:$IMAGES/parley-deps.oci.tar.part:$DEPS_IMAGE"
+    buildah_ push --quiet "$DEPS_IMAGE" "oci-archive:$IMAGES/parley-deps.oci.tar:$DEPS_IMAGE"
     buildah_ rmi "$DEPS_IMAGE" >/dev/null
-    mv "$IMAGES/parley-deps.oci.tar.part" "$IMAGES/parley-deps.oci.tar"
+    printf '%s' "$recipe" >"$IMAGES/parley-deps.recipe"
   fi
   exec 8>&-
 }
