@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool
+# scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool|toxiproxy
 #
 # Makes sure a pinned Go-built tool is in $PARLEY_TOOLS_BIN and prints its path on stdout.
 # `prometheus` and `promtool` are one build (both commands of the Prometheus module).
@@ -33,11 +33,15 @@ PROMETHEUS_MODULE=github.com/prometheus/prometheus
 PROMETHEUS_VERSION=v0.316.0
 PROMETHEUS_RELEASE=3.16.0
 PROMETHEUS_LDFLAGS="-X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE -X github.com/prometheus/common/version.Branch=HEAD"
+# Toxiproxy, the delaying and cutting TCP proxy of the federation tests (the inter-region links).
+# Its command is the module's cmd/server, installed as `server` and renamed.
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+TOXIPROXY_VERSION=v2.12.0
 
 say() { printf '[ensure-tool] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool"
+[ $# -eq 1 ] || die "usage: scripts/ensure-tool.sh helm|k6|kubeconform|prometheus|promtool|toxiproxy"
 tool=$1
 ldflags="-s -w"
 # build: the name of the build (its stamp and lock); packages: the module's commands it installs
@@ -50,9 +54,10 @@ case "$tool" in
   prometheus|promtool)
     build=prometheus module=$PROMETHEUS_MODULE version=$PROMETHEUS_VERSION ldflags+=" $PROMETHEUS_LDFLAGS"
     packages="cmd/prometheus cmd/promtool" tags="netgo,remove_all_sd" ;;
+  toxiproxy) module=$TOXIPROXY_MODULE version=$TOXIPROXY_VERSION packages="cmd/server" ;;
   --versions)
-    printf 'helm %s\nk6 %s\nkubeconform %s\nprometheus %s\n' "$HELM_VERSION" "$K6_VERSION" "$KUBECONFORM_VERSION" "$PROMETHEUS_VERSION"; exit 0 ;;
-  *) die "unknown tool '$tool' (known: helm, k6, kubeconform, prometheus, promtool)" ;;
+    printf 'helm %s\nk6 %s\nkubeconform %s\nprometheus %s\ntoxiproxy %s\n' "$HELM_VERSION" "$K6_VERSION" "$KUBECONFORM_VERSION" "$PROMETHEUS_VERSION" "$TOXIPROXY_VERSION"; exit 0 ;;
+  *) die "unknown tool '$tool' (known: helm, k6, kubeconform, prometheus, promtool, toxiproxy)" ;;
 esac
 
 tools_bin=${PARLEY_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools/bin}
@@ -66,6 +71,8 @@ if [ -n "$packages" ]; then
   targets=() binaries=()
   for pkg in $packages; do targets+=("$module/$pkg@$version"); binaries+=("$tools_bin/${pkg##*/}"); done
 fi
+# A command installed under another name than the tool's (toxiproxy's cmd/server).
+[ "$tool" = toxiproxy ] && binaries=("$bin")
 
 # A stamp beside the binaries records how they were built; another version or other flags rebuild them.
 stamp="$tools_bin/.$build.recipe"
@@ -95,6 +102,7 @@ if ! is_current; then
   rm -f "$stamp"
   (cd / && go install -trimpath -tags="$tags" -ldflags="$ldflags" "${targets[@]}") >&2 \
     || die "go install ${targets[*]} failed"
+  [ "$tool" = toxiproxy ] && mv -f "$tools_bin/server" "$bin"
   printf '%s' "$recipe" > "$stamp"
   say "installed $build $version in $(( $(date +%s) - started ))s: $bin"
 fi

@@ -34,9 +34,35 @@ export interface ClusterOptions {
   gatewayEnv?: Record<string, string>;
   /** Environment for one gateway (1-based), after `gatewayEnv`; given every NATS server URL (to place a gateway on one). */
   gatewayEnvFor?: (index: number, natsUrls: string[]) => Record<string, string>;
+  /**
+   * One region of a federation (docs/architecture.md, "Federation"): NATS gets the region's
+   * JetStream domain and leaf node links; every process gets the region settings. A region that
+   * is not the history region shares the history region's tenant and moderation stores
+   * (`sharedStores`, reached through the link) and signing keys.
+   */
+  federation?: RegionOptions;
+  /** Listen address of the services, NATS leaf nodes and the Redis servers (default loopback): `0.0.0.0` when other network namespaces reach them. */
+  listenHost?: string;
   /** Start a real Prometheus (port base+12) scraping every Parley process, with the chart's alert rules; every process then keeps tenant labels on /metrics (loopback only). */
   prometheus?: { scrapeInterval?: string; evaluationInterval?: string };
 }
+
+export interface RegionOptions {
+  region: string;
+  regions: string[];
+  historyRegion: string;
+  /** Accept leaf node links (other regions) on this port. */
+  leafPort?: number;
+  /** Connect to another region's leaf node port (`nats-leaf://host:port`). */
+  leafRemote?: string;
+  /** The federation's tenant store and moderation store, when this region does not hold them. */
+  sharedStores?: { tenantRedisUrl: string; moderationRedisUrl: string };
+  /** The signing keys every region's auth signs with (the first region's, generated in its data folder). */
+  signingKeysDir?: string;
+}
+
+/** Webhook events stay in the region that decided them: each region's dispatchers deliver its own (else every region's event stream would store each event once). */
+export const REGION_LOCAL_SUBJECTS = ['events.>'];
 
 export interface Cluster {
   /** The (first) NATS server. */
@@ -61,6 +87,8 @@ export interface Cluster {
   adminToken: string;
   jwksUrl: string;
   logDir: string | undefined;
+  /** The auth service's signing keys folder (generated in its data folder unless given). */
+  signingKeysDir: string;
   /** Starts one more gateway and returns it. */
   addGateway(): Promise<ServiceProcess>;
   /** Stops every process (gateways with SIGTERM), then NATS and Redis. */
@@ -101,18 +129,29 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const natsCluster = (options.natsServers ?? 1) > 1 ? await startNatsCluster(options.natsServers, { jetstream }) : undefined;
   const authRedisDir = join(dataDir, 'auth-redis');
   mkdirSync(authRedisDir, { recursive: true });
+  const region = options.federation;
+  if (region && natsCluster) throw new Error('a federation region runs one NATS server here (natsServers: 1)');
+  const bind = options.listenHost ? { bind: options.listenHost } : {};
+  const leafnodes = region && {
+    ...(region.leafPort && { listen: { host: options.listenHost ?? '127.0.0.1', port: region.leafPort } }),
+    remotes: region.leafRemote ? [{ url: region.leafRemote, denyExports: REGION_LOCAL_SUBJECTS, denyImports: REGION_LOCAL_SUBJECTS }] : [],
+  };
   const [nats, redis, authRedis] = await Promise.all([
-    natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true }),
-    startRedis(),
-    startRedis({ persistDir: authRedisDir }),
+    natsCluster ? Promise.resolve(natsCluster.servers[0]!) : startNats({ jetstream, monitor: true, ...(region && { jetstreamDomain: region.region, leafnodes }) }),
+    startRedis(bind),
+    startRedis({ persistDir: authRedisDir, ...bind }),
   ]);
   const presenceRedisCluster = options.presenceRedisClusterNodes ? await startRedisCluster(options.presenceRedisClusterNodes) : undefined;
   // With Prometheus on, /metrics keeps its tenant labels (dashboards group by tenant): everything here listens on loopback only.
   const metricsLabels: Record<string, string> = options.prometheus ? { PARLEY_METRICS_TENANT_LABELS: 'true' } : {};
-  const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...metricsLabels, ...options.env };
+  const regionEnv: Record<string, string> = region ? { PARLEY_REGION: region.region, PARLEY_FEDERATION_REGIONS: region.regions.join(','), PARLEY_HISTORY_REGION: region.historyRegion } : {};
+  const common = { NATS_URL: natsCluster ? natsCluster.urls.join(',') : nats.url, REDIS_URL: redis.url, PARLEY_LOG_LEVEL: 'info', ...regionEnv, ...metricsLabels, ...options.env };
   const presenceRedis = presenceRedisCluster ? { REDIS_URL: presenceRedisCluster.url } : {};
   // Moderation state lives in the Redis the gateways use for presence: auth writes it, they enforce it.
-  const moderationRedisUrl = presenceRedisCluster ? presenceRedisCluster.url : redis.url;
+  const moderationRedisUrl = region?.sharedStores?.moderationRedisUrl ?? (presenceRedisCluster ? presenceRedisCluster.url : redis.url);
+  const gatewayModeration: Record<string, string> = region?.sharedStores ? { PARLEY_MODERATION_REDIS_URL: moderationRedisUrl } : {};
+  const signingKeys: Record<string, string> = region?.signingKeysDir ? { PARLEY_SIGNING_KEYS_DIR: region.signingKeysDir } : {};
+  const host = options.listenHost ?? '127.0.0.1';
 
   const choosePort = options.basePort ? undefined : () => port(0);
   const authPort = await port(10);
@@ -124,7 +163,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     output: out('auth'),
     // The presence service checks API keys with auth on behalf of its clients and passes their
     // addresses in X-Forwarded-For: auth believes that header from presence's address only.
-    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, REDIS_URL: authRedis.url, PORT: String(authPort), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace, PARLEY_MODERATION_REDIS_URL: moderationRedisUrl },
+    env: { PARLEY_AUTH_TRUSTED_PROXIES: '127.0.0.1', ...common, ...signingKeys, REDIS_URL: region?.sharedStores?.tenantRedisUrl ?? authRedis.url, PORT: String(authPort), HOST: host, PARLEY_DATA_DIR: dataDir, PARLEY_ADMIN_TOKEN: adminToken, PARLEY_DEMO_API_KEY: demoApiKey, PARLEY_DEMO_NAMESPACE: demoNamespace, PARLEY_MODERATION_REDIS_URL: moderationRedisUrl },
   });
   await auth.start();
   const authUrl = auth.url;
@@ -137,7 +176,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     url: `http://127.0.0.1:${presencePort}`,
     choosePort,
     output: out('presence'),
-    env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: '127.0.0.1', PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
+    env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: host, PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
 
   const webhooksPort = await port(13);
@@ -166,8 +205,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       env: {
         ...common,
         ...presenceRedis,
+        ...gatewayModeration,
         PORT: String(gatewayPort),
-        HOST: '127.0.0.1',
+        HOST: host,
         PARLEY_GATEWAY_ID: `gateway-${index}`,
         PARLEY_JWKS_URL: jwksUrl,
         ...options.gatewayEnv,
@@ -206,6 +246,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     adminToken,
     jwksUrl,
     logDir,
+    signingKeysDir: region?.signingKeysDir ?? join(dataDir, 'signing-keys'),
     async addGateway() {
       const gateway = await makeGateway();
       await gateway.start();

@@ -4,7 +4,7 @@ import { ParleyError, subjects } from '@parley/protocol';
 import type { HistoryFollower, HistoryHealth, HistoryStore, HistoryTenant } from './history-store.ts';
 import { DEFAULT_FOLLOW_HEARTBEAT_MS, followRoom, type RoomFollower } from './jetstream-follower.ts';
 import { createRoomReader, readAfter, readLatest } from './jetstream-reader.ts';
-import { createStreamEnsurer, isStreamNotFound, streamName } from './jetstream-streams.ts';
+import { createStreamEnsurer, isStreamNotFound, mirrorConfig, streamName } from './jetstream-streams.ts';
 
 export interface JetStreamHistoryStoreOptions {
   /** @default 1: replicas of each tenant stream (3 in a clustered JetStream). */
@@ -18,10 +18,30 @@ export interface JetStreamHistoryStoreOptions {
   /** @default 5000: while unhealthy, how often `health()` re-checks JetStream in the background. */
   reprobeIntervalMs?: number;
   logger?: { warn(obj: object, msg: string): void };
+  /**
+   * Federation: this region and the one whose JetStream domain holds every tenant stream. In any
+   * other region a tenant's stream is a mirror of the history region's: appends travel over the
+   * inter-region link to the origin, and reads, resumes and live feeds use the local mirror, so
+   * they go on while the link is cut (docs/architecture.md, "Federation").
+   */
+  federation?: { region: string; historyRegion: string };
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
 const MISSING = 'history is enabled for a tenant but JetStream is not available on the NATS server (run nats-server with -js)';
+
+/** Where a deletion is announced to the other regions' mirrors (federation). */
+export const DELETED_SUBJECT = 'parley.fed.history-deleted';
+
+function parseDeletion(data: Uint8Array): { ns: string; seq: number } | undefined {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(data)) as { ns?: unknown; seq?: unknown };
+    if (typeof value.ns === 'string' && /^[a-z0-9-]{1,63}$/.test(value.ns) && Number.isSafeInteger(value.seq) && (value.seq as number) > 0) return { ns: value.ns, seq: value.seq as number };
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
 
 /** The JetStream API did not answer at all: JetStream is not enabled (or not reachable) on the server. */
 function isJetStreamMissing(error: unknown): boolean {
@@ -45,7 +65,35 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   const js = jetstream(nc, { timeout });
   let manager: Promise<JetStreamManager> | undefined;
   const jsm = () => (manager ??= jetstreamManager(nc, { checkAPI: false, timeout }));
-  const ensurer = createStreamEnsurer(jsm, options.replicas ?? 1);
+  const replicas = options.replicas ?? 1;
+  const historyRegion = options.federation && options.federation.historyRegion !== options.federation.region ? options.federation.historyRegion : undefined;
+  // In a mirror region: `ensurer` keeps the local mirror, `origin` the stream in the history region.
+  const ensurer = createStreamEnsurer(jsm, replicas, historyRegion ? (tenant, r) => mirrorConfig(tenant, r, historyRegion) : undefined);
+  let originManager: Promise<JetStreamManager> | undefined;
+  const originJsm = () => (originManager ??= jetstreamManager(nc, { checkAPI: false, timeout, domain: historyRegion! }));
+  const origin = historyRegion ? createStreamEnsurer(originJsm, replicas) : undefined;
+  let lastOriginWarning = 0;
+  const ensureOrigin = (tenant: HistoryTenant) =>
+    origin!.ensure(tenant).catch((error: unknown) => {
+      if (Date.now() - lastOriginWarning > 10_000) {
+        lastOriginWarning = Date.now();
+        options.logger?.warn({ err: error, ns: tenant.ns, historyRegion }, 'the history region does not answer: its stream is not ensured (appends fail until it answers; reads use this region\'s mirror)');
+      }
+      throw error;
+    });
+  // Mirrors do not follow deletions: every region erases its own copy when told.
+  const deletions = options.federation
+    ? nc.subscribe(DELETED_SUBJECT, {
+        queue: `parley-history-${options.federation.region}`,
+        callback: (error, msg) => {
+          if (error || !historyRegion) return;
+          const deleted = parseDeletion(msg.data);
+          if (deleted) void jsm().then((m) => m.streams.deleteMessage(streamName(deleted.ns), deleted.seq, true)).catch(() => {});
+        },
+      })
+    : undefined;
+  const historyRegionUnreachable = (cause: unknown) =>
+    new ParleyError('history_unavailable', `this tenant's history is written in region ${historyRegion}, which this region cannot reach now; retry later`, { cause });
   const tenants = new Map<string, HistoryTenant>();
   const followers = new Set<RoomFollower>();
   const heartbeatMs = options.followHeartbeatMs ?? DEFAULT_FOLLOW_HEARTBEAT_MS;
@@ -102,6 +150,19 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       throw error;
     }
   };
+  /**
+   * In a mirror region, a `since` beyond the mirror's last seq is a mirror that has not caught up
+   * (the client came from another region), unless the history region says its stream ends before
+   * `since` too (it was reset). Unreachable, it is taken as lag: the feed delivers the rest.
+   */
+  const mirrorBehind = async (ns: string, since: number): Promise<boolean> => {
+    if (!historyRegion) return false;
+    try {
+      return (await (await originJsm()).streams.info(streamName(ns))).state.last_seq >= since;
+    } catch (error) {
+      return !isStreamNotFound(error);
+    }
+  };
   const reader = async (ns: string, subject: string) => createRoomReader(await jsm(), js, streamName(ns), subject, timeout);
 
   const publishWithRetry = async (ns: string, room: string, data: Uint8Array, { msgId, headers }: { msgId: string; headers?: Record<string, string> }): Promise<number> => {
@@ -113,9 +174,14 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         return (await js.publish(subject, data, { msgID: msgId, headers: h, timeout })).seq;
       } catch (error) {
         if (error instanceof InvalidArgumentError && /max_payload/.test(error.message)) throw new ParleyError('frame_too_large', undefined, { cause: error });
-        if (attempt >= attempts) throw error;
+        if (attempt >= attempts) throw historyRegion && isJetStreamMissing(error) ? historyRegionUnreachable(error) : error;
         const tenant = tenants.get(ns);
-        if (isJetStreamMissing(error) && tenant) {
+        if (historyRegion && isJetStreamMissing(error)) {
+          // Nothing took the message: the link to the history region is down, or its stream is missing.
+          if (!tenant) throw historyRegionUnreachable(error);
+          origin!.forget(ns);
+          await ensureOrigin(tenant).catch((cause: unknown) => Promise.reject(historyRegionUnreachable(cause)));
+        } else if (isJetStreamMissing(error) && tenant) {
           // No stream took the message: it may have been deleted; recreate it (or learn that JetStream is gone).
           ensurer.forget(ns);
           await store.ensure(tenant);
@@ -129,6 +195,8 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
     ensure(tenant) {
       requested = true;
       tenants.set(tenant.ns, tenant);
+      // The history region's stream is ensured beside the mirror, not awaited: reads need only the mirror.
+      if (origin) void ensureOrigin(tenant).catch(() => {});
       return api(() => ensurer.ensure(tenant));
     },
     async append(ns, room, data, options) {
@@ -178,7 +246,7 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         const { first_seq: first, last_seq: last } = found.info.state;
         // Everything is dropped oldest first: from the head of the stream (age, bytes) or from
         // the head of the room (count). Either may have taken a message after `since`:
-        let gap = since > last || first > since + 1;
+        let gap = (since > last && !(await mirrorBehind(ns, since))) || first > since + 1;
         let pending = 0;
         if (found.count > 0) {
           const cursor = await (await reader(ns, found.subject)).open(since + 1);
@@ -201,7 +269,11 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         }
         if (!stored || stored.subject !== subjects.room(ns, room)) return false;
         // Erased, not only unlinked: the deleted content does not stay on the server's disk.
-        return manager.streams.deleteMessage(streamName(ns), seq, true);
+        // A mirror does not follow deletions: the history region's stream is erased first.
+        if (historyRegion) await (await originJsm()).streams.deleteMessage(streamName(ns), seq, true);
+        const deleted = await manager.streams.deleteMessage(streamName(ns), seq, true);
+        if (options.federation) nc.publish(DELETED_SUBJECT, JSON.stringify({ ns, seq }));
+        return deleted;
       });
     },
     position(ns) {
@@ -253,6 +325,7 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
     },
     async close() {
       clearInterval(watchdog);
+      deletions?.unsubscribe();
       for (const follower of [...followers]) follower.stop();
     },
   };

@@ -35,6 +35,17 @@ export function streamConfig(tenant: HistoryTenant, replicas: number): Partial<S
   };
 }
 
+/**
+ * A tenant's stream in a region that does not hold history (federation): a mirror of the stream
+ * in the history region's JetStream domain, reached through the inter-region link. It keeps the
+ * origin's sequences (so a client resumes with the same `since` in any region) and the same
+ * retention; it takes no subjects of its own, so nothing is stored twice.
+ */
+export function mirrorConfig(tenant: HistoryTenant, replicas: number, historyDomain: string): Partial<StreamConfig> & { name: string } {
+  const { subjects: _subjects, duplicate_window: _window, allow_direct: _direct, ...limits } = streamConfig(tenant, replicas);
+  return { ...limits, mirror: { name: streamName(tenant.ns), external: { api: `$JS.${historyDomain}.API`, deliver: '' } } };
+}
+
 export function retentionOf(info: StreamInfo): HistoryRetention {
   return {
     maxAgeSeconds: Math.round(info.config.max_age / 1e9),
@@ -59,12 +70,16 @@ interface Applied {
  * The version that set a stream's limits is kept in the stream's metadata, so gateways holding
  * older tokens never undo a newer setting. Answers from a cache when nothing changed.
  */
-export function createStreamEnsurer(jsm: () => Promise<JetStreamManager>, replicas: number) {
+export function createStreamEnsurer(
+  jsm: () => Promise<JetStreamManager>,
+  replicas: number,
+  configOf: (tenant: HistoryTenant, replicas: number) => Partial<StreamConfig> & { name: string } = streamConfig,
+) {
   const applied = new Map<string, Applied>();
 
   const apply = async (tenant: HistoryTenant) => {
     const manager = await jsm();
-    const config = streamConfig(tenant, replicas);
+    const config = configOf(tenant, replicas);
     let info: StreamInfo;
     try {
       info = await manager.streams.info(config.name);

@@ -11,6 +11,8 @@ export interface HistoryStoreConfig {
   /** Replicas of each tenant stream (JetStream). */
   replicas?: number | undefined;
   logger?: { warn(obj: object, msg: string): void } | undefined;
+  /** Federation: this region and the one holding history (`PARLEY_REGION`, `PARLEY_HISTORY_REGION`). */
+  federation?: { region: string; historyRegion: string } | undefined;
 }
 
 /** The history store that goes with the bus: JetStream over NATS (probed once, with a warning when absent), memory otherwise. */
@@ -19,6 +21,7 @@ export async function openHistoryStore(config: HistoryStoreConfig): Promise<Hist
   const jetstream = createJetStreamHistoryStore(config.nats.raw, {
     ...(config.replicas !== undefined && { replicas: config.replicas }),
     ...(config.logger && { logger: config.logger }),
+    ...(config.federation && { federation: config.federation }),
   });
   const check = await jetstream.probe();
   if (!check.ok) config.logger?.warn({ reason: check.reason }, 'JetStream is not available: tenants with history will fail and make this gateway unready');

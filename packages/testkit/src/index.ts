@@ -9,3 +9,4 @@ export * from './openapi-fuzz.ts';
 export * from './sse-client.ts';
 export * from './frame-recorder.ts';
 export * from './refusing-proxy.ts';
+export * from './toxiproxy.ts';

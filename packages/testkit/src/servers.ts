@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort, waitForReply } from './ports.ts';
@@ -60,9 +60,10 @@ function startProcess(command: string, args: () => string[], port: number, url: 
  * loses an acknowledged write), so a restart — even after SIGKILL — keeps every acknowledged write.
  * The right choice for a control-plane store (tenants, keys: few writes).
  */
-export async function startRedis(options: { persistDir?: string } = {}): Promise<ServerProcess> {
+export async function startRedis(options: { persistDir?: string; /** Listen address instead of loopback (another network namespace reaches it). */ bind?: string } = {}): Promise<ServerProcess> {
   const persistence = options.persistDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir] : [];
-  return onAFreePort((port) => startRedisWith(port, persistence));
+  const bind = options.bind ? ['--bind', options.bind, '--protected-mode', 'no'] : [];
+  return onAFreePort((port) => startRedisWith(port, [...persistence, ...bind]));
 }
 
 /**
@@ -98,6 +99,10 @@ export interface NatsOptions {
   monitor?: boolean;
   /** Client port to listen on (a test that starts the server after its client); default a free one. */
   port?: number;
+  /** With `jetstream`: the JetStream domain (a federation region's name). */
+  jetstreamDomain?: string;
+  /** Leaf node links (federation): accept them on `listen`, and/or connect to `remotes`. */
+  leafnodes?: { listen?: { host: string; port: number }; remotes?: Array<{ url: string; denyExports?: string[]; denyImports?: string[] }> };
 }
 
 export type NatsProcess = ServerProcess & {
@@ -117,10 +122,13 @@ async function startNatsOn(port: number, options: NatsOptions): Promise<NatsProc
   const storeDir = options.jetstream ? mkdtempSync(join(tmpdir(), 'parley-js-')) : undefined;
   const given = options.args?.findIndex((a) => a === '--server_name' || a === '-n' || a === '--name') ?? -1;
   const name = given >= 0 ? options.args![given + 1]! : `parley-test-${randomUUID()}`;
+  // A domain and leaf nodes have no command-line flags: they go in a configuration file.
+  const configFile = options.jetstreamDomain || options.leafnodes ? join(mkdtempSync(join(tmpdir(), 'parley-nats-conf-')), 'nats.conf') : undefined;
+  if (configFile) writeFileSync(configFile, natsConfig(storeDir, options));
   const args = () => [
     '-a', '127.0.0.1', '-p', String(port), ...(given >= 0 ? [] : ['-n', name]),
     ...(monitorPort ? ['-m', String(monitorPort)] : []),
-    ...(storeDir ? ['-js', '-sd', storeDir] : []),
+    ...(configFile ? ['-c', configFile] : storeDir ? ['-js', '-sd', storeDir] : []),
     ...(options.args ?? []),
   ];
   const server = await startProcess('nats-server', args, port, `nats://127.0.0.1:${port}`, () => ({ accept: (received) => received.startsWith('INFO') && received.includes(`"server_name":"${name}"`) })).catch((error: unknown) => {
@@ -135,4 +143,20 @@ async function startNatsOn(port: number, options: NatsOptions): Promise<NatsProc
       if (storeDir) rmSync(storeDir, { recursive: true, force: true });
     },
   });
+}
+
+/** The configuration file of a server with a JetStream domain or leaf node links (strings JSON-quoted). */
+function natsConfig(storeDir: string | undefined, options: NatsOptions): string {
+  const q = (value: string) => JSON.stringify(value);
+  const list = (values: string[]) => `[${values.map(q).join(', ')}]`;
+  const lines: string[] = [];
+  if (storeDir) lines.push(`jetstream { store_dir: ${q(storeDir)}${options.jetstreamDomain ? `, domain: ${q(options.jetstreamDomain)}` : ''} }`);
+  const leaf = options.leafnodes;
+  if (leaf) {
+    const remotes = (leaf.remotes ?? []).map(
+      (r) => `{ url: ${q(r.url)}${r.denyExports ? `, deny_exports: ${list(r.denyExports)}` : ''}${r.denyImports ? `, deny_imports: ${list(r.denyImports)}` : ''} }`,
+    );
+    lines.push(`leafnodes { ${leaf.listen ? `host: ${q(leaf.listen.host)}, port: ${leaf.listen.port}, ` : ''}remotes: [ ${remotes.join(', ')} ] }`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -5,6 +5,7 @@ import { openHistoryStore } from '@parley/history/open';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, registerRedisMetrics } from '@parley/observability';
 import { openPresenceStore } from '@parley/presence-store/open';
 import { openModerationStore } from '@parley/moderation/open';
+import { federatePresence, readFederationConfig } from '@parley/federation';
 import { createRedisTicketStore } from './adapters/redis-ticket-store.ts';
 import { createGateway } from './app.ts';
 import { readGatewayConfig } from './config.ts';
@@ -14,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { installSignalHandlers } from './signals.ts';
 
 const config = readGatewayConfig(process.env);
+const federation = readFederationConfig(process.env);
 
 /** `PARLEY_JWKS_FILE`: a key set to verify with until auth answers (a copy of its /.well-known/jwks.json). */
 function readKeySetFile(path: string) {
@@ -31,17 +33,21 @@ const registry = createMetricsRegistry('gateway');
 const tracing = await initTracing('gateway', { ...readTracingConfig(process.env), instanceId: config.gatewayId });
 
 const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: `gateway-${config.gatewayId}`, logger });
-const { store: presence, redis } = openPresenceStore({
+const { store: regionPresence, redis } = openPresenceStore({
   redisUrl: config.redisUrl,
   ttlMs: config.presenceTtlMs,
 });
-// Moderation lives in the same Redis as presence (auth reaches it through PARLEY_MODERATION_REDIS_URL).
-const { store: moderation } = openModerationStore({ redis });
+if (federation && !natsBus) throw new Error('PARLEY_REGION needs NATS_URL: regions are joined through NATS');
+const federated = federation && natsBus ? federatePresence(regionPresence, natsBus.raw, federation, { registry, logger }) : undefined;
+const presence = federated?.store ?? regionPresence;
+// Moderation lives in the same Redis as presence (auth reaches it through PARLEY_MODERATION_REDIS_URL),
+// unless it is elsewhere: in a federation, the history region's, shared by every region.
+const { store: moderation } = openModerationStore(config.moderationRedisUrl ? { redisUrl: config.moderationRedisUrl } : { redis });
 registerBusMetrics(registry, bus);
 if (redis) registerRedisMetrics(registry, redis, 'presence');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; this gateway cannot reach others');
 
-const history = await openHistoryStore({ bus, nats: natsBus, replicas: config.historyReplicas, logger });
+const history = await openHistoryStore({ bus, nats: natsBus, replicas: config.historyReplicas, logger, federation });
 
 const keys = createJwksKeyGetter(config.jwksUrl, {
   maxAgeMs: config.jwksMaxAgeMs,
@@ -64,10 +70,11 @@ if (natsBus) {
   for (const message of past) gateway.core.applyControl(message);
 }
 await gateway.listen();
-logger.info({ port: gateway.port, gatewayId: config.gatewayId, bus: config.natsUrl ? 'nats' : 'memory', presence: config.redisUrl ? 'redis' : 'memory' }, `gateway listening on ${gateway.url}`);
+logger.info({ port: gateway.port, gatewayId: config.gatewayId, bus: config.natsUrl ? 'nats' : 'memory', presence: config.redisUrl ? 'redis' : 'memory', ...(federation && { region: federation.region, regions: federation.regions, historyRegion: federation.historyRegion }) }, `gateway listening on ${gateway.url}`);
 
 installSignalHandlers(async () => {
   await gateway.drain();
+  federated?.close();
   await Promise.allSettled([history.close(), bus.close(), presence.close()]);
   await tracing.shutdown();
 }, logger);

@@ -9,8 +9,10 @@ import { readPresenceConfig } from './config.ts';
 import { createAuthServiceKeyVerifier, createJwksUserTokenVerifier } from './credentials.ts';
 import { createPresenceMetrics } from './metrics.ts';
 import { createSweeper } from './sweeper.ts';
+import { federatePresence, readFederationConfig } from '@parley/federation';
 
 const config = readPresenceConfig(process.env);
+const federation = readFederationConfig(process.env);
 const logger = createLogger('presence', { level: config.logLevel });
 const registry = createMetricsRegistry('presence');
 const metrics = createPresenceMetrics(registry);
@@ -34,10 +36,12 @@ const natsBus = await createNatsBus({ servers: config.natsUrl.split(','), name: 
 registerBusMetrics(registry, natsBus);
 const bus = createTracedBus(natsBus, { tracer: tracing.tracer });
 
+// Queries answer for every region; the sweeper sweeps this region's store only.
+const federated = federation ? federatePresence(store, natsBus.raw, federation, { registry, logger }) : undefined;
 const clientAddress = createClientAddressResolver(config.trustedProxies);
 const presence = createPresenceApp(
   {
-    store,
+    store: federated?.store ?? store,
     bus,
     verifyApiKey: createAuthServiceKeyVerifier(config.authUrl),
     verifyUserToken: createJwksUserTokenVerifier(config.jwksUrl),
@@ -62,6 +66,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   logger.info({ signal }, 'shutting down');
   await presence.close();
   await sweeper.stop();
+  federated?.close();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
