@@ -56,7 +56,7 @@ function failuresOf(dir: string): string[] {
   if (existsSync(checks)) {
     for (const line of readFileSync(checks, 'utf8').split('\n')) if (line.startsWith('failed ')) failures.push(`[check] ${line.slice(7)}`);
   }
-  for (const file of ['vitest.json', 'guard.json', 'kube.json']) {
+  for (const file of ['vitest.json', 'guard.json', 'federation.json', 'kube.json']) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
     let report: VitestReport;
@@ -94,7 +94,7 @@ for (let run = 1; run <= runs; run++) {
   const { code, output } = await runSuite(run);
   const dir = join(REPEAT_DIR, String(run));
   mkdirSync(dir, { recursive: true });
-  for (const file of ['checks.txt', 'vitest.json', 'guard.json', 'kube.json']) if (existsSync(join(RESULTS, file))) cpSync(join(RESULTS, file), join(dir, file));
+  for (const file of ['checks.txt', 'vitest.json', 'guard.json', 'federation.json', 'kube.json']) if (existsSync(join(RESULTS, file))) cpSync(join(RESULTS, file), join(dir, file));
   const counts = /^(\d+) passed, (\d+) failed$/m.exec(output.split('\n').reverse().join('\n'));
   const passed = Number(counts?.[1] ?? 0);
   const failed = Number(counts?.[2] ?? 1) || (code === 0 ? 0 : 1);

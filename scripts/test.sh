@@ -20,8 +20,8 @@ check_result() { # name, exit code
 echo "[test] type check (tsc -b)"
 npx tsc -b; check_result "type check" $?
 
-echo "[test] tools: helm, kubeconform, k6, prometheus/promtool and the Kubernetes schemas (built once with go install, then cached)"
-for tool in helm kubeconform k6 prometheus; do
+echo "[test] tools: helm, kubeconform, k6, prometheus/promtool, toxiproxy and the Kubernetes schemas (built once with go install, then cached)"
+for tool in helm kubeconform k6 prometheus toxiproxy; do
   scripts/ensure-tool.sh "$tool" >/dev/null || { echo "[test] could not install $tool"; failed=$((failed + 1)); echo "failed install $tool" >> "$checks"; }
 done
 deploy/tools/ensure-schemas.sh >/dev/null || { echo "[test] could not build the Kubernetes schemas"; failed=$((failed + 1)); echo "failed Kubernetes schemas" >> "$checks"; }
@@ -55,12 +55,16 @@ if [ $# -gt 0 ]; then
   echo "[test] vitest $*"
   vitest test-results/vitest.json "$@"
 else
-  echo "[test] vitest (everything but the load guard and the Kubernetes cluster, files in parallel)"
-  vitest test-results/vitest.json --exclude 'loadtest/test/**' --exclude 'deploy/kube/test/**'
+  echo "[test] vitest (everything but the load guard, the federation and the Kubernetes cluster, files in parallel)"
+  vitest test-results/vitest.json --exclude 'loadtest/test/**' --exclude 'deploy/kube/test/**' --exclude 'apps/cluster/test/federation/**'
   # The throughput, latency and memory guards measure, and the k6 runs (the guard, the dashboards
   # against Prometheus) load the machine: they run alone, one file at a time.
   echo "[test] vitest: the load guard and the dashboards under k6 load, alone"
   vitest test-results/guard.json loadtest/test --no-file-parallelism
+  # Two regions in two network namespaces with a 30 s link cut: fourteen processes and timings
+  # that a loaded machine would blur, so alone too (about 75 s).
+  echo "[test] vitest: two federated regions in network namespaces, alone"
+  vitest test-results/federation.json apps/cluster/test/federation --no-file-parallelism
   # A real single-node cluster (scripts/kube.sh) with Parley installed by helm: it takes the
   # machine's two cores for a few minutes, so it runs alone too.
   echo "[test] vitest: Parley in a Kubernetes cluster (scripts/kube.sh, helm install), alone"

@@ -152,11 +152,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const gatewayModeration: Record<string, string> = region?.sharedStores ? { PARLEY_MODERATION_REDIS_URL: moderationRedisUrl } : {};
   const signingKeys: Record<string, string> = region?.signingKeysDir ? { PARLEY_SIGNING_KEYS_DIR: region.signingKeysDir } : {};
   const host = options.listenHost ?? '127.0.0.1';
+  // Output lines of several regions in one terminal say which region they come from.
+  const prefix = region ? `${region.region}/` : '';
 
   const choosePort = options.basePort ? undefined : () => port(0);
   const authPort = await port(10);
   const auth = new ServiceProcess({
-    name: 'auth',
+    name: `${prefix}auth`,
     args: productionCommand('auth'),
     url: `http://127.0.0.1:${authPort}`,
     choosePort,
@@ -171,7 +173,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const presencePort = await port(11);
   const presence = new ServiceProcess({
-    name: 'presence',
+    name: `${prefix}presence`,
     args: productionCommand('presence'),
     url: `http://127.0.0.1:${presencePort}`,
     choosePort,
@@ -183,7 +185,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const webhooks =
     (options.webhooks ?? jetstream) && jetstream
       ? new ServiceProcess({
-          name: 'webhooks',
+          name: `${prefix}webhooks`,
           args: productionCommand('webhooks'),
           url: `http://127.0.0.1:${webhooksPort}`,
           choosePort,
@@ -197,7 +199,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const index = gateways.length + 1;
     const gatewayPort = await port(index - 1);
     const gateway = new ServiceProcess({
-      name: `gateway-${index}`,
+      name: `${prefix}gateway-${index}`,
       args: productionCommand('gateway'),
       url: `http://127.0.0.1:${gatewayPort}`,
       choosePort,

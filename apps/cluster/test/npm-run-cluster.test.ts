@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { connectClient, type TestClient } from '@parley/testkit';
+import { mintUserToken } from '../src/clients.ts';
+import { metric } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'parley-npm-cluster-'));
@@ -40,6 +43,55 @@ describe('npm run cluster', () => {
     }
     expect(await exited).toBe(0);
   }, 90_000);
+
+  it('npm run cluster -- --regions 2 starts two regions joined by a delayed link: users of both talk in one room, presence and link metrics span them', async () => {
+    const stateFile = join(work, 'regions.json');
+    const child = spawn('npm', ['run', 'cluster', '--', '--regions', '2', '--link-latency-ms', '20'], {
+      cwd: ROOT,
+      env: { ...process.env, PARLEY_CLUSTER_BASE_PORT: '0', PARLEY_CLUSTER_GATEWAYS: '1', PARLEY_CLUSTER_FILE: stateFile, PARLEY_DRAIN_MS: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const clients: TestClient[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the regions did not come up within 90 s:\n${output}`)), 90_000);
+        child.stdout.on('data', () => output.includes('Ctrl-C stops everything') && (clearTimeout(timer), resolve()));
+        void exited.then((code) => (clearTimeout(timer), reject(new Error(`npm run cluster -- --regions 2 exited ${code}:\n${output}`))));
+      });
+      expect(output).toContain('Parley federation is up: 2 regions');
+      type Region = { name: string; auth: string; presence: string; gateways: string[] };
+      const { regions, demoApiKey } = JSON.parse(readFileSync(stateFile, 'utf8')) as { regions: Region[]; demoApiKey: string };
+      expect(regions.map((r) => r.name)).toEqual(['a', 'b']);
+      const connect = async (region: Region, user: string) => {
+        const token = await mintUserToken({ auth: { url: region.auth }, demoApiKey } as never, user);
+        const client = await connectClient(`${region.gateways[0]!.replace('http', 'ws')}/v1/ws`, { token });
+        clients.push(client);
+        await client.waitFor('welcome');
+        expect((await client.request({ type: 'join', room: 'lobby' })).type).toBe('joined');
+        return client;
+      };
+      const [inA, inB] = [await connect(regions[0]!, 'ann'), await connect(regions[1]!, 'ben')];
+      await inA.waitFor((f) => f.type === 'presence.join' && f.user === 'ben');
+      expect((await inB.request({ type: 'publish', room: 'lobby', data: 'hi from b' })).type).toBe('ack');
+      expect((await inA.waitFor((f) => f.type === 'message' && f.data === 'hi from b')).room).toBe('lobby');
+      // The presence API of either region lists both regions' members.
+      const members = await fetch(`${regions[1]!.presence}/v1/rooms/lobby/members`, { headers: { authorization: `Bearer ${demoApiKey}` } });
+      expect(((await members.json()) as { members: Array<{ user: string }> }).members.map((m) => m.user).sort()).toEqual(['ann', 'ben']);
+      // The link-state gauge: region a sees region b, about two link delays away.
+      let up = 0;
+      for (const deadline = Date.now() + 15_000; up !== 1 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) up = await metric(regions[0]!.gateways[0]!, 'parley_federation_region_up', 'region="b"');
+      expect(up).toBe(1);
+      expect(await metric(regions[0]!.gateways[0]!, 'parley_federation_region_rtt_seconds', 'region="b"')).toBeGreaterThanOrEqual(0.04);
+    } finally {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  }, 120_000);
 
   it('npm run cluster - PARLEY_CLUSTER_PROMETHEUS=1 starts a Prometheus that scrapes every process and loads the chart\'s alert rules', async () => {
     const stateFile = join(work, 'cluster-prometheus.json');
