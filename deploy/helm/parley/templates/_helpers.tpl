@@ -337,3 +337,20 @@ Usage: include "parley.generatedSigningKeyJwk" "<kid>"
 {{- end }}
 {{- dict "kty" "EC" "crv" "P-256" "d" $b64url.d "x" $b64url.x "y" $b64url.y "kid" . "alg" "ES256" "use" "sig" | toJson }}
 {{- end }}
+
+{{/* PARLEY_MODERATION_REDIS_URL: the federation's shared moderation Redis when given, else the Redis the gateways use. */}}
+{{- define "parley.moderationRedisEnv" -}}
+{{- $shared := .Values.federation.moderationRedis -}}
+{{- if or $shared.url $shared.existingSecret -}}
+{{ include "parley.urlEnv" (dict "root" . "name" "PARLEY_MODERATION_REDIS_URL" "key" "PARLEY_FEDERATION_MODERATION_REDIS_URL" "values" $shared) }}
+{{- else -}}
+{{ include "parley.urlEnv" (dict "root" . "name" "PARLEY_MODERATION_REDIS_URL" "key" "REDIS_URL" "values" .Values.redis) }}
+{{- end -}}
+{{- end }}
+
+{{/* The federation settings (empty values = no federation). */}}
+{{- define "parley.federationEnv" -}}
+{{ include "parley.configEnv" (dict "root" . "name" "PARLEY_REGION") }}
+{{ include "parley.configEnv" (dict "root" . "name" "PARLEY_FEDERATION_REGIONS") }}
+{{ include "parley.configEnv" (dict "root" . "name" "PARLEY_HISTORY_REGION") }}
+{{- end }}
