@@ -178,7 +178,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     url: `http://127.0.0.1:${presencePort}`,
     choosePort,
     output: out('presence'),
-    env: { ...common, ...presenceRedis, PORT: String(presencePort), HOST: host, PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
+    env: { ...common, ...presenceRedis, ...(region && nats.monitorUrl && { PARLEY_NATS_MONITOR_URL: nats.monitorUrl }), PORT: String(presencePort), HOST: host, PARLEY_AUTH_URL: authUrl, PARLEY_JWKS_URL: jwksUrl },
   });
 
   const webhooksPort = await port(13);

@@ -86,6 +86,16 @@ describe('npm run cluster', () => {
       for (const deadline = Date.now() + 15_000; up !== 1 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) up = await metric(regions[0]!.gateways[0]!, 'parley_federation_region_up', 'region="b"');
       expect(up).toBe(1);
       expect(await metric(regions[0]!.gateways[0]!, 'parley_federation_region_rtt_seconds', 'region="b"')).toBeGreaterThanOrEqual(0.04);
+      // Every metric of docs/metrics.md's federation section is exposed by a region's gateway or presence service.
+      const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+      const section = doc.slice(doc.indexOf('## Federation'), doc.indexOf('\n## ', doc.indexOf('## Federation') + 1));
+      const documented = [...section.matchAll(/`(parley_[a-z0-9_]+)`/g)].map((m) => m[1]!);
+      expect(documented.length).toBeGreaterThanOrEqual(7);
+      for (let deadline = Date.now() + 10_000; (await metric(regions[0]!.presence, 'parley_federation_link_messages_total', 'direction="in"')) === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 250));
+      const exposition = (await Promise.all([regions[0]!.gateways[0]!, regions[0]!.presence, regions[1]!.presence].map(async (url) => (await fetch(`${url}/metrics`)).text()))).join('\n');
+      expect(documented.filter((name) => !exposition.includes(`\n${name}`))).toEqual([]);
+      expect(await metric(regions[0]!.presence, 'parley_federation_leaf_links')).toBe(1);
+      expect(await metric(regions[0]!.presence, 'parley_federation_link_messages_total', 'direction="in"')).toBeGreaterThan(0);
     } finally {
       await Promise.allSettled(clients.map((c) => c.close()));
       child.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { readPresenceConfig } from './config.ts';
 import { createAuthServiceKeyVerifier, createJwksUserTokenVerifier } from './credentials.ts';
 import { createPresenceMetrics } from './metrics.ts';
 import { createSweeper } from './sweeper.ts';
-import { federatePresence, readFederationConfig } from '@parley/federation';
+import { federatePresence, readFederationConfig, watchLeafLinks } from '@parley/federation';
 
 const config = readPresenceConfig(process.env);
 const federation = readFederationConfig(process.env);
@@ -38,6 +38,8 @@ const bus = createTracedBus(natsBus, { tracer: tracing.tracer });
 
 // Queries answer for every region; the sweeper sweeps this region's store only.
 const federated = federation ? federatePresence(store, natsBus.raw, federation, { registry, logger }) : undefined;
+// Inter-region traffic, as this region's NATS server counts it on its leaf node links.
+const leafLinks = federation && config.natsMonitorUrl ? watchLeafLinks(config.natsMonitorUrl, registry, { logger }) : undefined;
 const clientAddress = createClientAddressResolver(config.trustedProxies);
 const presence = createPresenceApp(
   {
@@ -67,6 +69,7 @@ const shutdown = async (signal: NodeJS.Signals) => {
   await presence.close();
   await sweeper.stop();
   federated?.close();
+  leafLinks?.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await Promise.allSettled([bus.close(), store.close(), tracing.shutdown(), metricsServer?.close()]);
   process.exit(0);
