@@ -22,8 +22,13 @@ const log = (line: string) => process.stderr.write(`[bench:federation] ${line}\n
 const federation = await startRegions({ regions: 2, gateways: 1, linkLatencyMs: LINK_DELAY_MS });
 const [a, b] = federation.regions.map((r) => r.cluster) as [NonNullable<(typeof federation.regions)[0]>['cluster'], NonNullable<(typeof federation.regions)[0]>['cluster']];
 const clients: TestClient[] = [];
+// A tenant whose per-connection rate does not cap the publisher (the default is for chat users).
+const adminPost = (path: string, body?: unknown) =>
+  fetch(`${a.auth.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${a.adminToken}`, 'content-type': 'application/json' }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+if ((await adminPost('/v1/admin/tenants', { ns: 'bench', settings: { messagesPerSecond: 10_000 } })).status !== 201) throw new Error('could not create the bench tenant');
+const apiKey = ((await (await adminPost('/v1/admin/tenants/bench/keys')).json()) as { key: string }).key;
 const join = async (cluster: typeof a, user: string, room: string) => {
-  const client = await connectClient(wsUrl(cluster.gateways[0]!), { token: await mintUserToken(cluster, user) });
+  const client = await connectClient(wsUrl(cluster.gateways[0]!), { token: await mintUserToken(cluster, user, { apiKey }) });
   clients.push(client);
   await client.waitFor('welcome');
   await client.request({ type: 'join', room });
