@@ -190,7 +190,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           url: `http://127.0.0.1:${webhooksPort}`,
           choosePort,
           output: out('webhooks'),
-          env: { ...common, PORT: String(webhooksPort), HOST: '127.0.0.1', PARLEY_WEBHOOKS_ID: 'webhooks-1', ...options.webhooksEnv },
+          env: { ...common, PORT: String(webhooksPort), HOST: '127.0.0.1', PARLEY_WEBHOOKS_ID: region ? `${region.region}-webhooks-1` : 'webhooks-1', ...options.webhooksEnv },
         })
       : undefined;
 

@@ -63,16 +63,7 @@ async function runCluster() {
   const adminTokenLine = adminTokenFromEnv ? 'from PARLEY_ADMIN_TOKEN' : `${cluster.adminToken}   (generated now; set PARLEY_ADMIN_TOKEN to choose it)`;
   console.log(`\n  demo namespace  ${cluster.demoNamespace}\n  demo API key    ${cluster.demoApiKey}\n  admin token     ${adminTokenLine}\n\nCtrl-C stops everything.`);
 
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\nstopping the cluster…');
-    await cluster.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignal('the cluster', () => cluster.stop());
 }
 
 /** `npm run cluster -- --regions N`: a federation of N regions on loopback, joined by Toxiproxy links (region i's ports from base + 100 × i). */
@@ -109,12 +100,17 @@ async function runRegions(count: number, linkLatencyMs: number) {
   }
   console.log(`\n  links (Toxiproxy API) ${federation.toxiproxy.apiUrl}   (cut one: curl -XPOST -d '{"enabled":false}' ${federation.toxiproxy.apiUrl}/proxies/b-leaf)`);
   console.log(`\n  demo namespace  ${first.demoNamespace}\n  demo API key    ${first.demoApiKey}   (tokens minted in any region work in every region)\n  admin token     ${adminTokenFromEnv ? 'from PARLEY_ADMIN_TOKEN' : first.adminToken}\n\nCtrl-C stops everything.`);
+  stopOnSignal('the regions', () => federation.stop());
+}
+
+/** Ctrl-C or SIGTERM stops everything once, then exits 0. */
+function stopOnSignal(what: string, stopAll: () => Promise<void>) {
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    console.log('\nstopping the regions…');
-    await federation.stop();
+    console.log(`\nstopping ${what}…`);
+    await stopAll();
     process.exit(0);
   };
   process.on('SIGINT', stop);

@@ -56,9 +56,9 @@ function promqlErrors(expr: string): string[] {
 }
 
 describe('dashboards and rules', () => {
-  it('dashboards and rules - the three dashboards exist with stable, unique uids and a data source variable', () => {
+  it('dashboards and rules - the four dashboards exist with stable, unique uids and a data source variable', () => {
     const uids = dashboards.map((d) => d.dashboard.uid);
-    expect(uids.sort()).toEqual(['parley-bus-redis', 'parley-overview', 'parley-tenant']);
+    expect(uids.sort()).toEqual(['parley-bus-redis', 'parley-federation', 'parley-overview', 'parley-tenant']);
     for (const { file, dashboard } of dashboards) {
       const vars = dashboard.templating?.list ?? [];
       expect(vars.find((v) => v.name === 'datasource')?.type, file).toBe('datasource');

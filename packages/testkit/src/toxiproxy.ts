@@ -2,7 +2,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.ts';
 
-const ENSURE_TOOL = fileURLToPath(new URL('../../../scripts/ensure-tool.sh', import.meta.url));
+/** The tool builder, resolved when a Toxiproxy is started (testkit is also imported by browser-like test environments). */
+const ensureTool = () => fileURLToPath(new URL('../../../scripts/ensure-tool.sh', import.meta.url));
 
 /** A real Toxiproxy (the pinned build of `scripts/ensure-tool.sh toxiproxy`) and its HTTP API. */
 export interface Toxiproxy {
@@ -18,7 +19,7 @@ export interface Toxiproxy {
 
 /** Starts Toxiproxy's server on `host` (default loopback) and a free port for its API. */
 export async function startToxiproxy(options: { host?: string } = {}): Promise<Toxiproxy> {
-  const binary = execFileSync('bash', [ENSURE_TOOL, 'toxiproxy'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const binary = execFileSync('bash', [ensureTool(), 'toxiproxy'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const host = options.host ?? '127.0.0.1';
   const port = await freePort();
   const child: ChildProcess = spawn(binary, ['-host', host, '-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });

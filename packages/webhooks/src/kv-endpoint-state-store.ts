@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ParleyError } from '@parley/protocol';
 import { mergeEndpointStates, type DispatcherEndpointState, type EndpointStateStore } from './endpoint-state.ts';
@@ -12,10 +13,10 @@ const token = (dispatcher: string) => dispatcher.replace(/[^A-Za-z0-9_-]/g, '_')
  * Endpoint delivery state in a JetStream key-value bucket, key `<ns>.<id>.<dispatcher>`: each
  * dispatcher replica writes its own record, auth reads and merges them.
  */
-export async function createKvEndpointStateStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number } = {}): Promise<EndpointStateStore> {
+export async function createKvEndpointStateStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number; /** Federation: the history region's JetStream domain, which holds the bucket for every region. */ domain?: string | undefined } = {}): Promise<EndpointStateStore> {
   let kv: KV;
   try {
-    kv = await new Kvm(nc).create(STATE_BUCKET, { history: 1, replicas: options.replicas ?? 1, timeout: options.timeoutMs ?? 3000 });
+    kv = await new Kvm(options.domain ? jetstream(nc, { domain: options.domain, timeout: options.timeoutMs ?? 3000 }) : nc).create(STATE_BUCKET, { history: 1, replicas: options.replicas ?? 1, timeout: options.timeoutMs ?? 3000 });
   } catch (error) {
     throw new ParleyError('unavailable', `webhook endpoint state needs JetStream: ${(error as Error).message}`);
   }

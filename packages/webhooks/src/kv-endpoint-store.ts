@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ParleyError } from '@parley/protocol';
 import type { WebhookEndpoint } from './endpoint.ts';
@@ -10,10 +11,10 @@ export const ENDPOINTS_BUCKET = 'PARLEY_WEBHOOK_ENDPOINTS';
  * Endpoints in a JetStream key-value bucket, key `<ns>.<id>`, so auth (which writes them) and
  * every dispatcher replica (which reads them) share one copy without sharing code or a database.
  */
-export async function createKvEndpointStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number; live?: boolean } = {}): Promise<EndpointStore> {
+export async function createKvEndpointStore(nc: NatsConnection, options: { replicas?: number; timeoutMs?: number; live?: boolean; /** Federation: the history region's JetStream domain, which holds the bucket for every region. */ domain?: string | undefined } = {}): Promise<EndpointStore> {
   let kv: KV;
   try {
-    kv = await new Kvm(nc).create(ENDPOINTS_BUCKET, { history: 1, replicas: options.replicas ?? 1, timeout: options.timeoutMs ?? 3000 });
+    kv = await new Kvm(options.domain ? jetstream(nc, { domain: options.domain, timeout: options.timeoutMs ?? 3000 }) : nc).create(ENDPOINTS_BUCKET, { history: 1, replicas: options.replicas ?? 1, timeout: options.timeoutMs ?? 3000 });
   } catch (error) {
     throw new ParleyError('unavailable', `webhook endpoints need JetStream: ${(error as Error).message}`);
   }

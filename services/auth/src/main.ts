@@ -5,6 +5,7 @@ import { openBus } from '@parley/bus/open';
 import { openHistoryStore } from '@parley/history/open';
 import { openModerationStore } from '@parley/moderation/open';
 import { createKvEndpointStateStore, createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
+import { readFederationConfig } from '@parley/federation';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -29,22 +30,25 @@ const keys = await loadSigningKeys({
   dataDir: config.dataDir,
 });
 const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: 'parley-auth', logger });
+// Federation: webhook endpoints live in the history region's JetStream, shared by every region.
+const federation = readFederationConfig(process.env);
+const sharedDomain = federation && federation.region !== federation.historyRegion ? federation.historyRegion : undefined;
 // Keeps control messages so that gateways started later still refuse revoked tokens.
 if (natsBus) await ensureControlStream(natsBus.raw).catch((error: unknown) => logger.warn({ err: error }, 'no JetStream: revocations reach only the gateways running when they are made'));
 registerBusMetrics(registry, bus);
 const webhookEndpoints = natsBus
-  ? await createKvEndpointStore(natsBus.raw).catch((error: unknown) => {
+  ? await createKvEndpointStore(natsBus.raw, { domain: sharedDomain }).catch((error: unknown) => {
       logger.warn({ err: (error as Error).message }, 'no JetStream: the webhook endpoint API answers 503');
       return undefined;
     })
   : undefined;
-const webhookStates = natsBus && webhookEndpoints ? await createKvEndpointStateStore(natsBus.raw).catch(() => undefined) : undefined;
+const webhookStates = natsBus && webhookEndpoints ? await createKvEndpointStateStore(natsBus.raw, { domain: sharedDomain }).catch(() => undefined) : undefined;
 // Moderation state is shared with the gateways: only a Redis URL makes it so (a store in this
 // process's memory would be one the gateways never read).
 const moderation = config.moderationRedisUrl ? openModerationStore({ redisUrl: config.moderationRedisUrl }) : undefined;
 moderation?.redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'moderation store (Redis) connection error'));
 // Deleting a stored message needs the tenants' history, which is in JetStream when NATS is configured.
-const history = natsBus ? await openHistoryStore({ bus, nats: natsBus, logger }) : undefined;
+const history = natsBus ? await openHistoryStore({ bus, nats: natsBus, logger, federation }) : undefined;
 if (!moderation) logger.warn('PARLEY_MODERATION_REDIS_URL is not set: the moderation API answers 503 and kicks are not audited');
 if (!config.natsUrl) logger.warn('NATS_URL is not set: using the in-memory bus; server-API messages reach no gateway in another process');
 if (!config.adminToken) logger.warn('PARLEY_ADMIN_TOKEN is not set: the admin API refuses every request');

@@ -17,6 +17,7 @@ import {
   type Dispatcher,
 } from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
+import { readFederationConfig } from '@parley/federation';
 import { createDispatcherObserver, createRecorderObserver } from './metrics.ts';
 
 const config = readWebhooksConfig(process.env);
@@ -27,9 +28,13 @@ const { bus, nats } = await openBus({ natsUrl: config.natsUrl, name: `webhooks-$
 if (!nats) throw new Error('NATS_URL is required');
 registerBusMetrics(registry, bus);
 // Live: a watch keeps every endpoint in memory, so an event costs no request to read them.
-const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas, live: true });
+// Federation: endpoints and their delivery state live in the history region's JetStream, shared by
+// every region; each region's dispatchers deliver the events decided in their region.
+const federation = readFederationConfig(process.env);
+const sharedDomain = federation && federation.region !== federation.historyRegion ? federation.historyRegion : undefined;
+const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas, live: true, domain: sharedDomain });
 // What this replica saw of each endpoint (last success, last failure, events in delivery), for `GET /v1/webhooks/{id}`.
-const stateReporter = createStateReporter(await createKvEndpointStateStore(nats.raw, { replicas: config.streamReplicas }), config.instanceId, {
+const stateReporter = createStateReporter(await createKvEndpointStateStore(nats.raw, { replicas: config.streamReplicas, domain: sharedDomain }), config.instanceId, {
   onError: (error) => logger.warn({ err: (error as Error).message }, 'webhook endpoint state not written; retrying'),
 });
 const observer = combineObservers(createDispatcherObserver(registry, logger), stateReporter);

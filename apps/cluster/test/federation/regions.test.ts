@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, freePort, startToxiproxy, type TestClient, type TestClientFrame, type Toxiproxy } from '@parley/testkit';
+import type { Grants } from '@parley/protocol';
 import { mintUserToken } from '../../src/clients.ts';
 import { until } from '../support.ts';
 import { createNamespaces } from './namespaces.ts';
@@ -37,7 +38,8 @@ async function tenant(ns: string, history: boolean): Promise<string> {
 }
 
 /** A user token minted by a region's auth service (which needs the shared tenant store: not during a cut). */
-const mint = (region: RegionProcess, name: string, apiKey: string) => mintUserToken({ auth: region.auth, demoApiKey: apiKey } as never, name, { apiKey });
+const mint = (region: RegionProcess, name: string, apiKey: string, grants?: Grants) => mintUserToken({ auth: region.auth, demoApiKey: apiKey } as never, name, { apiKey, ...(grants && { grants }) });
+const MODERATOR: Grants = { '*': ['subscribe', 'publish', 'presence', 'history', 'moderate'] };
 
 /** A user connected to a region's gateway with a token minted by `mintedIn`'s auth service (or the one given), joined to `rooms`. */
 async function user(region: RegionProcess, gateway: number, name: string, apiKey: string, rooms: Array<string | { room: string; since: number }>, mintedIn: RegionProcess | { token: string } = region): Promise<TestClient> {
@@ -170,6 +172,19 @@ describe('two regions in two network namespaces, 40 ms apart', () => {
     const expected = messages(alice, 'moving').filter((f) => (f.seq as number) > since);
     expect(seqs(messages(back, 'moving'))).toEqual(seqs(expected));
     expect(texts(messages(back, 'moving'))).toEqual(texts(expected));
+  }, 60_000);
+
+  it('a moderator in one region bans a member connected in the other: removed there at once, and refused on every gateway of both regions', async () => {
+    const mod = await user(a, 0, 'mod', plainKey, ['townhall'], { token: await mint(a, 'mod', plainKey, MODERATOR) });
+    const target = await user(b, 0, 'target', plainKey, ['townhall']);
+    const witness = await user(b, 1, 'witness', plainKey, ['townhall']);
+    expect(await mod.request({ type: 'ban', room: 'townhall', user: 'target', seconds: 600, reason: 'spam' }, 10_000)).toMatchObject({ type: 'ack' });
+    expect(await target.waitFor((f) => f.type === 'error' && f.room === 'townhall', 5_000)).toMatchObject({ code: 'banned' });
+    expect(await witness.waitFor('member.banned', 5_000)).toMatchObject({ user: 'target', by: 'mod' });
+    for (const [region, gateway] of [[b, 1], [a, 1]] as const) {
+      const again = await user(region, gateway, 'target', plainKey, []);
+      expect(await again.request({ type: 'join', room: 'townhall' }, 10_000)).toMatchObject({ type: 'error', code: 'banned' });
+    }
   }, 60_000);
 
   it('the link is cut for 30 s under traffic: each region serves its own users; afterwards they agree, and only the documented messages are missing', async () => {

@@ -154,7 +154,7 @@ lifecycle:
       key: {{ .name }}
 {{- end }}
 
-{{/* Environment every service gets: listen address, NATS, Redis, logs, traces, trusted CAs. */}}
+{{/* Environment every service gets: listen address, NATS, Redis, logs, traces, federation, trusted CAs. */}}
 {{- define "parley.commonEnv" -}}
 {{- $root := .root -}}
 - name: PORT
@@ -171,6 +171,7 @@ lifecycle:
 {{ include "parley.configEnv" (dict "root" $root "name" "OTEL_EXPORTER_OTLP_ENDPOINT") }}
 {{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_METRICS_PORT") }}
 {{ include "parley.configEnv" (dict "root" $root "name" "PARLEY_METRICS_TENANT_LABELS") }}
+{{ include "parley.federationEnv" $root }}
 {{- if $root.Values.trustedCA.existingSecret }}
 - name: NODE_EXTRA_CA_CERTS
   value: /etc/parley/trusted-ca/{{ $root.Values.trustedCA.key }}
