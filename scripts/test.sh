@@ -64,7 +64,7 @@ else
   # Two regions in two network namespaces with a 30 s link cut: fourteen processes and timings
   # that a loaded machine would blur, so alone too (about 75 s).
   echo "[test] vitest: two federated regions in network namespaces, alone"
-  vitest test-results/federation.json apps/cluster/test/federation --no-file-parallelism
+  vitest test-results/federation.json apps/cluster/test/federation/ --no-file-parallelism
   # A real single-node cluster (scripts/kube.sh) with Parley installed by helm: it takes the
   # machine's two cores for a few minutes, so it runs alone too.
   echo "[test] vitest: Parley in a Kubernetes cluster (scripts/kube.sh, helm install), alone"

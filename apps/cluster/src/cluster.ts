@@ -61,8 +61,13 @@ export interface RegionOptions {
   signingKeysDir?: string;
 }
 
-/** Webhook events stay in the region that decided them: each region's dispatchers deliver its own (else every region's event stream would store each event once). */
-export const REGION_LOCAL_SUBJECTS = ['events.>'];
+/**
+ * Subjects that stay in their region (denied on the leaf node link): webhook events, so each
+ * region's dispatchers deliver the events decided there (else every region's event stream would
+ * store each one), and the dispatchers' lease bucket, which every region has under the same name
+ * (its writes would otherwise land in every region's bucket).
+ */
+export const REGION_LOCAL_SUBJECTS = ['events.>', '$KV.PARLEY_WEBHOOK_LEASE.>'];
 
 export interface Cluster {
   /** The (first) NATS server. */

@@ -56,6 +56,10 @@ describe('webhooks across regions', () => {
     const inB = createParleyServer({ url: b.auth.url, presenceUrl: b.presence.url, apiKey: b.demoApiKey });
     const endpoint = await inA.createWebhook({ url: receiverUrl, events: ['member.joined', 'message.published'], rooms: 'fed-*' });
     expect((await inB.listWebhooks()).map((w) => w.id)).toEqual([endpoint.id]);
+    // Both regions' dispatchers read the shared endpoints and follow the tenant's messages.
+    for (const cluster of [a, b]) {
+      await until(async () => /^parley_webhook_message_tenants\S* 1$/m.test(await (await fetch(`${cluster.webhooks!.url}/metrics`)).text()), 10_000, 'the dispatcher follows the tenant');
+    }
 
     const ann = await connectUser(a.gateways[0]!, await mintUserToken(a, 'ann'), ['fed-1']);
     const ben = await connectUser(b.gateways[0]!, await mintUserToken(b, 'ben'), ['fed-1']);
@@ -65,7 +69,9 @@ describe('webhooks across regions', () => {
     expect((await ben.request({ type: 'publish', room: 'fed-1', data: 'from b' })).type).toBe('ack');
 
     const summary = () => received.map((e) => `${e.type} ${e.data.user ?? (e.data as { message?: { from?: { user?: string } } }).message?.from?.user ?? ''}`).sort();
-    await until(() => received.length >= 4, 20_000, 'four events');
+    await until(() => received.length >= 4, 20_000, 'four events').catch((error: Error) => {
+      throw new Error(`${error.message}; got ${JSON.stringify(summary())}`);
+    });
     // Time for a duplicate, had one been sent by the other region's dispatcher.
     await new Promise((r) => setTimeout(r, 3_000));
     expect(received.map((e) => e.type).sort()).toEqual(['member.joined', 'member.joined', 'message.published', 'message.published']);
@@ -79,6 +85,12 @@ describe('webhooks across regions', () => {
       { job: 'presence', pod: `${name}-presence`, url: cluster.presence.url },
     ]);
     prometheus = await startPrometheus({ targets, port: await freePort(), scrapeInterval: '1s', output: 'ignore' });
+    // Presence queries that cross the link (the dashboard counts them).
+    const [a, b] = federation.regions.map((r) => r.cluster) as [Regions['regions'][0]['cluster'], Regions['regions'][0]['cluster']];
+    const cy = await connectUser(a.gateways[0]!, await mintUserToken(a, 'cy'), ['dash']);
+    const di = await connectUser(b.gateways[0]!, await mintUserToken(b, 'di'), ['dash']);
+    clients.push(cy, di);
+    for (const client of [cy, di]) expect((await client.request({ type: 'presence', room: 'dash' })).type).toBe('presence');
     type Dashboard = { panels: Array<{ title: string; targets: Array<{ expr: string; legendFormat?: string }> }> };
     const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/helm/parley/dashboards/parley-federation.json'), 'utf8')) as Dashboard;
     type Result = { data?: { result: Array<{ metric: Record<string, string> }> } };
