@@ -3,10 +3,11 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type ParleyClient, type RoomMessage } from '@parley/client';
 import { createParleyServer, type ParleyWebhookEvent } from '@parley/server';
 import type { TestClient } from '@parley/testkit';
 import { freePort } from '@parley/testkit';
-import { connectUser, mintUserToken, REPO_ROOT, startPrometheus, startRegions, type PrometheusProcess, type Regions } from '../src/index.ts';
+import { connectUser, mintUserToken, REPO_ROOT, startPrometheus, startRegions, wsUrl, type PrometheusProcess, type Regions } from '../src/index.ts';
 import { until } from './support.ts';
 
 /**
@@ -18,6 +19,7 @@ import { until } from './support.ts';
 let federation: Regions;
 let prometheus: PrometheusProcess;
 const clients: TestClient[] = [];
+const sdkClients: ParleyClient[] = [];
 const received: ParleyWebhookEvent[] = [];
 let http: Server;
 let receiverUrl = '';
@@ -42,6 +44,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const client of sdkClients) client.close();
   await Promise.allSettled(clients.map((c) => c.close()));
   await prometheus?.stop();
   await federation?.stop();
@@ -106,4 +109,29 @@ describe('webhooks across regions', () => {
       }
     }
   }, 90_000);
+
+  it('federation sdk - a client given a gateway of each region loses its region and resumes in the other: every stored message once, in order', async () => {
+    const [a, b] = federation.regions.map((r) => r.cluster) as [Regions['regions'][0]['cluster'], Regions['regions'][0]['cluster']];
+    const admin = (path: string, init: RequestInit) => fetch(`${a.auth.url}${path}`, { ...init, headers: { authorization: `Bearer ${a.adminToken}`, 'content-type': 'application/json' } });
+    expect((await admin('/v1/admin/tenants', { method: 'POST', body: JSON.stringify({ ns: 'sdkfed', settings: { history: { enabled: true } } }) })).status).toBe(201);
+    const keyRes = await admin('/v1/admin/tenants/sdkfed/keys', { method: 'POST' });
+    const apiKey = ((await keyRes.json()) as { key: string }).key;
+    // Region b first: its gateway is the one lost.
+    const reader = createClient({ urls: [wsUrl(b.gateways[0]!), wsUrl(a.gateways[0]!)], getToken: () => mintUserToken(b, 'roamer', { apiKey }), reconnect: { baseMs: 100, capMs: 500 } });
+    const writer = createClient({ url: wsUrl(a.gateways[0]!), getToken: () => mintUserToken(a, 'writer', { apiKey }) });
+    sdkClients.push(reader, writer);
+    const received: RoomMessage[] = [];
+    reader.room('roam').on('message', (m) => void received.push(m));
+    await reader.room('roam').join();
+    await writer.room('roam').join();
+    const acked: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      acked.push((await writer.room('roam').publish(`m-${i}`)).seq as number);
+      if (i === 20) await b.gateways[0]!.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(() => (reader.room('roam').lastSeq ?? 0) >= acked.at(-1)!, 20_000, 'the reader caught up in region a');
+    expect(received.map((m) => m.seq)).toEqual(acked);
+    expect(received.map((m) => m.data)).toEqual(acked.map((_, i) => `m-${i}`));
+  }, 60_000);
 });
