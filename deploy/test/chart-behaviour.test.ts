@@ -101,6 +101,22 @@ describe('chart behaviour', () => {
     }
   });
 
+  it('chart - a federated region: every service gets the region settings; gateways and auth share the history region\'s moderation Redis', () => {
+    const objects = renderChart({
+      values: { federation: { region: 'eu', regions: ['us', 'eu'], historyRegion: 'us', natsMonitorUrl: 'http://nats:8222', moderationRedis: { url: 'redis://redis.us.example:6379' } } },
+    }).objects;
+    for (const component of COMPONENTS) {
+      const env = processFromChart(objects, component, { port: 1, servicePorts: {}, mountRoot }).env;
+      expect(env, component).toMatchObject({ PARLEY_REGION: 'eu', PARLEY_FEDERATION_REGIONS: 'us,eu', PARLEY_HISTORY_REGION: 'us' });
+      if (component === 'gateway' || component === 'auth') expect(env.PARLEY_MODERATION_REDIS_URL, component).toBe('redis://redis.us.example:6379');
+    }
+    expect(processFromChart(objects, 'presence', { port: 1, servicePorts: {}, mountRoot }).env.PARLEY_NATS_MONITOR_URL).toBe('http://nats:8222');
+    // Without federation the settings are empty (unset for the services) and moderation is the gateways' Redis.
+    const single = processFromChart(defaults, 'gateway', { port: 1, servicePorts: {}, mountRoot }).env;
+    expect(single.PARLEY_REGION).toBe('');
+    expect(single.PARLEY_MODERATION_REDIS_URL).toBe(single.REDIS_URL);
+  });
+
   it('chart - pods run as uid 10001 without privileges on a read-only root filesystem', () => {
     const pods = [...COMPONENTS.map((c) => podSpec(defaults, c)), at<Record<string, unknown>>(findObject(defaults, 'Pod'), 'spec')];
     for (const spec of pods) {
