@@ -93,6 +93,17 @@ source scripts/kube/node.sh
 # The node's end of the host link exists exactly while its network namespace does.
 running_node() { ip link show "$HOST_LINK" >/dev/null 2>&1; }
 
+# The pods' network namespaces are bind-mounted on files under /run/netns (cni-…) inside the
+# node's mount namespace; when the node is gone the mounts are too, but the files stay. Only
+# files that are mounted nowhere here are removed: a namespace in use is always mounted.
+remove_stale_pod_netns() {
+  local f
+  for f in /run/netns/cni-*; do
+    [ -e "$f" ] || continue
+    mountpoint -q "$f" || rm -f "$f"
+  done
+}
+
 cmd_down() {
   if running_node; then
     say "stopping the cluster"
@@ -101,6 +112,7 @@ cmd_down() {
     running_node && die "the cluster did not stop within a minute (its logs: $LOGS)"
   fi
   remove_cgroups
+  remove_stale_pod_netns
   rm -rf "$STATE"
   say "stopped; nothing of the cluster is left"
 }
@@ -144,6 +156,7 @@ cmd_up() {
     if [ -n "$node" ]; then kill -TERM "$node" 2>/dev/null || true; else kill -KILL "$unshare_pid" 2>/dev/null || true; fi
     wait "$unshare_pid" 2>/dev/null || true
     remove_cgroups
+    remove_stale_pod_netns
     # The kernel frees a network namespace (and so the host's end of the link) asynchronously.
     for _ in $(seq 60); do running_node || break; sleep 0.5; done
   }
@@ -160,6 +173,7 @@ cmd_up() {
   say "running; Ctrl-C stops it"
   wait "$unshare_pid" || true
   remove_cgroups
+  remove_stale_pod_netns
 }
 
 case "${1:-up}" in

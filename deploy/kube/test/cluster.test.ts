@@ -194,6 +194,22 @@ describe('kubernetes', () => {
     expect(created.status, await created.clone().text()).toBe(201);
     const key = await fetch(`${authUrl}/v1/admin/tenants/${TENANT}/keys`, { method: 'POST', headers: admin });
     apiKey = ((await key.json()) as { key: string }).key;
+    // Right after the install, JetStream may still be settling before it creates the tenant's first
+    // replicated stream, and the first history join is then answered history_unavailable, which is
+    // temporary. A client retries it; so does this warm-up, so that the tests start with the stream.
+    const warm = createClient({ url: gatewayUrl, getToken: () => mint('warm-up'), reconnect: { baseMs: 100, capMs: 1000 } });
+    await waitUntil('the warm-up client connected', () => warm.connected, 60_000, 50);
+    for (const deadline = Date.now() + 60_000; ; await sleep(1000)) {
+      const joined = await within(warm.room('warm-up').join(), 30_000, 'the warm-up join').then(
+        () => true,
+        (error: { temporary?: boolean }) => {
+          if (error.temporary !== true || Date.now() > deadline) throw error;
+          return false;
+        },
+      );
+      if (joined) break;
+    }
+    warm.close();
   }, 30 * 60_000);
 
   afterAll(async () => {
