@@ -42,3 +42,12 @@ export function readFederationConfig(env: Record<string, string | undefined>): R
   if (!regions.includes(historyRegion)) throw new ConfigError(`${FEDERATION_ENV.historyRegion} (${historyRegion}) must be one of ${FEDERATION_ENV.regions} (${regions.join(',')})`);
   return Object.freeze({ region: config.region, regions: Object.freeze(regions), historyRegion });
 }
+
+/**
+ * The history region, when it is another region than this one: where this region reaches the
+ * federation's shared JetStream state (history origins, webhook endpoints). Undefined in the
+ * history region itself and without federation.
+ */
+export function remoteHistoryRegion(config: FederationConfig | undefined): string | undefined {
+  return config && config.region !== config.historyRegion ? config.historyRegion : undefined;
+}

@@ -5,7 +5,7 @@ import { openBus } from '@parley/bus/open';
 import { openHistoryStore } from '@parley/history/open';
 import { openModerationStore } from '@parley/moderation/open';
 import { createKvEndpointStateStore, createKvEndpointStore, urlPolicyFromEnv } from '@parley/webhooks';
-import { readFederationConfig } from '@parley/federation';
+import { readFederationConfig, remoteHistoryRegion } from '@parley/federation';
 import { createLogger, createMetricsRegistry, initTracing, readTracingConfig, registerBusMetrics, startMetricsServer } from '@parley/observability';
 import { createAuthApp } from './app.ts';
 import { createClientIpResolver } from './client-ip.ts';
@@ -32,7 +32,7 @@ const keys = await loadSigningKeys({
 const { bus, nats: natsBus } = await openBus({ natsUrl: config.natsUrl, name: 'parley-auth', logger });
 // Federation: webhook endpoints live in the history region's JetStream, shared by every region.
 const federation = readFederationConfig(process.env);
-const sharedDomain = federation && federation.region !== federation.historyRegion ? federation.historyRegion : undefined;
+const sharedDomain = remoteHistoryRegion(federation);
 // Keeps control messages so that gateways started later still refuse revoked tokens.
 if (natsBus) await ensureControlStream(natsBus.raw).catch((error: unknown) => logger.warn({ err: error }, 'no JetStream: revocations reach only the gateways running when they are made'));
 registerBusMetrics(registry, bus);

@@ -17,7 +17,7 @@ import {
   type Dispatcher,
 } from '@parley/webhooks';
 import { readWebhooksConfig } from './config.ts';
-import { readFederationConfig } from '@parley/federation';
+import { readFederationConfig, remoteHistoryRegion } from '@parley/federation';
 import { createDispatcherObserver, createRecorderObserver } from './metrics.ts';
 
 const config = readWebhooksConfig(process.env);
@@ -31,7 +31,7 @@ registerBusMetrics(registry, bus);
 // Federation: endpoints and their delivery state live in the history region's JetStream, shared by
 // every region; each region's dispatchers deliver the events decided in their region.
 const federation = readFederationConfig(process.env);
-const sharedDomain = federation && federation.region !== federation.historyRegion ? federation.historyRegion : undefined;
+const sharedDomain = remoteHistoryRegion(federation);
 const endpoints = await createKvEndpointStore(nats.raw, { replicas: config.streamReplicas, live: true, domain: sharedDomain });
 // What this replica saw of each endpoint (last success, last failure, events in delivery), for `GET /v1/webhooks/{id}`.
 const stateReporter = createStateReporter(await createKvEndpointStateStore(nats.raw, { replicas: config.streamReplicas, domain: sharedDomain }), config.instanceId, {

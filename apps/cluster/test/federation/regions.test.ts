@@ -6,7 +6,7 @@ import { connectClient, freePort, startToxiproxy, type TestClient, type TestClie
 import type { Grants } from '@parley/protocol';
 import { mintUserToken } from '../../src/clients.ts';
 import { until } from '../support.ts';
-import { createNamespaces } from './namespaces.ts';
+import { createNamespaces, type Namespace } from './namespaces.ts';
 import { startRegionProcess, type RegionProcess } from './region-process.ts';
 
 /**
@@ -70,14 +70,14 @@ const setLink = async (enabled: boolean) => {
 beforeAll(async () => {
   const logDir = mkdtempSync(join(tmpdir(), 'parley-federation-'));
   namespaces = createNamespaces(`pf${process.pid % 10000}`, 2);
-  const [nsA, nsB] = namespaces.namespaces as [never, never];
+  const [nsA, nsB] = namespaces.namespaces as [Namespace, Namespace];
   a = await startRegionProcess('a', nsA, { gateways: 2, webhooks: false, federation: { region: 'a', regions: REGIONS, historyRegion: 'a', leafPort: 7422 } }, logDir);
   toxiproxy = await startToxiproxy();
   const upstream = { leaf: 7422, tenants: a.ready.tenantRedis, moderation: a.ready.redis };
   const listen: Record<string, string> = {};
   for (const link of LINKS) {
-    listen[link] = `${(nsB as { hostAddress: string }).hostAddress}:${await freePort()}`;
-    await toxiproxy.addProxy(`b-${link}`, listen[link]!, `${(nsA as { address: string }).address}:${upstream[link]}`);
+    listen[link] = `${nsB.hostAddress}:${await freePort()}`;
+    await toxiproxy.addProxy(`b-${link}`, listen[link]!, `${nsA.address}:${upstream[link]}`);
     await toxiproxy.addLatency(`b-${link}`, LINK_DELAY_MS);
   }
   b = await startRegionProcess(
