@@ -194,22 +194,27 @@ describe('kubernetes', () => {
     expect(created.status, await created.clone().text()).toBe(201);
     const key = await fetch(`${authUrl}/v1/admin/tenants/${TENANT}/keys`, { method: 'POST', headers: admin });
     apiKey = ((await key.json()) as { key: string }).key;
-    // Right after the install, JetStream may still be settling before it creates the tenant's first
-    // replicated stream, and the first history join is then answered history_unavailable, which is
-    // temporary. A client retries it; so does this warm-up, so that the tests start with the stream.
+    // Right after the install, JetStream may still be electing the leaders of the tenant's first
+    // replicated stream: history joins and publishes are answered history_unavailable (temporary)
+    // meanwhile. The client retries a join by itself and an application retries a publish; so does
+    // this warm-up (up to 3 minutes), so that the tests start once history works.
+    const warmStarted = Date.now();
     const warm = createClient({ url: gatewayUrl, getToken: () => mint('warm-up'), reconnect: { baseMs: 100, capMs: 1000 } });
     await waitUntil('the warm-up client connected', () => warm.connected, 60_000, 50);
-    for (const deadline = Date.now() + 60_000; ; await sleep(1000)) {
-      const joined = await within(warm.room('warm-up').join(), 30_000, 'the warm-up join').then(
+    const warmRoom = warm.room('warm-up');
+    await within(warmRoom.join(), 180_000, 'the warm-up history join');
+    for (const deadline = Date.now() + 180_000; ; await sleep(1000)) {
+      const acked = await warmRoom.publish('warm-up').then(
         () => true,
         (error: { temporary?: boolean }) => {
           if (error.temporary !== true || Date.now() > deadline) throw error;
           return false;
         },
       );
-      if (joined) break;
+      if (acked) break;
     }
     warm.close();
+    console.log(`[kube] history answered ${((Date.now() - warmStarted) / 1000).toFixed(1)} s after the install`);
   }, 30 * 60_000);
 
   afterAll(async () => {
