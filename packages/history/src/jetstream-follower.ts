@@ -1,5 +1,5 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import type { FollowerRepairReason, HistoryFollower, HistoryListener } from './history-store.ts';
 
 /** @default 2000: idle heartbeat the server sends while a follower waits; a stall is detected after 2 missed (within 3). */
@@ -8,12 +8,27 @@ export const DEFAULT_FOLLOW_HEARTBEAT_MS = 2_000;
 export const FOLLOW_INACTIVE_MS = 15_000;
 const FOLLOW_BATCH = 256;
 const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 1_000;
+const RETRY_MAX_MS = 500;
 /** During a repair, a missing stream is taken for gone only after this long (a restarted server recovers its streams first). */
 const STREAM_RECOVERY_MS = 10_000;
+/**
+ * JetStream answers a consumer create in milliseconds, or never: while it elects leaders, or when
+ * it placed the single-replica consumer on a node that died without shutting down (nats-server
+ * 2.10 keeps such a node a candidate until it declares it offline, 150 s later: a third of the
+ * creates on a three-replica stream). So an attempt waits this long, this much more after every
+ * `ATTEMPTS_PER_STEP` (a busy server still gets its time), up to the store's request timeout, and
+ * attempts after the first race two creates.
+ */
+const ATTEMPT_TIMEOUT_STEP_MS = 1_000;
+const ATTEMPTS_PER_STEP = 4;
+
+/** The JetStream API with requests timing out after `timeoutMs`. */
+export type JetStreamManagerWithin = (timeoutMs: number) => Promise<JetStreamManager>;
 
 export interface FollowerOptions {
   heartbeatMs: number;
+  /** The store's JetStream request timeout: the longest an attempt waits. */
+  requestTimeoutMs: number;
   /** Called once when the follower stopped, for good (see `HistoryListener.error`) or by `stop`. */
   ended(): void;
 }
@@ -37,15 +52,15 @@ const isStreamNotFound = (error: unknown) => error instanceof JetStreamApiError 
  *    detected within three), a NATS reconnect, a deleted consumer, or a delivery-sequence gap
  *    each count as a stall;
  *  - on a stall the consumer is replaced by a new one starting after the last delivered
- *    sequence, retried until JetStream answers; messages already delivered are skipped, so the
- *    listener sees each message once, in order.
+ *    sequence, retried (see `ATTEMPT_TIMEOUT_STEP_MS`) until JetStream answers; messages already
+ *    delivered are skipped, so the listener sees each message once, in order.
  * The stream missing for good (`STREAM_RECOVERY_MS`), or recreated (its last sequence below
  * ours), is final: a recreated stream restarts its sequences. `stop` deletes
  * the consumer at once; a consumer we could not delete expires after `FOLLOW_INACTIVE_MS`.
  */
 export async function followRoom(
   nc: NatsConnection,
-  jsm: JetStreamManager,
+  jsmWithin: JetStreamManagerWithin,
   js: JetStreamClient,
   target: { stream: string; subject: string; after: number },
   listener: HistoryListener,
@@ -53,6 +68,8 @@ export async function followRoom(
 ): Promise<RoomFollower> {
   const { stream, subject } = target;
   const heartbeatMs = Math.max(500, options.heartbeatMs);
+  const attemptTimeout = (attempt: number) => Math.min(options.requestTimeoutMs, ATTEMPT_TIMEOUT_STEP_MS * (1 + Math.floor(attempt / ATTEMPTS_PER_STEP)));
+  const jsm = await jsmWithin(options.requestTimeoutMs);
   let last = target.after;
   let stopped = false;
   let generation = 0;
@@ -66,8 +83,10 @@ export async function followRoom(
     jsm.consumers.delete(stream, old.name).catch(() => {});
   };
 
-  const open = async () => {
-    const info = await jsm.consumers.add(stream, {
+  /** With `copies` 2, two creates race (each placed on a random peer); the loser is deleted once it answers. */
+  const createConsumer = async (timeoutMs: number, copies: number): Promise<ConsumerInfo> => {
+    const manager = await jsmWithin(timeoutMs);
+    const config = {
       filter_subject: subject,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: last + 1,
@@ -75,7 +94,22 @@ export async function followRoom(
       mem_storage: true,
       num_replicas: 1,
       inactive_threshold: nanos(FOLLOW_INACTIVE_MS),
+    };
+    const creates = Array.from({ length: copies }, () => manager.consumers.add(stream, config));
+    const winner = await Promise.any(creates).catch((error: AggregateError) => {
+      throw error.errors[0];
     });
+    for (const create of creates) {
+      create.then((info) => {
+        if (info.name !== winner.name) jsm.consumers.delete(stream, info.name).catch(() => {});
+      }, () => {});
+    }
+    return winner;
+  };
+
+  /** Attempts after the first race two creates: a node that died still draws a third of them. */
+  const open = async (timeoutMs: number, attempt: number) => {
+    const info = await createConsumer(timeoutMs, attempt === 0 ? 1 : 2);
     if (stopped) {
       jsm.consumers.delete(stream, info.name).catch(() => {});
       return;
@@ -136,8 +170,9 @@ export async function followRoom(
         if (nc.isClosed()) return fail(new Error('NATS connection closed'));
         try {
           // A stream deleted and recreated restarts its sequences: following it from `last` would skip.
-          if ((await jsm.streams.info(stream)).state.last_seq < last) return fail(new Error(`history stream ${stream} was reset`));
-          await open();
+          const timeoutMs = attemptTimeout(attempt);
+          if ((await (await jsmWithin(timeoutMs)).streams.info(stream)).state.last_seq < last) return fail(new Error(`history stream ${stream} was reset`));
+          await open(timeoutMs, attempt);
           return;
         } catch (error) {
           // A restarted server answers "stream not found" until JetStream has recovered its streams.
@@ -161,11 +196,18 @@ export async function followRoom(
     options.ended();
   };
 
-  try {
-    await open();
-  } catch (error) {
-    stop();
-    throw error;
+  // Three attempts within about the request timeout; then the join fails and its client retries.
+  const first = attemptTimeout(0);
+  for (let attempt = 0; ; attempt++) {
+    const final = attempt === 2;
+    try {
+      await open(final ? Math.max(first, options.requestTimeoutMs - 2 * first) : first, attempt);
+      break;
+    } catch (error) {
+      if (error instanceof TimeoutError && !final) continue;
+      stop();
+      throw error;
+    }
   }
   return {
     stop,

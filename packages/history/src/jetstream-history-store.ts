@@ -63,8 +63,13 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const attempts = Math.max(1, options.publishAttempts ?? 2);
   const js = jetstream(nc, { timeout });
-  let manager: Promise<JetStreamManager> | undefined;
-  const jsm = () => (manager ??= jetstreamManager(nc, { checkAPI: false, timeout }));
+  const managers = new Map<number, Promise<JetStreamManager>>();
+  const jsmWithin = (timeoutMs: number) => {
+    let manager = managers.get(timeoutMs);
+    if (!manager) managers.set(timeoutMs, (manager = jetstreamManager(nc, { checkAPI: false, timeout: timeoutMs })));
+    return manager;
+  };
+  const jsm = () => jsmWithin(timeout);
   const replicas = options.replicas ?? 1;
   const historyRegion = options.federation && options.federation.historyRegion !== options.federation.region ? options.federation.historyRegion : undefined;
   // In a mirror region: `ensurer` keeps the local mirror, `origin` the stream in the history region.
@@ -290,8 +295,9 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       return api(async (): Promise<HistoryFollower> => {
         let follower: RoomFollower | undefined;
         let ended = false;
-        follower = await followRoom(nc, await jsm(), js, { stream: streamName(ns), subject: subjects.room(ns, room), after }, listener, {
+        follower = await followRoom(nc, jsmWithin, js, { stream: streamName(ns), subject: subjects.room(ns, room), after }, listener, {
           heartbeatMs,
+          requestTimeoutMs: timeout,
           ended() {
             ended = true;
             if (follower) followers.delete(follower);
