@@ -6,8 +6,12 @@ import { createJetStreamHistoryStore } from '../src/jetstream.ts';
 
 /** Rooms followed by one store (one gateway); `PARLEY_NODE_LOSS_ROOMS` raises it for a measurement. */
 const ROOMS = Number(process.env.PARLEY_NODE_LOSS_ROOMS ?? 600);
-/** From the loss, for every feed (docs/operations.md, "History feeds after a stall"; 1,500 feeds: 4–13 s measured). */
-const ALL_RESUMED_MS = 30_000;
+/**
+ * From the loss, for every feed: a guard against feeds that never resume, not a speed figure
+ * (1,500 feeds: 4–13 s on an idle machine, docs/benchmarks.md; 600 took 19 s once beside the
+ * rest of the suite, where JetStream's elections are slower).
+ */
+const ALL_RESUMED_MS = 45_000;
 const NS = 'node-loss';
 const TENANT = { ns: NS, retention: { ...DEFAULT_HISTORY_RETENTION }, version: 1 };
 
@@ -71,8 +75,10 @@ describe('history feeds of many rooms across the loss of a NATS node', () => {
       }));
     }
 
+    const appendedAt = Date.now();
     await until(() => received.every((seqs) => seqs.length > 0), 'every feed to deliver the message appended after the loss', ALL_RESUMED_MS - (Date.now() - lostAt));
-    console.log(`[node-loss] ${ROOMS} feeds resumed ${((Date.now() - lostAt) / 1000).toFixed(1)} s after the NATS node was lost`);
+    const seconds = (from: number) => ((Date.now() - from) / 1000).toFixed(1);
+    console.log(`[node-loss] ${ROOMS} feeds resumed ${seconds(lostAt)} s after the NATS node was lost (the last append was acknowledged after ${((appendedAt - lostAt) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(errors).toEqual([]);
     expect(received).toEqual(appended.map((seq) => [seq]));
