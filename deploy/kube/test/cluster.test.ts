@@ -71,6 +71,32 @@ describe('kubernetes', () => {
   const isReady = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   const readyGateways = async () => (await pods('gateway')).filter(isReady);
 
+  /**
+   * Why history does not answer: the gateways' last log lines, and what each NATS server says of
+   * JetStream (its meta group, the streams and their leaders). For a warm-up that timed out.
+   */
+  const historyDiagnostics = async (): Promise<string> => {
+    const tried = (promise: Promise<string>) => promise.catch((error: unknown) => `(failed: ${(error as Error).message})`);
+    const parts = [await tried(kubectl('get', 'pods', '-o', 'wide'))];
+    parts.push(await tried(kubectl('logs', '-l', 'app.kubernetes.io/component=gateway', '--tail=40', '--prefix')));
+    const nats = (JSON.parse(await kubectl('get', 'pods', '-l', 'app=nats', '-o', 'json')) as { items: Pod[] }).items;
+    for (const pod of nats) {
+      const jsz = await tried(
+        fetch(`http://${pod.status.podIP}:8222/jsz?accounts=true&streams=true&consumers=true&raft=true`, { signal: AbortSignal.timeout(5000) }).then(async (r) => {
+          const body = (await r.json()) as {
+            meta_cluster?: unknown;
+            account_details?: Array<{ name: string; stream_detail?: Array<{ name: string; cluster?: unknown; state?: { messages: number; consumer_count: number } }> }>;
+          };
+          const streams = (body.account_details ?? []).flatMap((a) => (a.stream_detail ?? []).map((d) => ({ account: a.name, name: d.name, cluster: d.cluster, state: d.state && { messages: d.state.messages, consumers: d.state.consumer_count } })));
+          return JSON.stringify({ meta: body.meta_cluster, streams });
+        }),
+      );
+      parts.push(`${pod.metadata.name} jsz: ${jsz}`);
+      parts.push(await tried(kubectl('logs', pod.metadata.name, '--tail=30')));
+    }
+    return parts.join('\n');
+  };
+
   /** Open connections of one gateway pod, from its metrics endpoint (the host routes pod addresses to the node). */
   const connectionsOn = async (pod: Pod) => {
     const text = await (await fetch(`http://${pod.status.podIP}:9090/metrics`)).text();
@@ -202,12 +228,15 @@ describe('kubernetes', () => {
     const warm = createClient({ url: gatewayUrl, getToken: () => mint('warm-up'), reconnect: { baseMs: 100, capMs: 1000 } });
     await waitUntil('the warm-up client connected', () => warm.connected, 60_000, 50);
     const warmRoom = warm.room('warm-up');
-    await within(warmRoom.join(), 180_000, 'the warm-up history join');
+    await within(warmRoom.join(), 180_000, 'the warm-up history join').catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await historyDiagnostics()}`);
+    });
     for (const deadline = Date.now() + 180_000; ; await sleep(1000)) {
       const acked = await warmRoom.publish('warm-up').then(
         () => true,
         (error: { temporary?: boolean }) => {
-          if (error.temporary !== true || Date.now() > deadline) throw error;
+          if (error.temporary !== true) throw error;
+          if (Date.now() > deadline) return historyDiagnostics().then((diagnostics) => Promise.reject(new Error(`the warm-up publish: ${String(error)}\n${diagnostics}`)));
           return false;
         },
       );

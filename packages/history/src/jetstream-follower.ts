@@ -12,22 +12,20 @@ const RETRY_MAX_MS = 500;
 /** During a repair, a missing stream is taken for gone only after this long (a restarted server recovers its streams first). */
 const STREAM_RECOVERY_MS = 10_000;
 /**
- * JetStream answers a consumer create in milliseconds, or never: while it elects leaders, or when
- * it placed the single-replica consumer on a node that died without shutting down (nats-server
- * 2.10 keeps such a node a candidate until it declares it offline, 150 s later: a third of the
- * creates on a three-replica stream). So an attempt waits this long, this much more after every
- * `ATTEMPTS_PER_STEP` (a busy server still gets its time), up to the store's request timeout, and
- * attempts after the first race two creates.
+ * JetStream answers a consumer create in milliseconds, or late (a busy server, leaders being
+ * elected), or never: nats-server 2.10 places a single-replica consumer on a random peer of the
+ * stream, including a node that died without shutting down, until it declares that node offline
+ * 150 s later (a third of the creates on a three-replica stream). So a create still unanswered
+ * after `HEDGE_AFTER_MS` gets a companion, up to `MAX_CREATES`, and all of them keep their time
+ * (the request timeout from the first): the first answer is the consumer, the others are deleted
+ * when they answer. Giving up on a slow create instead would fail every attempt on a busy server.
  */
-const ATTEMPT_TIMEOUT_STEP_MS = 1_000;
-const ATTEMPTS_PER_STEP = 4;
-
-/** The JetStream API with requests timing out after `timeoutMs`. */
-export type JetStreamManagerWithin = (timeoutMs: number) => Promise<JetStreamManager>;
+const HEDGE_AFTER_MS = 1_000;
+const MAX_CREATES = 3;
 
 export interface FollowerOptions {
   heartbeatMs: number;
-  /** The store's JetStream request timeout: the longest an attempt waits. */
+  /** The store's JetStream request timeout: how long a consumer create (with its hedges) may take. */
   requestTimeoutMs: number;
   /** Called once when the follower stopped, for good (see `HistoryListener.error`) or by `stop`. */
   ended(): void;
@@ -52,7 +50,7 @@ const isStreamNotFound = (error: unknown) => error instanceof JetStreamApiError 
  *    detected within three), a NATS reconnect, a deleted consumer, or a delivery-sequence gap
  *    each count as a stall;
  *  - on a stall the consumer is replaced by a new one starting after the last delivered
- *    sequence, retried (see `ATTEMPT_TIMEOUT_STEP_MS`) until JetStream answers; messages already
+ *    sequence (hedged, see `HEDGE_AFTER_MS`), retried until JetStream answers; messages already
  *    delivered are skipped, so the listener sees each message once, in order.
  * The stream missing for good (`STREAM_RECOVERY_MS`), or recreated (its last sequence below
  * ours), is final: a recreated stream restarts its sequences. `stop` deletes
@@ -60,7 +58,7 @@ const isStreamNotFound = (error: unknown) => error instanceof JetStreamApiError 
  */
 export async function followRoom(
   nc: NatsConnection,
-  jsmWithin: JetStreamManagerWithin,
+  jsm: JetStreamManager,
   js: JetStreamClient,
   target: { stream: string; subject: string; after: number },
   listener: HistoryListener,
@@ -68,8 +66,6 @@ export async function followRoom(
 ): Promise<RoomFollower> {
   const { stream, subject } = target;
   const heartbeatMs = Math.max(500, options.heartbeatMs);
-  const attemptTimeout = (attempt: number) => Math.min(options.requestTimeoutMs, ATTEMPT_TIMEOUT_STEP_MS * (1 + Math.floor(attempt / ATTEMPTS_PER_STEP)));
-  const jsm = await jsmWithin(options.requestTimeoutMs);
   let last = target.after;
   let stopped = false;
   let generation = 0;
@@ -83,9 +79,8 @@ export async function followRoom(
     jsm.consumers.delete(stream, old.name).catch(() => {});
   };
 
-  /** With `copies` 2, two creates race (each placed on a random peer); the loser is deleted once it answers. */
-  const createConsumer = async (timeoutMs: number, copies: number): Promise<ConsumerInfo> => {
-    const manager = await jsmWithin(timeoutMs);
+  /** A consumer from the first of up to `MAX_CREATES` hedged creates (see `HEDGE_AFTER_MS`). */
+  const createConsumer = (): Promise<ConsumerInfo> => {
     const config = {
       filter_subject: subject,
       deliver_policy: DeliverPolicy.StartSequence,
@@ -95,21 +90,42 @@ export async function followRoom(
       num_replicas: 1,
       inactive_threshold: nanos(FOLLOW_INACTIVE_MS),
     };
-    const creates = Array.from({ length: copies }, () => manager.consumers.add(stream, config));
-    const winner = await Promise.any(creates).catch((error: AggregateError) => {
-      throw error.errors[0];
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let launched = 0;
+      let inFlight = 0;
+      const finish = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(hedge);
+        clearTimeout(deadline);
+        outcome();
+      };
+      const launch = () => {
+        launched++;
+        inFlight++;
+        jsm.consumers.add(stream, config).then(
+          (info) => {
+            inFlight--;
+            if (settled) jsm.consumers.delete(stream, info.name).catch(() => {});
+            else finish(() => resolve(info));
+          },
+          (error: unknown) => {
+            // A refusal (no stream, no leader) ends the attempt once no other create is pending.
+            if (--inFlight === 0) finish(() => reject(error));
+          },
+        );
+      };
+      const hedge = setInterval(() => {
+        if (launched < MAX_CREATES) launch();
+      }, HEDGE_AFTER_MS);
+      const deadline = setTimeout(() => finish(() => reject(new TimeoutError())), options.requestTimeoutMs);
+      launch();
     });
-    for (const create of creates) {
-      create.then((info) => {
-        if (info.name !== winner.name) jsm.consumers.delete(stream, info.name).catch(() => {});
-      }, () => {});
-    }
-    return winner;
   };
 
-  /** Attempts after the first race two creates: a node that died still draws a third of them. */
-  const open = async (timeoutMs: number, attempt: number) => {
-    const info = await createConsumer(timeoutMs, attempt === 0 ? 1 : 2);
+  const open = async () => {
+    const info = await createConsumer();
     if (stopped) {
       jsm.consumers.delete(stream, info.name).catch(() => {});
       return;
@@ -170,9 +186,8 @@ export async function followRoom(
         if (nc.isClosed()) return fail(new Error('NATS connection closed'));
         try {
           // A stream deleted and recreated restarts its sequences: following it from `last` would skip.
-          const timeoutMs = attemptTimeout(attempt);
-          if ((await (await jsmWithin(timeoutMs)).streams.info(stream)).state.last_seq < last) return fail(new Error(`history stream ${stream} was reset`));
-          await open(timeoutMs, attempt);
+          if ((await jsm.streams.info(stream)).state.last_seq < last) return fail(new Error(`history stream ${stream} was reset`));
+          await open();
           return;
         } catch (error) {
           // A restarted server answers "stream not found" until JetStream has recovered its streams.
@@ -196,18 +211,11 @@ export async function followRoom(
     options.ended();
   };
 
-  // Three attempts within about the request timeout; then the join fails and its client retries.
-  const first = attemptTimeout(0);
-  for (let attempt = 0; ; attempt++) {
-    const final = attempt === 2;
-    try {
-      await open(final ? Math.max(first, options.requestTimeoutMs - 2 * first) : first, attempt);
-      break;
-    } catch (error) {
-      if (error instanceof TimeoutError && !final) continue;
-      stop();
-      throw error;
-    }
+  try {
+    await open();
+  } catch (error) {
+    stop();
+    throw error;
   }
   return {
     stop,

@@ -29,6 +29,8 @@ export interface JetStreamHistoryStoreOptions {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
 const MISSING = 'history is enabled for a tenant but JetStream is not available on the NATS server (run nats-server with -js)';
+/** A failed JetStream request is logged at most this often (a stall fails every request at once). */
+const FAILURE_WARNING_MS = 10_000;
 
 /** Where a deletion is announced to the other regions' mirrors (federation). */
 export const DELETED_SUBJECT = 'parley.fed.history-deleted';
@@ -63,13 +65,8 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
   const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const attempts = Math.max(1, options.publishAttempts ?? 2);
   const js = jetstream(nc, { timeout });
-  const managers = new Map<number, Promise<JetStreamManager>>();
-  const jsmWithin = (timeoutMs: number) => {
-    let manager = managers.get(timeoutMs);
-    if (!manager) managers.set(timeoutMs, (manager = jetstreamManager(nc, { checkAPI: false, timeout: timeoutMs })));
-    return manager;
-  };
-  const jsm = () => jsmWithin(timeout);
+  let manager: Promise<JetStreamManager> | undefined;
+  const jsm = () => (manager ??= jetstreamManager(nc, { checkAPI: false, timeout }));
   const replicas = options.replicas ?? 1;
   const historyRegion = options.federation && options.federation.historyRegion !== options.federation.region ? options.federation.historyRegion : undefined;
   // In a mirror region: `ensurer` keeps the local mirror, `origin` the stream in the history region.
@@ -142,7 +139,16 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
         throw error;
       },
     );
-  const unavailable = (error: unknown) => (error instanceof ParleyError ? error : new ParleyError('history_unavailable', undefined, { cause: error }));
+  let lastFailureWarning = 0;
+  /** Clients only learn `history_unavailable`: the operator learns why (at most every `FAILURE_WARNING_MS`). */
+  const unavailable = (error: unknown) => {
+    if (error instanceof ParleyError) return error;
+    if (!isJetStreamMissing(error) && Date.now() - lastFailureWarning > FAILURE_WARNING_MS) {
+      lastFailureWarning = Date.now();
+      options.logger?.warn({ err: error }, `a history request to JetStream failed; clients are answered history_unavailable (this warning repeats at most every ${FAILURE_WARNING_MS / 1000} s)`);
+    }
+    return new ParleyError('history_unavailable', undefined, { cause: error });
+  };
   const api = <T>(work: () => Promise<T>): Promise<T> => observe(work()).catch((error: unknown) => Promise.reject(unavailable(error)));
 
   const roomInfo = async (ns: string, room: string): Promise<{ info: StreamInfo; subject: string; count: number } | undefined> => {
@@ -295,7 +301,7 @@ export function createJetStreamHistoryStore(nc: NatsConnection, options: JetStre
       return api(async (): Promise<HistoryFollower> => {
         let follower: RoomFollower | undefined;
         let ended = false;
-        follower = await followRoom(nc, jsmWithin, js, { stream: streamName(ns), subject: subjects.room(ns, room), after }, listener, {
+        follower = await followRoom(nc, await jsm(), js, { stream: streamName(ns), subject: subjects.room(ns, room), after }, listener, {
           heartbeatMs,
           requestTimeoutMs: timeout,
           ended() {

@@ -8,7 +8,7 @@ import { createJetStreamHistoryStore } from '../src/jetstream.ts';
 const ROOMS = Number(process.env.PARLEY_NODE_LOSS_ROOMS ?? 600);
 /**
  * From the loss, for every feed: a guard against feeds that never resume, not a speed figure
- * (1,500 feeds: 4–13 s on an idle machine, docs/benchmarks.md; 600 took 19 s once beside the
+ * (1,500 feeds: 6.5–21 s on an idle machine, docs/benchmarks.md; 600 took 19 s once beside the
  * rest of the suite, where JetStream's elections are slower).
  */
 const ALL_RESUMED_MS = 45_000;
