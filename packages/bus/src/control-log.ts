@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type ConsumerInfo } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_CONTROL_RETENTION_SECONDS, type BusMessage } from './bus.ts';
 
@@ -30,13 +30,20 @@ export async function ensureControlStream(nc: NatsConnection, retentionSeconds =
  */
 export async function readControlLog(nc: NatsConnection, options: { fetchTimeoutMs?: number } = {}): Promise<BusMessage[]> {
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.consumers.add(CONTROL_STREAM, {
-    deliver_policy: DeliverPolicy.All,
-    ack_policy: AckPolicy.None,
-    mem_storage: true,
-    num_replicas: 1,
-    inactive_threshold: nanos(30_000),
-  });
+  let info: ConsumerInfo;
+  try {
+    info = await jsm.consumers.add(CONTROL_STREAM, {
+      deliver_policy: DeliverPolicy.All,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(30_000),
+    });
+  } catch (error) {
+    // Auth creates the stream before it records anything: none yet (a fresh install) means nothing to replay.
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return [];
+    throw error;
+  }
   try {
     const consumer = jetstream(nc).consumers.getConsumerFromInfo(info);
     const out: BusMessage[] = [];
