@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { hedged } from './hedged-request.ts';
 import type { FollowerRepairReason, HistoryFollower, HistoryListener } from './history-store.ts';
 
 /** @default 2000: idle heartbeat the server sends while a follower waits; a stall is detected after 2 missed (within 3). */
@@ -90,37 +91,11 @@ export async function followRoom(
       num_replicas: 1,
       inactive_threshold: nanos(FOLLOW_INACTIVE_MS),
     };
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let launched = 0;
-      let inFlight = 0;
-      const finish = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearInterval(hedge);
-        clearTimeout(deadline);
-        outcome();
-      };
-      const launch = () => {
-        launched++;
-        inFlight++;
-        jsm.consumers.add(stream, config).then(
-          (info) => {
-            inFlight--;
-            if (settled) jsm.consumers.delete(stream, info.name).catch(() => {});
-            else finish(() => resolve(info));
-          },
-          (error: unknown) => {
-            // A refusal (no stream, no leader) ends the attempt once no other create is pending.
-            if (--inFlight === 0) finish(() => reject(error));
-          },
-        );
-      };
-      const hedge = setInterval(() => {
-        if (launched < MAX_CREATES) launch();
-      }, HEDGE_AFTER_MS);
-      const deadline = setTimeout(() => finish(() => reject(new TimeoutError())), options.requestTimeoutMs);
-      launch();
+    return hedged(() => jsm.consumers.add(stream, config), {
+      afterMs: HEDGE_AFTER_MS,
+      max: MAX_CREATES,
+      timeoutMs: options.requestTimeoutMs,
+      discard: (late) => void jsm.consumers.delete(stream, late.name).catch(() => {}),
     });
   };
 

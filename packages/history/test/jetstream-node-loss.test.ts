@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNatsBus, type NatsBus } from '@parley/bus/nats';
-import { startNatsCluster, type NatsCluster } from '@parley/testkit';
+import { startNatsCluster, until, type NatsCluster } from '@parley/testkit';
 import { DEFAULT_HISTORY_RETENTION, type HistoryStore } from '../src/index.ts';
 import { createJetStreamHistoryStore } from '../src/jetstream.ts';
 
@@ -12,16 +12,10 @@ const ROOMS = Number(process.env.PARLEY_NODE_LOSS_ROOMS ?? 600);
  * rest of the suite, where JetStream's elections are slower).
  */
 const ALL_RESUMED_MS = 45_000;
+/** Polling (and retrying appends) more often would add load to the elections the test waits for. */
+const POLL_MS = 100;
 const NS = 'node-loss';
 const TENANT = { ns: NS, retention: { ...DEFAULT_HISTORY_RETENTION }, version: 1 };
-
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 /** Consumers held by the server (the followers' are single-replica, so each lives on one server). */
 const consumersOn = async (monitorUrl: string) => ((await (await fetch(`${monitorUrl}/jsz`)).json()) as { consumers: number }).consumers;
@@ -40,7 +34,7 @@ describe('history feeds of many rooms across the loss of a NATS node', () => {
     writerBus = await createNatsBus({ servers: nats.urls.slice(1), name: 'node-loss-writer', connectTimeoutMs: 5_000 });
     follower = createJetStreamHistoryStore(followerBus.raw, { replicas: 3 });
     writer = createJetStreamHistoryStore(writerBus.raw, { replicas: 3, requestTimeoutMs: 10_000 });
-    await until(async () => writer.ensure(TENANT).then(() => true, () => false), 'the stream (JetStream elects its leaders first)', 30_000);
+    await until(async () => writer.ensure(TENANT).then(() => true, () => false), 'the stream (JetStream elects its leaders first)', 30_000, POLL_MS);
   }, 60_000);
   afterAll(async () => {
     await follower?.close();
@@ -71,12 +65,12 @@ describe('history feeds of many rooms across the loss of a NATS node', () => {
           } catch {
             return false;
           }
-        }, `an acknowledged append to room-${i + j}`, 30_000);
+        }, `an acknowledged append to room-${i + j}`, 30_000, POLL_MS);
       }));
     }
 
     const appendedAt = Date.now();
-    await until(() => received.every((seqs) => seqs.length > 0), 'every feed to deliver the message appended after the loss', ALL_RESUMED_MS - (Date.now() - lostAt));
+    await until(() => received.every((seqs) => seqs.length > 0), 'every feed to deliver the message appended after the loss', ALL_RESUMED_MS - (Date.now() - lostAt), POLL_MS);
     const seconds = (from: number) => ((Date.now() - from) / 1000).toFixed(1);
     console.log(`[node-loss] ${ROOMS} feeds resumed ${seconds(lostAt)} s after the NATS node was lost (the last append was acknowledged after ${((appendedAt - lostAt) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
@@ -84,6 +78,6 @@ describe('history feeds of many rooms across the loss of a NATS node', () => {
     expect(received).toEqual(appended.map((seq) => [seq]));
     // Creates that lost their race, or timed out on a live server, go within the inactivity timeout.
     await until(async () => (await Promise.all(nats.servers.slice(1).map((s) => consumersOn(s.monitorUrl as string)))).reduce((a, b) => a + b) <= ROOMS,
-      'the surviving servers to hold one consumer per room', 25_000);
+      'the surviving servers to hold one consumer per room', 25_000, POLL_MS);
   }, 120_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createNatsBus, type NatsBus } from '@parley/bus/nats';
-import { freePort, startNats, startToxiproxy, type NatsProcess, type Toxiproxy } from '@parley/testkit';
+import { freePort, startNats, startToxiproxy, until, type NatsProcess, type Toxiproxy } from '@parley/testkit';
 import { DEFAULT_HISTORY_RETENTION, type HistoryStore } from '../src/index.ts';
 import { FOLLOW_INACTIVE_MS } from '../src/jetstream-follower.ts';
 import { createJetStreamHistoryStore, streamName } from '../src/jetstream.ts';
@@ -12,14 +12,6 @@ const TENANT = { ns: NS, retention: { ...DEFAULT_HISTORY_RETENTION }, version: 1
 const LATENCY_MS = 700;
 /** A create answered after its request timed out (a very busy machine) leaves a consumer that the server removes when it has been idle this long. */
 const CONSUMERS_GONE_MS = FOLLOW_INACTIVE_MS + 10_000;
-
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 /**
  * A server that answers every request late (a busy one, behind a 700 ms link each way): a
@@ -86,9 +78,9 @@ describe('history feeds from a JetStream server that answers late', () => {
     expect(received).toEqual([first, second]);
     expect(errors).toEqual([]);
     // A hedge that answered after the winner is deleted when it answers.
-    await until(async () => (await consumers()) === 1, 'one consumer for the room', CONSUMERS_GONE_MS);
+    await until(async () => (await consumers()) === 1, 'one consumer for the room', CONSUMERS_GONE_MS, 50);
     follower.stop();
-    await until(async () => (await consumers()) === 0, 'no consumer once the feed stopped', CONSUMERS_GONE_MS);
+    await until(async () => (await consumers()) === 0, 'no consumer once the feed stopped', CONSUMERS_GONE_MS, 50);
     console.log(`[slow-server] the feed started in ${(startedInMs / 1000).toFixed(1)} s with every request taking ${(2 * LATENCY_MS) / 1000} s`);
   }, 120_000);
 });

@@ -10,3 +10,4 @@ export * from './sse-client.ts';
 export * from './frame-recorder.ts';
 export * from './refusing-proxy.ts';
 export * from './toxiproxy.ts';
+export * from './until.ts';

@@ -2,7 +2,7 @@ import { createMemoryBus } from '@parley/bus';
 import { createNatsBus, type NatsBus } from '@parley/bus/nats';
 import { createMemoryHistoryStore, type HistoryStore } from '@parley/history';
 import { createJetStreamHistoryStore } from '@parley/history/jetstream';
-import { startNats, type NatsProcess, type TestClient, type TestClientFrame } from '@parley/testkit';
+import { startNats, until, type NatsProcess, type TestClient, type TestClientFrame } from '@parley/testkit';
 import { startTestGateway, type TestGateway, type TestKeys } from './support.ts';
 import type { GatewayOptions } from '../src/index.ts';
 import type { ModerationStore } from '@parley/moderation';
@@ -72,14 +72,7 @@ export function seqsOf(client: TestClient, room: string): number[] {
   return messagesOf(client, room).map((f) => f.seq as number);
 }
 
-/** Polls `check` until it holds; throws with `what` after the deadline. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until };
 
 let publishBatch = 0;
 
